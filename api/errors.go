@@ -1,0 +1,93 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/rs/zerolog"
+)
+
+// Error is an error the client may see: a stable code, a human message,
+// and optionally the offending field and more details.
+type Error struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+	// Status overrides the code's usual status when non-zero.
+	Status int `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Codes shared by every route. Resource files add their own below.
+const (
+	CodeInvalidJSON        = "INVALID_JSON"
+	CodeValidation         = "VALIDATION_ERROR"
+	CodeBodyTooLarge       = "BODY_TOO_LARGE"
+	CodeUnauthorized       = "UNAUTHORIZED"
+	CodeForbidden          = "FORBIDDEN"
+	CodeNotFound           = "NOT_FOUND"
+	CodeMethodNotAllowed   = "METHOD_NOT_ALLOWED"
+	CodeConflict           = "CONFLICT"
+	CodeIdempotencyReused  = "IDEMPOTENCY_KEY_REUSED"
+	CodeIdempotencyBusy    = "IDEMPOTENCY_KEY_IN_USE"
+	CodeIdempotencyMissing = "IDEMPOTENCY_KEY_REQUIRED"
+	CodeUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
+	CodeInternal           = "INTERNAL"
+	CodeUnavailable        = "UNAVAILABLE"
+)
+
+// statusOf maps an error code to its HTTP status. It is the one place
+// statuses are chosen; add new codes here.
+func statusOf(code string) int {
+	switch code {
+	case CodeInvalidJSON, CodeValidation, CodeIdempotencyMissing:
+		return http.StatusBadRequest
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case CodeConflict, CodeIdempotencyBusy:
+		return http.StatusConflict
+	case CodeBodyTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
+	case CodeIdempotencyReused:
+		return http.StatusUnprocessableEntity
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Errorf-style constructors for the common cases.
+
+func validationError(field, msg string) *Error {
+	return &Error{Code: CodeValidation, Message: field + ": " + msg, Details: map[string]any{"field": field}}
+}
+
+func notFound(what string) *Error {
+	return &Error{Code: CodeNotFound, Message: what + " not found"}
+}
+
+// writeError writes err as the JSON envelope. An error that is not an
+// *Error is internal: the client gets a generic message, the log gets the
+// error, never the other way round.
+func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		log.Error().Err(err).Str("route", r.Pattern).Msg("internal error")
+		e = &Error{Code: CodeInternal, Message: "internal error; see the posgate log"}
+	}
+	status := e.Status
+	if status == 0 {
+		status = statusOf(e.Code)
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}

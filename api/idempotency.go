@@ -1,0 +1,145 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/idempotency"
+)
+
+// idempotencyWait bounds how long a retry waits for the first request
+// with the same key to finish before it is told 409.
+const idempotencyWait = 30 * time.Second
+
+// IdempotencyKey returns the request's Idempotency-Key inside an
+// idempotent route, for handlers that also record it on the resource.
+func IdempotencyKey(ctx context.Context) string {
+	k, _ := ctx.Value(ctxIdemKey).(string)
+	return k
+}
+
+// bufferedWriter holds a response until it has been stored.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+// idempotent wraps a creating POST: it requires an Idempotency-Key, runs
+// the handler once per key and request, and answers a retry with the
+// first response (marked Idempotent-Replayed: true). The same key with a
+// different body is 422; a retry while the first still runs waits for it.
+// Answers of 5xx are not kept, so a retry after an internal failure runs.
+func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" {
+			writeError(w, r, log, &Error{Code: CodeIdempotencyMissing, Message: "Idempotency-Key header is required on this route",
+				Details: map[string]any{"field": "Idempotency-Key"}})
+			return
+		}
+		if len(key) > 255 || !printable(key) {
+			writeError(w, r, log, &Error{Code: CodeValidation, Message: "Idempotency-Key: must be 1 to 255 printable ASCII characters",
+				Details: map[string]any{"field": "Idempotency-Key"}})
+			return
+		}
+		body, err := readBody(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		h := sha256.New()
+		h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+		h.Write(body)
+		hash := h.Sum(nil)
+		scope := keyFrom(r.Context()).ID
+
+		deadline := time.Now().Add(idempotencyWait)
+		for {
+			resp, err := store.Begin(r.Context(), scope, key, hash)
+			switch {
+			case errors.Is(err, idempotency.ErrInProgress) && time.Now().Before(deadline):
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			case errors.Is(err, idempotency.ErrInProgress):
+				writeError(w, r, log, &Error{Code: CodeIdempotencyBusy, Message: "a request with this Idempotency-Key is still in progress; retry later"})
+				return
+			case errors.Is(err, idempotency.ErrMismatch):
+				writeError(w, r, log, &Error{Code: CodeIdempotencyReused, Message: "Idempotency-Key was already used with a different request",
+					Details: map[string]any{"field": "Idempotency-Key"}})
+				return
+			case err != nil:
+				writeError(w, r, log, err)
+				return
+			case resp != nil:
+				w.Header().Set("Content-Type", resp.ContentType)
+				w.Header().Set("Idempotent-Replayed", "true")
+				w.WriteHeader(resp.Status)
+				_, _ = w.Write(resp.Body)
+				return
+			}
+			break
+		}
+
+		bw := &bufferedWriter{header: w.Header()}
+		bg := context.WithoutCancel(r.Context())
+		completed := false
+		defer func() {
+			if !completed {
+				if err := store.Release(bg, scope, key); err != nil {
+					log.Error().Err(err).Msg("release idempotency key")
+				}
+			}
+		}()
+		next.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), ctxIdemKey, key)))
+		if bw.status == 0 {
+			bw.status = http.StatusOK
+		}
+		if bw.status < 500 {
+			err := store.Complete(bg, scope, key, idempotency.Response{
+				Status: bw.status, ContentType: bw.header.Get("Content-Type"), Body: bw.body.Bytes(),
+			})
+			if err != nil {
+				// The resource exists but its answer was not kept; the
+				// client must not be told it failed, and a retry would
+				// find the resource through its own idempotency record.
+				log.Error().Err(err).Msg("store idempotent response")
+			}
+			completed = err == nil
+		}
+		w.WriteHeader(bw.status)
+		_, _ = w.Write(bw.body.Bytes())
+	})
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

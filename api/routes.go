@@ -1,0 +1,30 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/posgate/posgate/apikey"
+)
+
+// addRoutes registers every route. Read it as the API's table of contents:
+// each line says who may call a route and whether it is idempotent.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	admin := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, apikey.RoleAdmin, h) }
+	anyKey := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, "", h) }
+	create := func(h http.Handler) http.Handler { return idempotent(d.Log, d.Idem, h) }
+	_ = anyKey
+
+	mux.Handle("GET /healthz", handleHealth(d))
+
+	mux.Handle("POST /v1/api-keys", admin(create(handleAPIKeyCreate(d))))
+	mux.Handle("GET /v1/api-keys", admin(handleAPIKeyList(d)))
+	mux.Handle("DELETE /v1/api-keys/{id}", admin(handleAPIKeyRevoke(d)))
+
+	// Anything else under /v1 is a JSON 404, not the mux's text page.
+	mux.Handle("/v1/", anyKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})
+	})))
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})
+	}))
+}

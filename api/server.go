@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/idempotency"
+	"github.com/posgate/posgate/store"
+)
+
+// Deps are what the handlers need. Every field but the optional ones must
+// be set; resources added later add their owner here.
+type Deps struct {
+	Log   zerolog.Logger
+	Store *store.DB
+	Keys  *apikey.Keys
+	Idem  *idempotency.Store
+	// Version is reported by /healthz.
+	Version string
+	// Health adds component states (devices, certificates) to /healthz.
+	// Optional.
+	Health func(ctx context.Context) map[string]any
+}
+
+// NewHandler returns the API's root handler.
+func NewHandler(d Deps) http.Handler {
+	if d.Store == nil || d.Keys == nil || d.Idem == nil {
+		panic("api: Store, Keys and Idem are required")
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return withRequestLog(d.Log, withRecover(d.Log, mux))
+}
+
+// Server timeouts. The write timeout leaves room for the longest wait a
+// route allows (a payment long-poll caps at 60 s).
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 75 * time.Second
+	IdleTimeout       = 120 * time.Second
+	ShutdownTimeout   = 10 * time.Second
+)
+
+// Serve serves h on ln until ctx is cancelled, then shuts down: requests
+// in flight get ShutdownTimeout to finish. It returns nil after a clean
+// shutdown.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log zerolog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("http shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package apikey
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/posgate/posgate/store"
+)
+
+// Credentials are what a request presents, read from its headers.
+type Credentials struct {
+	// APIKey is the X-Api-Key header: "client_id:secret", or "client_id"
+	// alone for a signed request.
+	APIKey string
+	// Timestamp and Signature are X-Timestamp and X-Signature.
+	Timestamp string
+	Signature string
+	// Method, PathQuery and Body are what the signature covers.
+	Method    string
+	PathQuery string
+	Body      []byte
+}
+
+// Signed reports whether the credentials use the signed mode.
+func (c Credentials) Signed() bool { return c.Timestamp != "" || c.Signature != "" }
+
+// Authenticate returns the key the credentials belong to, or an error
+// (ErrMalformed, ErrNotFound, ErrRevoked, ErrBadSecret, ErrStale,
+// ErrBadSignature, ErrReplay). It reads the key on every call, so a
+// revocation applies to the very next request.
+func (k *Keys) Authenticate(ctx context.Context, c Credentials) (Key, error) {
+	if c.Signed() {
+		return k.authenticateSigned(ctx, c)
+	}
+	clientID, secret, ok := strings.Cut(c.APIKey, ":")
+	if !ok || clientID == "" || secret == "" {
+		return Key{}, ErrMalformed
+	}
+	key, hash, _, err := k.lookup(ctx, clientID)
+	if err != nil {
+		return Key{}, err
+	}
+	if !equal(hashSecret(secret), hash) {
+		return Key{}, ErrBadSecret
+	}
+	if key.RevokedAt != nil {
+		return Key{}, ErrRevoked
+	}
+	return key, nil
+}
+
+func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, error) {
+	if c.APIKey == "" || c.Timestamp == "" || c.Signature == "" || strings.Contains(c.APIKey, ":") {
+		return Key{}, ErrMalformed
+	}
+	ts, err := time.Parse(time.RFC3339Nano, c.Timestamp)
+	if err != nil {
+		return Key{}, ErrMalformed
+	}
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil || len(sig) != sha256.Size {
+		return Key{}, ErrMalformed
+	}
+	now := k.now()
+	if d := now.Sub(ts); d > k.Window || d < -k.Window {
+		return Key{}, ErrStale
+	}
+	key, _, sealed, err := k.lookup(ctx, c.APIKey)
+	if err != nil {
+		return Key{}, err
+	}
+	secret, err := k.master.Open(sealed, []byte(key.ID))
+	if err != nil {
+		return Key{}, fmt.Errorf("open sealed secret of %s: %w", key.ID, err)
+	}
+	if !hmac.Equal(sig, Sign(string(secret), c.Timestamp, c.Method, c.PathQuery, c.Body)) {
+		return Key{}, ErrBadSignature
+	}
+	if key.RevokedAt != nil {
+		return Key{}, ErrRevoked
+	}
+	if err := k.remember(ctx, key.ID, c.Signature, now); err != nil {
+		return Key{}, err
+	}
+	return key, nil
+}
+
+// Sign computes a request signature: HMAC-SHA256 keyed with the client
+// secret over "{timestamp}.{METHOD}.{path?query}.{raw body}". Clients do
+// the same; see README "Signed requests".
+func Sign(secret, timestamp, method, pathQuery string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write([]byte(method))
+	m.Write([]byte{'.'})
+	m.Write([]byte(pathQuery))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// remember records a signature as used; a second use is ErrReplay. Rows
+// older than twice the window are pruned as it goes: a timestamp that old
+// is refused as stale before its signature is looked at.
+func (k *Keys) remember(ctx context.Context, keyID, sig string, now time.Time) error {
+	return k.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO request_signatures (signature, key_id, seen_at) VALUES (?, ?, ?)",
+			sig, keyID, store.Millis(now))
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+			return ErrReplay
+		}
+		if err != nil {
+			return fmt.Errorf("record request signature: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM request_signatures WHERE rowid IN
+			(SELECT rowid FROM request_signatures WHERE seen_at < ? LIMIT 100)`,
+			store.Millis(now.Add(-2*k.Window)))
+		if err != nil {
+			return fmt.Errorf("prune request signatures: %w", err)
+		}
+		return nil
+	})
+}
+
+func (k *Keys) lookup(ctx context.Context, clientID string) (Key, []byte, []byte, error) {
+	var hash, sealed []byte
+	row := k.db.Read.QueryRowContext(ctx, `SELECT id, client_id, label, role, certificate_id, created_at, revoked_at,
+		secret_hash, secret_sealed FROM api_keys WHERE client_id = ?`, clientID)
+	key, err := scanKey(row, &hash, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Key{}, nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return Key{}, nil, nil, fmt.Errorf("look up api key: %w", err)
+	}
+	return key, hash, sealed, nil
+}

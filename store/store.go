@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	// The driver registers itself as "sqlite3"; it needs cgo (see Makefile).
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// ErrSchemaTooNew is returned by Open when the database was written by a
+// newer posgate than this one: running would risk misreading its tables.
+var ErrSchemaTooNew = errors.New("database schema is newer than this posgate")
+
+// DB is the open store: one writer connection and a pool of readers.
+//
+// SQLite allows one writer at a time; funnelling every write through a
+// single connection turns lock contention into queueing in Go, where it is
+// cheap, instead of SQLITE_BUSY retries. Readers see committed data (WAL)
+// and never block the writer.
+type DB struct {
+	// Write is the only connection that writes. Every transaction begun on
+	// it is BEGIN IMMEDIATE (see dsn).
+	Write *sql.DB
+	// Read is a pool of query-only connections for list and get routes.
+	Read *sql.DB
+
+	path string
+	// Now is the clock used for timestamps written by this package.
+	Now func() time.Time
+}
+
+// Options tune Open. The zero value is what production uses.
+type Options struct {
+	// BusyTimeout is how long a connection waits on a lock. Default 5 s.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the read pool. Default max(4, NumCPU).
+	ReadConns int
+}
+
+// Open opens (creating if needed) the database at path, makes its directory
+// 0700 and the file 0600, and applies pending migrations. It refuses a
+// database whose schema is newer than the migrations embedded here.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.BusyTimeout == 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.ReadConns == 0 {
+		opts.ReadConns = max(4, runtime.NumCPU())
+	}
+	if err := prepareFile(path); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite3", dsn(path, opts, false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	// One writer: see DB.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{Write: w, path: path, Now: time.Now}
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(path, opts, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open read pool %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	db.Read = r
+	return db, nil
+}
+
+// dsn builds the mattn DSN. synchronous=FULL must be in the DSN, never a
+// one-off PRAGMA: with WAL, mattn resets every new pooled connection to
+// NORMAL, and a power cut then loses acknowledged rows
+// (shared/research/powercut.md §4.3). _txlock=immediate makes Begin issue
+// BEGIN IMMEDIATE, so a read-then-write transaction cannot fail with
+// SQLITE_BUSY_SNAPSHOT, which busy_timeout does not retry.
+func dsn(path string, opts Options, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("_query_only", "true")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// prepareFile creates the data directory 0700 and the database file 0600
+// before SQLite does, so the file never exists with looser permissions.
+func prepareFile(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict data dir %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("restrict database %s: %w", path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both pools. A clean close checkpoints the WAL into the main
+// file, so the next start opens fast.
+func (db *DB) Close() error {
+	var errs []error
+	if db.Read != nil {
+		errs = append(errs, db.Read.Close())
+	}
+	if _, err := db.Write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint: %w", err))
+	}
+	errs = append(errs, db.Write.Close())
+	return errors.Join(errs...)
+}
+
+// Ping checks the store is writable: it begins and rolls back an
+// immediate transaction, which takes the write lock. /healthz uses it.
+func (db *DB) Ping(ctx context.Context) error {
+	tx, err := db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	return tx.Rollback()
+}
+
+// InTx runs fn in a write transaction on db and commits it. It rolls back
+// when fn returns an error or panics (the panic is re-raised after the
+// rollback), so nothing half-written stays behind.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin tx: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit tx: %w", err)
+	}
+	return nil
+}
+
+// InTx is shorthand for InTx(ctx, db.Write, fn).
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return InTx(ctx, db.Write, fn)
+}
+
+// Millis is the storage form of a time: UTC Unix milliseconds.
+func Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// FromMillis turns a stored millisecond timestamp back into a UTC time.
+func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
