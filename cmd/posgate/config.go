@@ -1,0 +1,385 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
+)
+
+// Config is posgate's configuration: DESIGN §2's names are the contract.
+// Every scalar key can be overridden by POSGATE_<PATH>, e.g.
+// POSGATE_WEBHOOKS_ALLOW_HTTP=true; lists of scalars take commas.
+type Config struct {
+	Listen    string           `toml:"listen"`
+	DataDir   string           `toml:"data_dir"`
+	Log       LogConfig        `toml:"log"`
+	Webhooks  WebhooksConfig   `toml:"webhooks"`
+	Payments  PaymentsConfig   `toml:"payments"`
+	Terminals []TerminalConfig `toml:"terminals"`
+	Printers  []PrinterConfig  `toml:"printers"`
+	Fiscal    FiscalConfig     `toml:"fiscal"`
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Level string `toml:"level"`
+}
+
+// WebhooksConfig sets webhook delivery.
+type WebhooksConfig struct {
+	AllowHTTP     bool       `toml:"allow_http"`
+	AllowPrivate  bool       `toml:"allow_private"`
+	Timeout       Duration   `toml:"timeout"`
+	RetrySchedule []Duration `toml:"retry_schedule"`
+	MaxAttempts   int        `toml:"max_attempts"`
+}
+
+// PaymentsConfig sets payment sessions.
+type PaymentsConfig struct {
+	Timeout Duration `toml:"timeout"`
+}
+
+// TerminalConfig is one card terminal.
+type TerminalConfig struct {
+	ID       string `toml:"id"`
+	Protocol string `toml:"protocol"`
+	Port     string `toml:"port"`
+	Baud     int    `toml:"baud"`
+	Password string `toml:"password" secret:"true"`
+	Currency string `toml:"currency"`
+}
+
+// PrinterConfig is one fiscal printer.
+type PrinterConfig struct {
+	ID       string `toml:"id"`
+	Protocol string `toml:"protocol"`
+	Port     string `toml:"port"`
+	Baud     int    `toml:"baud"`
+	Operator string `toml:"operator"`
+	Password string `toml:"password" secret:"true"`
+}
+
+// FiscalConfig selects the signing scheme and the taxpayer's identifiers.
+type FiscalConfig struct {
+	Scheme       string `toml:"scheme"`
+	TIN          string `toml:"tin"`
+	BusinessUnit string `toml:"business_unit"`
+	TCR          string `toml:"tcr"`
+	Software     string `toml:"software"`
+	VerifyURL    string `toml:"verify_url"`
+}
+
+// Duration is a time.Duration written as "10s" in TOML and env.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like \"10s\": %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in the same form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultConfig returns the defaults of DESIGN §2.
+func DefaultConfig() Config {
+	return Config{
+		Listen:  "127.0.0.1:8420",
+		DataDir: "./data",
+		Log:     LogConfig{Level: "info"},
+		Webhooks: WebhooksConfig{
+			Timeout: Duration{10 * time.Second},
+			RetrySchedule: []Duration{{10 * time.Second}, {60 * time.Second}, {300 * time.Second},
+				{600 * time.Second}},
+			MaxAttempts: 50,
+		},
+		Payments: PaymentsConfig{Timeout: Duration{90 * time.Second}},
+		Fiscal:   FiscalConfig{Scheme: "me-iic"},
+	}
+}
+
+// ConfigError names the configuration key at fault and its bad value.
+type ConfigError struct {
+	Key   string
+	Value any
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("config %s = %v: %v", e.Key, e.Value, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// loadConfig reads the file at path (none: defaults only), applies env
+// overrides, fills defaults for device entries and validates the result.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("read config %s: line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		if err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return Config{}, &ConfigError{Key: und[0].String(), Value: "(set in " + path + ")", Err: errors.New("unknown key")}
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "POSGATE", "", getenv); err != nil {
+		return Config{}, err
+	}
+	cfg.fillDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// applyEnv overrides every scalar field of v from the environment. Lists
+// of tables (terminals, printers) are file-only.
+func applyEnv(v reflect.Value, prefix, keyPrefix string, getenv func(string) string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("toml")
+		env := prefix + "_" + strings.ToUpper(name)
+		key := keyPrefix + name
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+			if err := applyEnv(fv, env, key+".", getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		raw := getenv(env)
+		if raw == "" {
+			continue
+		}
+		if err := setFromString(fv, raw); err != nil {
+			return &ConfigError{Key: key, Value: fmt.Sprintf("%q (from %s)", raw, env), Err: err}
+		}
+	}
+	return nil
+}
+
+func setFromString(v reflect.Value, raw string) error {
+	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(raw))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return errors.New("want an integer")
+		}
+		v.SetInt(int64(n))
+	case reflect.Slice:
+		parts := strings.Split(raw, ",")
+		s := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			if err := setFromString(s.Index(i), strings.TrimSpace(p)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	for i := range c.Terminals {
+		t := &c.Terminals[i]
+		if t.Protocol == "" {
+			t.Protocol = "zvt"
+		}
+		if t.Baud == 0 {
+			t.Baud = 9600
+		}
+		if t.Password == "" {
+			t.Password = "000000"
+		}
+		if t.Currency == "" {
+			t.Currency = "EUR"
+		}
+	}
+	for i := range c.Printers {
+		p := &c.Printers[i]
+		if p.Protocol == "" {
+			p.Protocol = "datecs-x"
+		}
+		if p.Baud == 0 {
+			p.Baud = 115200
+		}
+	}
+}
+
+var (
+	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+	zvtPassword     = regexp.MustCompile(`^[0-9]{6}$`)
+)
+
+// Validate checks every key, returning a *ConfigError for the first bad one.
+func (c Config) Validate() error {
+	bad := func(key string, val any, format string, args ...any) error {
+		return &ConfigError{Key: key, Value: val, Err: fmt.Errorf(format, args...)}
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return bad("listen", strconv.Quote(c.Listen), "want host:port, like 127.0.0.1:8420")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad("listen", strconv.Quote(c.Listen), "port must be 0 to 65535")
+	}
+	if host == "" {
+		return bad("listen", strconv.Quote(c.Listen), "name the address to bind; 127.0.0.1 keeps the API on this box")
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", `""`, "must name a directory")
+	}
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		return bad("log.level", strconv.Quote(c.Log.Level), "want trace, debug, info, warn or error")
+	}
+	if c.Webhooks.Timeout.Duration <= 0 || c.Webhooks.Timeout.Duration > 5*time.Minute {
+		return bad("webhooks.timeout", c.Webhooks.Timeout, "must be between 0s and 5m")
+	}
+	if len(c.Webhooks.RetrySchedule) == 0 {
+		return bad("webhooks.retry_schedule", "[]", "needs at least one interval")
+	}
+	for i, d := range c.Webhooks.RetrySchedule {
+		if d.Duration <= 0 {
+			return bad(fmt.Sprintf("webhooks.retry_schedule[%d]", i), d, "must be positive")
+		}
+	}
+	if c.Webhooks.MaxAttempts < 1 || c.Webhooks.MaxAttempts > 1000 {
+		return bad("webhooks.max_attempts", c.Webhooks.MaxAttempts, "must be 1 to 1000")
+	}
+	if c.Payments.Timeout.Duration <= 0 || c.Payments.Timeout.Duration > 10*time.Minute {
+		return bad("payments.timeout", c.Payments.Timeout, "must be between 0s and 10m")
+	}
+	ids := map[string]bool{}
+	for i, t := range c.Terminals {
+		k := fmt.Sprintf("terminals[%d]", i)
+		switch {
+		case !idPattern.MatchString(t.ID):
+			return bad(k+".id", strconv.Quote(t.ID), "want 1-32 of a-z 0-9 _ -")
+		case ids[t.ID]:
+			return bad(k+".id", strconv.Quote(t.ID), "used by another device")
+		case t.Protocol != "zvt":
+			return bad(k+".protocol", strconv.Quote(t.Protocol), `want "zvt"`)
+		case validPort(t.Port) != nil:
+			return bad(k+".port", strconv.Quote(t.Port), "%v", validPort(t.Port))
+		case t.Baud <= 0:
+			return bad(k+".baud", t.Baud, "must be positive")
+		case !zvtPassword.MatchString(t.Password):
+			return bad(k+".password", "(hidden)", "want 6 digits")
+		case !currencyPattern.MatchString(t.Currency):
+			return bad(k+".currency", strconv.Quote(t.Currency), "want an ISO 4217 code like EUR")
+		}
+		ids[t.ID] = true
+	}
+	for i, p := range c.Printers {
+		k := fmt.Sprintf("printers[%d]", i)
+		switch {
+		case !idPattern.MatchString(p.ID):
+			return bad(k+".id", strconv.Quote(p.ID), "want 1-32 of a-z 0-9 _ -")
+		case ids[p.ID]:
+			return bad(k+".id", strconv.Quote(p.ID), "used by another device")
+		case p.Protocol != "datecs-x" && p.Protocol != "datecs-isl":
+			return bad(k+".protocol", strconv.Quote(p.Protocol), `want "datecs-x" or "datecs-isl"`)
+		case validPort(p.Port) != nil:
+			return bad(k+".port", strconv.Quote(p.Port), "%v", validPort(p.Port))
+		case p.Baud <= 0:
+			return bad(k+".baud", p.Baud, "must be positive")
+		}
+		ids[p.ID] = true
+	}
+	if c.Fiscal.Scheme != "me-iic" && c.Fiscal.Scheme != "none" {
+		return bad("fiscal.scheme", strconv.Quote(c.Fiscal.Scheme), `want "me-iic" or "none"`)
+	}
+	if c.Fiscal.VerifyURL != "" {
+		if u, err := url.Parse(c.Fiscal.VerifyURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			return bad("fiscal.verify_url", strconv.Quote(c.Fiscal.VerifyURL), "want an https:// URL")
+		}
+	}
+	return nil
+}
+
+// validPort checks a device port: a path, tcp://host:port or usb:VID:PID[:serial].
+func validPort(p string) error {
+	switch {
+	case p == "":
+		return errors.New("must be a device path, tcp://host:port or usb:VID:PID[:serial]")
+	case strings.HasPrefix(p, "tcp://"):
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(p, "tcp://")); err != nil {
+			return errors.New("want tcp://host:port")
+		}
+	case strings.HasPrefix(p, "usb:"):
+		parts := strings.Split(p, ":")
+		if len(parts) < 3 || len(parts) > 4 || len(parts[1]) != 4 || len(parts[2]) != 4 {
+			return errors.New("want usb:VID:PID[:serial] with 4-digit hex VID and PID")
+		}
+	case !filepath.IsAbs(p):
+		return errors.New("a device path must be absolute, like /dev/ttyUSB0")
+	}
+	return nil
+}
+
+// DBPath is the store's file in the data directory.
+func (c Config) DBPath() string { return filepath.Join(c.DataDir, "posgate.db") }
+
+// MasterKeyPath is the master key file in the data directory.
+func (c Config) MasterKeyPath() string { return filepath.Join(c.DataDir, "master.key") }
+
+// printConfig writes the effective configuration as TOML, secrets masked.
+func printConfig(w interface{ Write([]byte) (int, error) }, c Config) error {
+	masked := c
+	masked.Terminals = append([]TerminalConfig(nil), c.Terminals...)
+	for i := range masked.Terminals {
+		masked.Terminals[i].Password = "********"
+	}
+	masked.Printers = append([]PrinterConfig(nil), c.Printers...)
+	for i := range masked.Printers {
+		if masked.Printers[i].Password != "" {
+			masked.Printers[i].Password = "********"
+		}
+	}
+	return toml.NewEncoder(w).Encode(masked)
+}
+
+// configFlag adds --config to fs, defaulting to $POSGATE_CONFIG.
+func configFlag(fs *flag.FlagSet, getenv func(string) string) *string {
+	return fs.String("config", getenv("POSGATE_CONFIG"), "TOML configuration `file` (default: built-in defaults)")
+}

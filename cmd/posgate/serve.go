@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/posgate/posgate/api"
+	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/idempotency"
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/masterkey"
+	"github.com/posgate/posgate/store"
+)
+
+// runServe is the daemon. Read it top to bottom as the wiring diagram:
+// every component is built and connected here, one step each.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs, getenv)
+	dev := fs.Bool("dev", false, "development: console logs, and an admin key printed for an empty store")
+	simulate := fs.Bool("simulate", false, "start simulated terminal t1 and printer p1 on pseudo-terminals")
+	printCfg := fs.Bool("print-config", false, "print the effective configuration (secrets masked) and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+
+	// 1. Configuration: file, then POSGATE_* env, then validation.
+	cfg, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	if *printCfg {
+		return printConfig(stdout, cfg)
+	}
+
+	// 2. One root logger; components derive children.
+	log := newLogger(stderr, cfg.Log.Level, *dev)
+	log.Info().Str("version", version).Str("data_dir", cfg.DataDir).Msg("posgate starting")
+
+	// 3. The store: one SQLite file, migrated, WAL + synchronous=FULL.
+	db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error().Err(err).Msg("close store")
+		}
+		log.Info().Msg("store closed")
+	}()
+
+	// 4. The master key seals every secret kept at rest.
+	master, err := masterkey.LoadOrCreate(cfg.MasterKeyPath())
+	if err != nil {
+		return err
+	}
+
+	// 5. API keys and idempotency records. Keys left reserved by a process
+	// that died mid-request are released before anything is served.
+	keys := apikey.New(db, master)
+	idem := idempotency.New(db)
+	if n, err := idem.ReleaseAbandoned(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn().Int64("count", n).Msg("released idempotency keys abandoned by a crash")
+	}
+	if *dev {
+		if err := bootstrapDevKey(ctx, keys, cfg.Listen, stdout); err != nil {
+			return err
+		}
+	}
+	_ = *simulate // wired with the device layer
+
+	// 6. Bind before serving, so a port clash fails here, not later.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	handler := api.NewHandler(api.Deps{
+		Log:     log.With().Str(logkey.Component, "api").Logger(),
+		Store:   db,
+		Keys:    keys,
+		Idem:    idem,
+		Version: version,
+	})
+	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
+	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
+
+	// 7. Run every long-lived component; the first failure stops the rest.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info().Msg("posgate stopped")
+	return nil
+}
+
+// newLogger builds the root logger: JSON to stderr, or a console format
+// for a person with --dev.
+func newLogger(w io.Writer, level string, dev bool) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if dev {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// bootstrapDevKey gives an empty store an admin key in --dev, printed once
+// with a curl line, so `make run` is usable at once. Never outside --dev.
+func bootstrapDevKey(ctx context.Context, keys *apikey.Keys, listen string, stdout io.Writer) error {
+	list, err := keys.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	created, err := keys.Create(ctx, apikey.NewParams{Label: "dev admin", Role: apikey.RoleAdmin})
+	if err != nil {
+		return fmt.Errorf("create dev admin key: %w", err)
+	}
+	printCreatedKey(stdout, created, listen)
+	return nil
+}
