@@ -168,7 +168,6 @@ func TestNoPrivateKeyBytesInDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyPending(t, db)
 	c := newCerts(t, db, storetest.MasterKey(t), (&clock{testNow}).Now)
 	cert := importP12(t, c)
 	key := exampleKey(t)

@@ -23,29 +23,7 @@ import (
 // openStore returns a migrated store in t.TempDir().
 func openStore(t testing.TB) *store.DB {
 	t.Helper()
-	db := storetest.Open(t)
-	applyPending(t, db)
-	return db
-}
-
-// applyPending applies fiscal's schema while its migration waits for its
-// number in store/migrations (a no-op once it is there).
-func applyPending(t testing.TB, db *store.DB) {
-	t.Helper()
-	var n int
-	if err := db.Write.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'invoices'").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n > 0 {
-		return
-	}
-	sqlText, err := os.ReadFile("pending_migration.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Write.Exec(string(sqlText)); err != nil {
-		t.Fatalf("apply fiscal schema: %v", err)
-	}
+	return storetest.Open(t)
 }
 
 // exampleKey is the Montenegrin specification's public example key.
