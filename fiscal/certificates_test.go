@@ -19,12 +19,11 @@ import (
 
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/store"
-	"github.com/posgate/posgate/store/storetest"
 )
 
 func TestImportPKCS12OpenSSL3(t *testing.T) {
 	db := openStore(t)
-	c := newCerts(t, db, storetest.MasterKey(t), (&clock{testNow}).Now)
+	c := newCerts(t, db, masterKey(t), (&clock{testNow}).Now)
 	cert := importP12(t, c)
 
 	blk, _ := pem.Decode(readFile(t, "openssl3-aes.crt.pem"))
@@ -97,7 +96,7 @@ func TestImportPKCS12MadeNow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("openssl: %v: %s", err, out)
 	}
-	c := newCerts(t, openStore(t), storetest.MasterKey(t), (&clock{testNow}).Now)
+	c := newCerts(t, openStore(t), masterKey(t), (&clock{testNow}).Now)
 	cert, err := c.Import(context.Background(), fiscal.ImportParams{PKCS12: readAbs(t, p12), Password: "s3cret"})
 	if err != nil {
 		t.Fatalf("import: %v", err)
@@ -142,7 +141,7 @@ func TestImportErr(t *testing.T) {
 			fiscal.ErrInvalidCertificate, "encrypted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCerts(t, openStore(t), storetest.MasterKey(t), (&clock{testNow}).Now)
+			c := newCerts(t, openStore(t), masterKey(t), (&clock{testNow}).Now)
 			_, err := c.Import(context.Background(), tc.p)
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.message) {
 				t.Fatalf("err=%v, want %v mentioning %q", err, tc.want, tc.message)
@@ -150,7 +149,7 @@ func TestImportErr(t *testing.T) {
 		})
 	}
 	t.Run("ErrExists", func(t *testing.T) {
-		c := newCerts(t, openStore(t), storetest.MasterKey(t), (&clock{testNow}).Now)
+		c := newCerts(t, openStore(t), masterKey(t), (&clock{testNow}).Now)
 		importP12(t, c)
 		_, err := c.Import(context.Background(), fiscal.ImportParams{PKCS12: readFile(t, "openssl3-aes.p12"), Password: "posgate-test"})
 		if !errors.Is(err, fiscal.ErrCertificateExists) {
@@ -168,7 +167,7 @@ func TestNoPrivateKeyBytesInDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCerts(t, db, storetest.MasterKey(t), (&clock{testNow}).Now)
+	c := newCerts(t, db, masterKey(t), (&clock{testNow}).Now)
 	cert := importP12(t, c)
 	key := exampleKey(t)
 	_, err = c.Import(context.Background(), fiscal.ImportParams{
@@ -230,7 +229,7 @@ func TestNoPrivateKeyBytesInDatabase(t *testing.T) {
 
 func TestDeactivate(t *testing.T) {
 	db := openStore(t)
-	c := newCerts(t, db, storetest.MasterKey(t), (&clock{testNow}).Now)
+	c := newCerts(t, db, masterKey(t), (&clock{testNow}).Now)
 	cert := importP12(t, c)
 	ctx := context.Background()
 	got, err := c.Deactivate(ctx, cert.ID)
@@ -261,7 +260,7 @@ func TestDeactivate(t *testing.T) {
 func TestHealth(t *testing.T) {
 	db := openStore(t)
 	clk := &clock{testNow}
-	c := newCerts(t, db, storetest.MasterKey(t), clk.Now)
+	c := newCerts(t, db, masterKey(t), clk.Now)
 	cert := importP12(t, c)
 	health := func() map[string]any { return c.Health(context.Background())["certificates"].(map[string]any) }
 	if got, want := health()["status"], "ok"; got != want {
