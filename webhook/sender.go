@@ -1,0 +1,269 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error classes recorded with each attempt.
+const (
+	ClassTimeout  = "timeout"  // no answer within the attempt's timeout
+	ClassDNS      = "dns"      // the host name did not resolve
+	ClassConnect  = "connect"  // no TCP connection (refused, unreachable)
+	ClassTLS      = "tls"      // handshake or certificate failure
+	ClassBlocked  = "blocked"  // the address policy refused the target
+	ClassRedirect = "redirect" // a 3xx, which is never followed
+	ClassHTTP     = "http"     // any other non-2xx status
+	ClassIO       = "io"       // the connection broke mid-exchange
+	ClassCanceled = "canceled" // the relay was stopping
+)
+
+// SnippetSize is how much of a response body an attempt keeps.
+const SnippetSize = 4 << 10
+
+// drainSize bounds how much more of a response is read so the connection
+// can be reused; a larger body costs a new connection instead.
+const drainSize = 64 << 10
+
+// Errors of URL validation.
+var (
+	ErrHTTPNotAllowed = errors.New("url must use https (plain http needs webhooks.allow_http)")
+	ErrBadURL         = errors.New("url must be an absolute http(s) URL with a host and no user info")
+)
+
+// SenderOptions configure a Sender. The zero value is production's
+// default: https only, public addresses only, 10 s per attempt.
+type SenderOptions struct {
+	// AllowHTTP permits plain http:// URLs (webhooks.allow_http).
+	AllowHTTP bool
+	// AllowPrivate permits loopback, private and link-local targets
+	// (webhooks.allow_private).
+	AllowPrivate bool
+	// Timeout bounds one attempt, connect to last byte read. Default 10 s.
+	Timeout time.Duration
+	// Resolver resolves host names at dial time. Default net.DefaultResolver.
+	Resolver Resolver
+	// TLSConfig, if set, is used for https (tests trust their own CA).
+	TLSConfig *tls.Config
+	// MaxConnsPerHost caps connections to one host. Default 32.
+	MaxConnsPerHost int
+	// UserAgent is sent with every request. Default "posgate-webhook/1".
+	UserAgent string
+}
+
+// Sender posts signed webhook requests. It never follows redirects and its
+// dialer enforces the address policy on every connection. It is safe for
+// concurrent use and keeps connections alive per host.
+type Sender struct {
+	opts   SenderOptions
+	dialer *Dialer
+	client *http.Client
+}
+
+// NewSender returns a Sender with opts' defaults filled in.
+func NewSender(opts SenderOptions) *Sender {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.MaxConnsPerHost <= 0 {
+		opts.MaxConnsPerHost = 32
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "posgate-webhook/1"
+	}
+	d := &Dialer{AllowPrivate: opts.AllowPrivate, Resolver: opts.Resolver, Timeout: min(opts.Timeout, 5*time.Second)}
+	tr := &http.Transport{
+		// Never an environment proxy: it would dial on our behalf and
+		// bypass the address policy.
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		TLSClientConfig:       opts.TLSConfig,
+		TLSHandshakeTimeout:   min(opts.Timeout, 5*time.Second),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   opts.MaxConnsPerHost,
+		MaxConnsPerHost:       opts.MaxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Sender{
+		opts:   opts,
+		dialer: d,
+		client: &http.Client{
+			Transport: tr,
+			// A redirect is an answer, recorded as a failed attempt: a
+			// target could 3xx to an internal address.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// Options returns the sender's options with defaults filled in.
+func (s *Sender) Options() SenderOptions { return s.opts }
+
+// Dialer returns the policy dialer the sender connects through.
+func (s *Sender) Dialer() *Dialer { return s.dialer }
+
+// CheckURL validates an endpoint URL against the scheme policy. Address
+// policy is enforced later, when the connection is dialled.
+func (s *Sender) CheckURL(raw string) (*url.URL, error) {
+	if len(raw) > 2048 {
+		return nil, ErrBadURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
+		return nil, ErrBadURL
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !s.opts.AllowHTTP {
+			return nil, ErrHTTPNotAllowed
+		}
+	default:
+		return nil, ErrBadURL
+	}
+	return u, nil
+}
+
+// Message is one request to send.
+type Message struct {
+	// ID is the entry_id, sent as webhook-id.
+	ID string
+	// Body is the exact bytes sent and signed.
+	Body []byte
+	// Time is the signing timestamp; fresh for every attempt.
+	Time time.Time
+}
+
+// Result is the outcome of one attempt.
+type Result struct {
+	Status   int           // 0 when there was no response
+	Duration time.Duration // request start to body read
+	Class    string        // "" on success, else one of the Class constants
+	Err      string        // human text; "" on success
+	Snippet  []byte        // at most SnippetSize bytes of the response body
+	// RetryAfter is the response's Retry-After, 0 when absent.
+	RetryAfter time.Duration
+	// Network is true when the failure was resolving or connecting: the
+	// evidence the relay uses to tell "the store is offline" from "the
+	// endpoint fails".
+	Network bool
+}
+
+// OK reports a 2xx.
+func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
+
+// Send posts m to t once, with t's custom headers under the signature
+// headers, and classifies the outcome. It never returns an error: every
+// failure is a Result to record.
+func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
+	start := time.Now()
+	if _, err := s.CheckURL(t.URL); err != nil {
+		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(m.Body))
+	if err != nil {
+		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
+	}
+	for k, v := range t.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.opts.UserAgent)
+	Sign(req.Header, m.ID, m.Time, m.Body, t.Keys)
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		r := classify(ctx, err)
+		r.Duration = time.Since(start)
+		return r
+	}
+	defer resp.Body.Close()
+	snippet, rerr := io.ReadAll(io.LimitReader(resp.Body, SnippetSize))
+	if rerr == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainSize))
+	}
+	r := Result{Status: resp.StatusCode, Snippet: snippet, Duration: time.Since(start)}
+	switch {
+	case r.OK():
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		r.Class = ClassRedirect
+		r.Err = fmt.Sprintf("HTTP %d redirect to %q, not followed", resp.StatusCode, resp.Header.Get("Location"))
+	default:
+		r.Class = ClassHTTP
+		r.Err = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return r
+}
+
+// classify turns a client error into a Result.
+func classify(ctx context.Context, err error) Result {
+	var (
+		be *BlockedError
+		de *DialError
+		ce *tls.CertificateVerificationError
+		he x509.HostnameError
+		ue x509.UnknownAuthorityError
+		re tls.RecordHeaderError
+	)
+	r := Result{Err: err.Error()}
+	if uerr, ok := err.(*url.Error); ok {
+		r.Err = uerr.Err.Error()
+	}
+	switch {
+	case errors.As(err, &be):
+		r.Class, r.Err = ClassBlocked, be.Error()
+	case errors.As(err, &de):
+		r.Class, r.Network = ClassConnect, true
+		if de.DNS {
+			r.Class = ClassDNS
+		}
+	case errors.As(err, &ce), errors.As(err, &he), errors.As(err, &ue), errors.As(err, &re),
+		strings.Contains(err.Error(), "tls: "):
+		r.Class = ClassTLS
+	case errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled:
+		r.Class = ClassCanceled
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		r.Class = ClassTimeout
+	default:
+		r.Class = ClassIO
+	}
+	return r
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date; 0 when absent or bad.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 1<<30)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
