@@ -1,0 +1,129 @@
+package outbox
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
+)
+
+// MaxData is the largest event data accepted.
+const MaxData = 256 << 10
+
+// Errors of EnqueueTx.
+var (
+	ErrBadType      = errors.New("outbox: event type must be 1 to 64 characters of a-z, 0-9, '.' and '_'")
+	ErrBadData      = errors.New("outbox: event data must be valid JSON")
+	ErrTooLarge     = fmt.Errorf("outbox: event data is larger than %d bytes", MaxData)
+	ErrNotFound     = errors.New("outbox: not found")
+	ErrNotRetryable = errors.New("outbox: delivery is already delivered")
+)
+
+// Event is something that happened, to be delivered to every endpoint
+// subscribed to its type.
+type Event struct {
+	// Type is one of DESIGN §6's event types, e.g. "invoice.created".
+	Type string
+	// Data is the resource, as JSON. It is stored and sent byte for byte.
+	// Empty means {}.
+	Data json.RawMessage
+	// Time is when it happened. Zero means now.
+	Time time.Time
+	// Endpoint, when set, delivers to that endpoint only, whatever its
+	// filter (test events).
+	Endpoint string
+}
+
+// EnqueueTx writes e and one pending delivery per subscribed active
+// endpoint inside the caller's transaction, and returns the event's
+// entry_id. Nothing is sent before the transaction commits; call
+// Relay.Notify after the commit to send at once rather than at the
+// relay's next poll.
+func EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) (string, error) {
+	if !validType(e.Type) {
+		return "", ErrBadType
+	}
+	data := []byte(e.Data)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	if len(data) > MaxData {
+		return "", ErrTooLarge
+	}
+	if !json.Valid(data) {
+		return "", ErrBadData
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	id := newEventID(at)
+	ms := store.Millis(at)
+	res, err := tx.ExecContext(ctx, "INSERT INTO outbox_events (id, type, data, created_at) VALUES (?, ?, ?, ?)",
+		id, e.Type, data, ms)
+	if err != nil {
+		return "", fmt.Errorf("insert event: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return "", fmt.Errorf("insert event: %w", err)
+	}
+	eps := []string{e.Endpoint}
+	if e.Endpoint == "" {
+		if eps, err = webhook.SubscribersTx(ctx, tx, e.Type); err != nil {
+			return "", err
+		}
+	}
+	for _, ep := range eps {
+		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_deliveries (event_seq, endpoint_id, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?)`, seq, ep, ms, ms)
+		if err != nil {
+			return "", fmt.Errorf("insert delivery to %s: %w", ep, err)
+		}
+	}
+	return id, nil
+}
+
+func validType(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// crockford is the ULID alphabet: ids sort by time as text.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// newEventID returns "evt_" and a ULID: 48 bits of milliseconds and 80
+// random bits, so ids from a reinstalled box never collide with old ones
+// a receiver has deduplicated.
+func newEventID(at time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("outbox: crypto/rand failed: " + err.Error())
+	}
+	// 128 bits as 26 base32 digits, most significant first.
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	out := make([]byte, 4+26)
+	copy(out, "evt_")
+	for i := 25; i >= 0; i-- {
+		out[4+i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out)
+}

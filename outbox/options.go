@@ -1,0 +1,137 @@
+package outbox
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Options configure a Relay. Zero values take the defaults noted, which
+// are DESIGN §6's.
+type Options struct {
+	// Schedule is the delay before each retry: retry k waits
+	// Schedule[min(k-1, len-1)]. Default 10 s, 60 s, 300 s, 600 s
+	// (webhooks.retry_schedule).
+	Schedule []time.Duration
+	// MaxAttempts is how many attempts a delivery gets before it is dead.
+	// Default 50 (webhooks.max_attempts).
+	MaxAttempts int
+	// Jitter is the largest fraction of a delay added at random; it is
+	// never subtracted, so no retry comes before its schedule. Default
+	// 0.1; negative disables it. MaxJitter caps it (default 60 s).
+	Jitter    float64
+	MaxJitter time.Duration
+	// MaxRetryAfter caps how far a Retry-After header may push a retry.
+	// Default 600 s.
+	MaxRetryAfter time.Duration
+	// Lease is how long a claimed delivery stays invisible to other
+	// claims; it must exceed the send timeout. Default timeout + 20 s.
+	Lease time.Duration
+	// Concurrency caps requests in flight in total, PerEndpoint per
+	// endpoint. Defaults 32 and 8.
+	Concurrency int
+	PerEndpoint int
+	// Prefetch is how many claimed deliveries may wait per endpoint for a
+	// free slot, so the pipeline stays full while a batch commits.
+	// Default PerEndpoint.
+	Prefetch int
+	// BatchSize caps results acknowledged in one transaction. Default 256.
+	BatchSize int
+	// Poll is how often the relay looks for work it was not told about
+	// (an enqueue without Notify). Default 250 ms.
+	Poll time.Duration
+	// ProbeInterval is how often an offline store retries one delivery
+	// per endpoint. Default 30 s.
+	ProbeInterval time.Duration
+	// OfflineWindow is how recent an endpoint's last result must be to
+	// count as evidence for or against "the store is offline". Default 5 min.
+	OfflineWindow time.Duration
+	// RetainDelivered and RetainDead are how long finished deliveries are
+	// kept. Defaults 7 and 30 days. Events go with their last delivery,
+	// and after RetainDead when they had none.
+	RetainDelivered time.Duration
+	RetainDead      time.Duration
+	// RetentionInterval is how often retention runs once it has caught
+	// up; RetentionBatch is rows deleted per transaction. Defaults 1 h,
+	// 1000.
+	RetentionInterval time.Duration
+	RetentionBatch    int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults(timeout time.Duration) Options {
+	if len(o.Schedule) == 0 {
+		o.Schedule = []time.Duration{10 * time.Second, 60 * time.Second, 300 * time.Second, 600 * time.Second}
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 50
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 0.1
+	}
+	if o.MaxJitter <= 0 {
+		o.MaxJitter = time.Minute
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 600 * time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = timeout + 20*time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.PerEndpoint <= 0 {
+		o.PerEndpoint = 8
+	}
+	if o.Prefetch <= 0 {
+		o.Prefetch = o.PerEndpoint
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 256
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 30 * time.Second
+	}
+	if o.OfflineWindow <= 0 {
+		o.OfflineWindow = 5 * time.Minute
+	}
+	if o.RetainDelivered <= 0 {
+		o.RetainDelivered = 7 * 24 * time.Hour
+	}
+	if o.RetainDead <= 0 {
+		o.RetainDead = 30 * 24 * time.Hour
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Hour
+	}
+	if o.RetentionBatch <= 0 {
+		o.RetentionBatch = 1000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Delay returns how long to wait after attempt n (1-based) failed, given
+// the response's Retry-After (0 if none): the schedule's step plus added
+// jitter, or the Retry-After (capped at MaxRetryAfter) when that is later.
+func (o Options) Delay(n int, retryAfter time.Duration) time.Duration {
+	if len(o.Schedule) == 0 {
+		o = o.withDefaults(0)
+	}
+	d := o.Schedule[min(max(n-1, 0), len(o.Schedule)-1)]
+	if o.Jitter > 0 {
+		if j := min(time.Duration(float64(d)*o.Jitter), o.MaxJitter); j > 0 {
+			d += rand.N(j + 1)
+		}
+	}
+	if ra := min(retryAfter, o.MaxRetryAfter); ra > d {
+		d = ra
+	}
+	return d
+}
