@@ -1,0 +1,352 @@
+package fiscal
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/posgate/posgate/store"
+)
+
+// Invoice errors beside *ValidationError.
+var (
+	ErrInvoiceNotFound     = errors.New("invoice not found")
+	ErrNoCertificate       = errors.New("the API key is bound to no certificate")
+	ErrCertificateNotBound = errors.New("the certificate is not the one bound to the API key")
+	ErrTINMismatch         = errors.New("the certificate's TIN is not the configured taxpayer's")
+	ErrAlreadyVoided       = errors.New("the original invoice is already voided or refunded")
+)
+
+// Event types written by fiscal.
+const (
+	EventInvoiceCreated = "invoice.created"
+	EventReceiptPrinted = "receipt.printed"
+	EventReceiptRetry   = "receipt.retry"
+	EventReceiptError   = "receipt.error"
+	EventCompleted      = "fiscalization.completed"
+	EventDeadLetter     = "fiscalization.dead_letter"
+)
+
+// EmitTxFunc writes an event in the caller's transaction, so the event
+// commits with the change it reports. cmd/posgate adapts outbox.EnqueueTx.
+type EmitTxFunc func(ctx context.Context, tx *sql.Tx, eventType string, data any) error
+
+// InvoicesOptions configure Invoices. Scheme, Certificates and EmitTx are
+// required, and so are the identifiers the scheme signs.
+type InvoicesOptions struct {
+	Scheme       Scheme
+	Certificates *Certificates
+	EmitTx       EmitTxFunc
+
+	TIN          string // the taxpayer; a certificate with another TIN cannot sign
+	BusinessUnit string
+	Device       string // the electronic cash register (TCR/ENU) code
+	Software     string
+	// Currency of every invoice. Default "EUR".
+	Currency string
+	// VATGroups maps each VAT rate the printer knows, in hundredths of a
+	// percent, to its printer group 1…8 (A…H). Only these rates are
+	// accepted. Default Montenegro's: 21 % → 1, 7 % → 2, 0 % → 3.
+	VATGroups map[int64]int
+	// Location is the zone whose calendar year numbers restart in.
+	// Default time.Local; give the scheme's zone.
+	Location *time.Location
+	// PrinterID, when set, gives every invoice a print job on that
+	// printer in the transaction that creates it.
+	PrinterID string
+	// PrintAttempts is a print job's attempt budget. Default 20.
+	PrintAttempts int
+	// Notify is called after an invoice with a print job commits;
+	// wire it to PrintJobs.Wake. Optional.
+	Notify func()
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Invoices issues, numbers, signs and stores invoices.
+type Invoices struct {
+	db    *store.DB
+	opts  InvoicesOptions
+	rates []int64
+}
+
+// NewInvoices returns Invoices over db. It panics on missing required
+// options: a programmer's error.
+func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
+	if db == nil || opts.Scheme == nil || opts.Certificates == nil || opts.EmitTx == nil {
+		panic("fiscal: db, Scheme, Certificates and EmitTx are required")
+	}
+	if opts.Currency == "" {
+		opts.Currency = "EUR"
+	}
+	if opts.VATGroups == nil {
+		opts.VATGroups = defaultVATGroups()
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.PrintAttempts == 0 {
+		opts.PrintAttempts = 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	inv := &Invoices{db: db, opts: opts}
+	for r := range opts.VATGroups {
+		inv.rates = append(inv.rates, r)
+	}
+	return inv
+}
+
+// Caller is who asks for an invoice: the API key and the certificate
+// bound to it, and the request's Idempotency-Key.
+type Caller struct {
+	KeyID          string
+	CertificateID  string // bound to the key; "" if none
+	IdempotencyKey string
+}
+
+// Create validates, numbers, signs and stores an invoice, with its
+// invoice.created event and its print job, in one transaction. If the
+// caller's key already created an invoice under the same
+// IdempotencyKey, that invoice is returned and nothing is written.
+//
+// Errors: *ValidationError; ErrNoCertificate, ErrCertificateNotBound,
+// ErrTINMismatch; the certificate errors of Certificates.SignerTx;
+// ErrAlreadyVoided.
+func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoice, error) {
+	items, pays, err := validate(req, s.opts.Currency, s.rates)
+	if err != nil {
+		return Invoice{}, err
+	}
+	if c.CertificateID == "" {
+		return Invoice{}, ErrNoCertificate
+	}
+	if req.CertificateID != "" && req.CertificateID != c.CertificateID {
+		return Invoice{}, ErrCertificateNotBound
+	}
+	var inv Invoice
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if c.IdempotencyKey != "" {
+			prev, err := s.byIdempotencyKey(ctx, tx, c.KeyID, c.IdempotencyKey)
+			if err == nil {
+				inv = prev
+				return nil
+			}
+			if !errors.Is(err, ErrInvoiceNotFound) {
+				return err
+			}
+		}
+		var err error
+		inv, err = s.createTx(ctx, tx, req, items, pays, c)
+		return err
+	})
+	if err != nil {
+		return Invoice{}, err
+	}
+	if inv.Print != nil && s.opts.Notify != nil {
+		s.opts.Notify()
+	}
+	return inv, nil
+}
+
+func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, items []Item, pays []Payment, c Caller) (Invoice, error) {
+	cert, signer, err := s.opts.Certificates.SignerTx(ctx, tx, c.CertificateID)
+	if err != nil {
+		return Invoice{}, err
+	}
+	if cert.TIN != "" && s.opts.TIN != "" && cert.TIN != s.opts.TIN {
+		return Invoice{}, fmt.Errorf("%w: certificate %s is for %s, the device is configured for %s", ErrTINMismatch, cert.ID, cert.TIN, s.opts.TIN)
+	}
+	tin := s.opts.TIN
+	if tin == "" {
+		tin = cert.TIN
+	}
+	sign := int64(1)
+	if req.Type != TypeSale {
+		sign = -1
+		orig, err := s.getTx(ctx, tx, req.OriginalInvoiceID)
+		if errors.Is(err, ErrInvoiceNotFound) {
+			return Invoice{}, invalid("original_invoice_id", "no invoice %q", req.OriginalInvoiceID)
+		}
+		if err != nil {
+			return Invoice{}, err
+		}
+		if items, pays, err = s.checkOriginalTx(ctx, tx, req, orig, items, pays); err != nil {
+			return Invoice{}, err
+		}
+	}
+	totals := computeTotals(items, pays, sign)
+	if err := checkPayments(pays, totals, sign); err != nil {
+		return Invoice{}, err
+	}
+	for i := range items {
+		items[i].Amount *= sign
+	}
+	for i := range pays {
+		pays[i].Amount *= sign
+	}
+
+	now := s.opts.Now()
+	// Seconds precision: the scheme signs seconds, and the stored time
+	// must be the signed one.
+	issued := now.Truncate(time.Second)
+	year := issued.In(s.opts.Location).Year()
+	ord, err := nextOrdinalTx(ctx, tx, s.opts.BusinessUnit, s.opts.Device, year)
+	if err != nil {
+		return Invoice{}, err
+	}
+	inv := Invoice{
+		ID:            "inv_" + randomID(),
+		Type:          req.Type,
+		Number:        fmt.Sprintf("%s/%d/%d/%s", s.opts.BusinessUnit, ord, year, s.opts.Device),
+		Ordinal:       ord,
+		Year:          year,
+		BusinessUnit:  s.opts.BusinessUnit,
+		Device:        s.opts.Device,
+		Software:      s.opts.Software,
+		TIN:           tin,
+		Currency:      s.opts.Currency,
+		IssuedAt:      issued.UTC(),
+		Items:         items,
+		Payments:      pays,
+		Totals:        totals,
+		CertificateID: cert.ID,
+		KeyID:         c.KeyID,
+	}
+	if req.OriginalInvoiceID != "" {
+		inv.OriginalInvoiceID = &req.OriginalInvoiceID
+	}
+	sig, err := s.opts.Scheme.Sign(ctx, signer, Document{
+		TIN: tin, IssuedAt: issued, Ordinal: ord, BusinessUnit: s.opts.BusinessUnit,
+		Device: s.opts.Device, Software: s.opts.Software, Total: Money(totals.Total),
+	})
+	if err != nil {
+		return Invoice{}, fmt.Errorf("sign invoice: %w", err)
+	}
+	sig.CertificateSerial, sig.CertificateSHA256 = cert.Serial, cert.Thumbprint
+	inv.Signature = sig
+	// Only sales are printed: device.Receipt has no storno (reversal)
+	// form yet, and printing a refund as a sale would add to the fiscal
+	// memory's turnover instead of taking it off.
+	if s.opts.PrinterID != "" && req.Type == TypeSale {
+		inv.Print = &PrintStatus{PrinterID: s.opts.PrinterID, State: PrintPending}
+	}
+	if err := s.insertTx(ctx, tx, inv, c, now); err != nil {
+		return Invoice{}, err
+	}
+	if inv.Print != nil {
+		if err := insertPrintJobTx(ctx, tx, inv.ID, s.opts.PrinterID, s.opts.PrintAttempts, now); err != nil {
+			return Invoice{}, err
+		}
+	}
+	if err := s.opts.EmitTx(ctx, tx, EventInvoiceCreated, inv); err != nil {
+		return Invoice{}, fmt.Errorf("enqueue %s: %w", EventInvoiceCreated, err)
+	}
+	return inv, nil
+}
+
+// checkOriginalTx checks a refund or void against the sale it reverses.
+// A void takes the original's items and payments; a refund may return
+// at most what is left of the original.
+func (s *Invoices) checkOriginalTx(ctx context.Context, tx *sql.Tx, req NewInvoice, orig Invoice, items []Item, pays []Payment) ([]Item, []Payment, error) {
+	if orig.Type != TypeSale {
+		return nil, nil, invalid("original_invoice_id", "%s is a %s; only a sale can be refunded or voided", orig.ID, orig.Type)
+	}
+	var reversed int64 // negative: the sum of earlier refunds and voids
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(total), 0) FROM invoices WHERE original_invoice_id = ?", orig.ID).Scan(&reversed); err != nil {
+		return nil, nil, fmt.Errorf("read refunds of %s: %w", orig.ID, err)
+	}
+	if req.Type == TypeVoid {
+		if reversed != 0 {
+			return nil, nil, fmt.Errorf("%w: %s", ErrAlreadyVoided, orig.ID)
+		}
+		items = make([]Item, len(orig.Items))
+		for i, it := range orig.Items {
+			q, _ := parseDecimal(string(it.Quantity), 3)
+			r, _ := parseDecimal(string(it.VATRate), 2)
+			it.quantity, it.rate = q, r
+			items[i] = it
+		}
+		pays = make([]Payment, len(orig.Payments))
+		for i, p := range orig.Payments {
+			pays[i] = p
+		}
+		// Change given on the sale is not paid back.
+		if orig.Totals.Change > 0 {
+			for i := range pays {
+				if pays[i].Type == PayCash {
+					pays[i].Amount -= orig.Totals.Change
+					break
+				}
+			}
+		}
+		return items, pays, nil
+	}
+	var sum int64
+	for _, it := range items {
+		sum += it.Amount
+	}
+	if left := orig.Totals.Total + reversed; sum > left {
+		return nil, nil, invalid("items", "the refund (%s) exceeds what is left of %s (%s)", Money(sum), orig.ID, Money(left))
+	}
+	return items, pays, nil
+}
+
+// checkPayments: payments cover the total; any excess is change, which
+// only cash can give.
+func checkPayments(pays []Payment, t Totals, sign int64) error {
+	var cash int64
+	for _, p := range pays {
+		if p.Type == PayCash {
+			cash += p.Amount
+		}
+	}
+	change := sign * t.Change
+	switch {
+	case change < 0:
+		return invalid("payments", "pay %s in total, not %s", Money(sign*t.Total), Money(sign*t.Paid))
+	case change > cash:
+		return invalid("payments", "card payments exceed the total; only cash can give change")
+	case sign < 0 && change != 0:
+		return invalid("payments", "a refund pays back exactly %s, not %s", Money(-t.Total), Money(-t.Paid))
+	}
+	return nil
+}
+
+// nextOrdinalTx takes the next ordinal of a business unit, device and
+// year. It runs in the invoice's transaction: a rollback gives the
+// number back, so numbers have no gaps; the single writer connection
+// and BEGIN IMMEDIATE serialise the increments, so none repeats.
+func nextOrdinalTx(ctx context.Context, tx *sql.Tx, bu, device string, year int) (int64, error) {
+	var n int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO invoice_counters (business_unit, device, year, last) VALUES (?, ?, ?, 1)
+		ON CONFLICT (business_unit, device, year) DO UPDATE SET last = last + 1 RETURNING last`, bu, device, year).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("next invoice number: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Invoices) insertTx(ctx context.Context, tx *sql.Tx, inv Invoice, c Caller, now time.Time) error {
+	doc, err := json.Marshal(inv)
+	if err != nil {
+		return fmt.Errorf("encode invoice: %w", err)
+	}
+	var idem any
+	if c.IdempotencyKey != "" {
+		idem = c.IdempotencyKey
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO invoices (id, type, business_unit, device, year, ordinal,
+		original_invoice_id, certificate_id, key_id, idempotency_key, total, issued_at, created_at, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		inv.ID, inv.Type, inv.BusinessUnit, inv.Device, inv.Year, inv.Ordinal, inv.OriginalInvoiceID,
+		inv.CertificateID, inv.KeyID, idem, inv.Totals.Total, store.Millis(inv.IssuedAt), store.Millis(now), string(doc))
+	if err != nil {
+		return fmt.Errorf("insert invoice: %w", err)
+	}
+	return nil
+}

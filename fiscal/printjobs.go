@@ -1,0 +1,309 @@
+package fiscal
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/store"
+)
+
+// Print job states.
+const (
+	PrintPending = "pending"
+	PrintPrinted = "printed"
+	PrintDead    = "dead"
+)
+
+// PrintJobsOptions configure PrintJobs. Printer, PrinterID and EmitTx
+// are required.
+type PrintJobsOptions struct {
+	// Printer prints whole receipts idempotently per document ID, with
+	// a Ledger from NewLedger on the same store (device/datecs does).
+	Printer device.ReceiptPrinter
+	// PrinterID is the configured printer whose jobs this runner takes.
+	PrinterID string
+	EmitTx    EmitTxFunc
+	Log       zerolog.Logger
+	// Receipt shapes the printed receipt (operator, VAT groups, width).
+	Receipt ReceiptOptions
+	// Backoff is the wait before the n-th retry (the last entry repeats).
+	// Default 2 s, 5 s, 15 s, 30 s, 60 s.
+	Backoff []time.Duration
+	// Poll is how often the runner looks for due jobs when not woken.
+	// Default 1 s.
+	Poll time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// PrintJobs prints each invoice's print job on the printer, once. It
+// retries while the printer is offline, out of paper or refusing, and
+// after its attempts the job is dead (fiscalization.dead_letter).
+type PrintJobs struct {
+	db   *store.DB
+	opts PrintJobsOptions
+	wake chan struct{}
+	fm   string // fiscal memory serial, once known
+}
+
+// NewPrintJobs returns a runner over db; Run starts it.
+func NewPrintJobs(db *store.DB, opts PrintJobsOptions) *PrintJobs {
+	if db == nil || opts.Printer == nil || opts.PrinterID == "" || opts.EmitTx == nil {
+		panic("fiscal: db, Printer, PrinterID and EmitTx are required")
+	}
+	if len(opts.Backoff) == 0 {
+		opts.Backoff = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}
+	}
+	if opts.Poll == 0 {
+		opts.Poll = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Receipt = opts.Receipt.withDefaults()
+	return &PrintJobs{db: db, opts: opts, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes Run look for due jobs now; Invoices calls it after a commit
+// (InvoicesOptions.Notify). It never blocks.
+func (p *PrintJobs) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run prints due jobs one at a time, oldest first, until ctx ends; then
+// it returns nil. Jobs left pending by a crash are due at once, and the
+// printer's ledger makes their retry print nothing twice.
+func (p *PrintJobs) Run(ctx context.Context) error {
+	log := p.opts.Log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, p.opts.PrinterID).Logger()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			did, err := p.RunOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				// The store failed; the job stays due. Log the first and
+				// every 60th in a row.
+				if failures%60 == 0 {
+					log.Error().Err(err).Int("consecutive_errors", failures+1).Msg("print job store error")
+				}
+				failures++
+				break
+			}
+			if failures > 0 && err == nil {
+				log.Info().Int("consecutive_errors", failures).Msg("print job store recovered")
+				failures = 0
+			}
+			if !did {
+				break
+			}
+		}
+		t.Reset(p.opts.Poll)
+	}
+}
+
+// job is a claimed print job.
+type job struct {
+	invoiceID   string
+	attempts    int
+	maxAttempts int
+}
+
+// RunOnce prints the oldest due job, if any, and reports whether there
+// was one. Errors are the store's; a printer's failure is recorded on the
+// job and is not an error here.
+func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
+	now := p.opts.Now()
+	var j job
+	err := p.db.Read.QueryRowContext(ctx, `SELECT invoice_id, attempts, max_attempts FROM print_jobs
+		WHERE state = 'pending' AND printer_id = ? AND next_attempt_at <= ?
+		ORDER BY next_attempt_at, created_at LIMIT 1`, p.opts.PrinterID, store.Millis(now)).
+		Scan(&j.invoiceID, &j.attempts, &j.maxAttempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim print job: %w", err)
+	}
+	var doc []byte
+	if err := p.db.Read.QueryRowContext(ctx, "SELECT doc FROM invoices WHERE id = ?", j.invoiceID).Scan(&doc); err != nil {
+		return false, fmt.Errorf("read invoice %s: %w", j.invoiceID, err)
+	}
+	var inv Invoice
+	if err := json.Unmarshal(doc, &inv); err != nil {
+		return false, fmt.Errorf("decode invoice %s: %w", j.invoiceID, err)
+	}
+	// Count the attempt before it starts: a crash mid-print still spends
+	// it, so a document that crashes the daemon cannot loop forever.
+	j.attempts++
+	if err := p.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE print_jobs SET attempts = ?, updated_at = ? WHERE invoice_id = ?",
+			j.attempts, store.Millis(now), j.invoiceID)
+		return err
+	}); err != nil {
+		return false, fmt.Errorf("count print attempt %s: %w", j.invoiceID, err)
+	}
+	res, perr := p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, p.opts.Receipt))
+	if perr != nil && ctx.Err() != nil {
+		// Shutting down mid-print: the ledger lets the next start resume.
+		return true, nil
+	}
+	if perr == nil {
+		return true, p.printed(ctx, inv, j, res)
+	}
+	return true, p.failed(ctx, inv, j, perr)
+}
+
+func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.ReceiptResult) error {
+	now := p.opts.Now()
+	fm := p.fiscalMemory(ctx)
+	ps := PrintStatus{PrinterID: p.opts.PrinterID, State: PrintPrinted, Attempts: j.attempts,
+		ReceiptNumber: res.Number, FiscalMemory: fm}
+	at := now.UTC().Truncate(time.Millisecond)
+	ps.PrintedAt = &at
+	inv.Print = &ps
+	p.opts.Log.Info().Str(logkey.InvoiceID, inv.ID).Int(logkey.ReceiptNo, res.Number).Bool("recovered", res.Recovered).
+		Msg("invoice printed")
+	return p.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE print_jobs SET state = 'printed', receipt_number = ?, fiscal_memory = ?,
+			printed_at = ?, last_error = '', updated_at = ? WHERE invoice_id = ?`,
+			res.Number, fm, store.Millis(now), store.Millis(now), inv.ID)
+		if err != nil {
+			return fmt.Errorf("mark printed %s: %w", inv.ID, err)
+		}
+		printedData := map[string]any{
+			"invoice_id": inv.ID, "invoice_number": inv.Number, "printer_id": p.opts.PrinterID,
+			"receipt_number": res.Number, "fiscal_memory_serial": fm, "amount": res.Amount,
+			"attempts": j.attempts, "recovered": res.Recovered,
+		}
+		if err := p.opts.EmitTx(ctx, tx, EventReceiptPrinted, printedData); err != nil {
+			return fmt.Errorf("enqueue %s: %w", EventReceiptPrinted, err)
+		}
+		if err := p.opts.EmitTx(ctx, tx, EventCompleted, inv); err != nil {
+			return fmt.Errorf("enqueue %s: %w", EventCompleted, err)
+		}
+		return nil
+	})
+}
+
+// fiscalMemory asks the driver for the fiscal memory serial, once.
+func (p *PrintJobs) fiscalMemory(ctx context.Context) string {
+	if p.fm != "" {
+		return p.fm
+	}
+	switch d := p.opts.Printer.(type) {
+	case interface{ Identity() device.PrinterInfo }:
+		p.fm = d.Identity().FiscalMemory
+	case interface {
+		Info(context.Context) (device.PrinterInfo, error)
+	}:
+		if info, err := d.Info(ctx); err == nil {
+			p.fm = info.FiscalMemory
+		}
+	}
+	return p.fm
+}
+
+func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) error {
+	now := p.opts.Now()
+	// Offline, out of paper, cover open: the printer will recover, so
+	// this is a retry. Anything else the printer refused is an error,
+	// still retried until the attempts run out. A document whose fate the
+	// printer cannot tell is dead at once: only a person can check the
+	// journal, and re-sending could print it twice.
+	uncertain := errors.Is(perr, device.ErrPrintUncertain)
+	transient := !errors.Is(perr, device.ErrPrinterRejected) ||
+		errors.Is(perr, device.ErrPaperOut) || errors.Is(perr, device.ErrCoverOpen)
+	dead := uncertain || j.attempts >= j.maxAttempts
+	wait := p.opts.Backoff[min(j.attempts-1, len(p.opts.Backoff)-1)]
+	next := now.Add(wait)
+	log := p.opts.Log.With().Str(logkey.InvoiceID, inv.ID).Int(logkey.Attempt, j.attempts).Logger()
+	return p.db.InTx(ctx, func(tx *sql.Tx) error {
+		state := PrintPending
+		if dead {
+			state = PrintDead
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE print_jobs SET state = ?, last_error = ?, next_attempt_at = ?, updated_at = ?
+			WHERE invoice_id = ?`, state, perr.Error(), store.Millis(next), store.Millis(now), inv.ID)
+		if err != nil {
+			return fmt.Errorf("record print failure %s: %w", inv.ID, err)
+		}
+		data := map[string]any{
+			"invoice_id": inv.ID, "invoice_number": inv.Number, "printer_id": p.opts.PrinterID,
+			"attempt": j.attempts, "max_attempts": j.maxAttempts, "error": perr.Error(),
+		}
+		ev := EventReceiptError
+		if transient && !uncertain {
+			ev = EventReceiptRetry
+		}
+		if !dead {
+			data["next_attempt_at"] = next.UTC()
+			log.Warn().Err(perr).Dur("retry_in", wait).Msg("print failed; will retry")
+		}
+		if err := p.opts.EmitTx(ctx, tx, ev, data); err != nil {
+			return fmt.Errorf("enqueue %s: %w", ev, err)
+		}
+		if dead {
+			log.Error().Err(perr).Msg("print job dead; check the printer's journal and reprint by hand")
+			ps := PrintStatus{PrinterID: p.opts.PrinterID, State: PrintDead, Attempts: j.attempts, LastError: perr.Error()}
+			inv.Print = &ps
+			if err := p.opts.EmitTx(ctx, tx, EventDeadLetter, inv); err != nil {
+				return fmt.Errorf("enqueue %s: %w", EventDeadLetter, err)
+			}
+		}
+		return nil
+	})
+}
+
+// insertPrintJobTx queues an invoice for printing in its creating
+// transaction: due at once.
+func insertPrintJobTx(ctx context.Context, tx *sql.Tx, invoiceID, printerID string, maxAttempts int, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO print_jobs (invoice_id, printer_id, state, max_attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?)`, invoiceID, printerID, maxAttempts, store.Millis(now), store.Millis(now), store.Millis(now))
+	if err != nil {
+		return fmt.Errorf("insert print job: %w", err)
+	}
+	return nil
+}
+
+// printStatus reads an invoice's print job; nil if it has none.
+func printStatus(ctx context.Context, q querier, invoiceID string) (*PrintStatus, error) {
+	var (
+		ps      PrintStatus
+		receipt sql.NullInt64
+		fm      sql.NullString
+		printed sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, `SELECT printer_id, state, attempts, last_error, receipt_number, fiscal_memory, printed_at
+		FROM print_jobs WHERE invoice_id = ?`, invoiceID).
+		Scan(&ps.PrinterID, &ps.State, &ps.Attempts, &ps.LastError, &receipt, &fm, &printed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read print job %s: %w", invoiceID, err)
+	}
+	ps.ReceiptNumber, ps.FiscalMemory = int(receipt.Int64), fm.String
+	if printed.Valid {
+		t := store.FromMillis(printed.Int64)
+		ps.PrintedAt = &t
+	}
+	return &ps, nil
+}

@@ -1,0 +1,82 @@
+package fiscal
+
+import (
+	"github.com/posgate/posgate/device"
+)
+
+// ReceiptOptions shape the printed receipt of an invoice.
+type ReceiptOptions struct {
+	Operator int    // printer operator number; 0 means 1
+	Password string // operator password; "" means the printer default
+	// VATGroups maps VAT rates (hundredths of a percent) to printer
+	// groups 1…8; the same map as InvoicesOptions.VATGroups.
+	VATGroups map[int64]int
+	// Width is the printer's comment line width; the verification URL is
+	// cut into lines this long. Default 42 (Datecs FP-700X).
+	Width int
+}
+
+func (o ReceiptOptions) withDefaults() ReceiptOptions {
+	if o.VATGroups == nil {
+		o.VATGroups = defaultVATGroups()
+	}
+	if o.Width <= 0 {
+		o.Width = 42
+	}
+	return o
+}
+
+func defaultVATGroups() map[int64]int { return map[int64]int{2100: 1, 700: 2, 0: 3} }
+
+// receiptOf is the fiscal receipt of a sale: its lines with their VAT
+// groups, its payments, and after them the invoice number, the IIC and
+// the verification URL as comment lines, so a customer can check the
+// receipt by hand or by its QR code.
+func receiptOf(inv Invoice, o ReceiptOptions) device.Receipt {
+	r := device.Receipt{
+		ID:     inv.ID,
+		Header: device.ReceiptHeader{Operator: o.Operator, Password: o.Password},
+	}
+	for _, it := range inv.Items {
+		q, _ := parseDecimal(string(it.Quantity), 3)
+		rate, _ := parseDecimal(string(it.VATRate), 2)
+		item := device.Item{
+			Name: it.Name, VATGroup: o.VATGroups[rate], UnitPrice: it.UnitPrice, Quantity: q,
+		}
+		if it.Discount > 0 {
+			item.Discount = device.Modifier{Kind: device.DiscountAmount, Value: it.Discount}
+		}
+		r.Lines = append(r.Lines, device.Line{Item: item})
+	}
+	// Amounts as paid: the printer computes the change itself.
+	for _, p := range inv.Payments {
+		mode := device.PayCash
+		if p.Type == PayCard {
+			mode = device.PayCard
+		}
+		r.Payments = append(r.Payments, device.Payment{Mode: mode, Amount: abs(p.Amount)})
+	}
+	r.Footer = append(r.Footer, "No "+inv.Number, "IIC "+inv.Signature.Code)
+	r.Footer = append(r.Footer, chunk(inv.Signature.VerifyURL, o.Width)...)
+	return r
+}
+
+// chunk cuts s into pieces of at most n bytes (URLs are ASCII).
+func chunk(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
