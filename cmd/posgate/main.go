@@ -64,6 +64,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "posgate", version)
 		return nil
 	// Subcommands added by device and fiscal code go here.
+	case "sim":
+		if len(rest) > 0 && rest[0] == "printer" {
+			return runSimPrinter(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, usage)
+		return errors.New("sim: want terminal or printer")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

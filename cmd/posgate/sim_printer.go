@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posgate/posgate/simulator/printer"
+	"github.com/rs/zerolog"
+)
+
+// simPrinterStdin is where --control reads fault commands; tests replace it.
+var simPrinterStdin io.Reader = os.Stdin
+
+// runSimPrinter serves a simulated Datecs X fiscal printer on a pty or a
+// TCP port until ctx is cancelled, and prints every document it prints.
+//
+//	posgate sim printer [--pty | --tcp ADDR] [--model M] [--serial S] [--fm N]
+//	                    [--report-delay D] [--control] [--quiet]
+func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim printer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	usePTY := fs.Bool("pty", false, "serve on a new pseudo-terminal (the default)")
+	tcpAddr := fs.String("tcp", "", "serve on this TCP address, e.g. 127.0.0.1:4999")
+	model := fs.String("model", "FP-700X", "model name in the device info (5Ah)")
+	serial := fs.String("serial", "DT000600", "serial number in the device info")
+	fm := fs.String("fm", "02517985", "fiscal memory number in the device info")
+	reportDelay := fs.Duration("report-delay", time.Second, "how long X/Z reports keep the printer busy (SYN)")
+	control := fs.Bool("control", false, "read fault commands from stdin (type help)")
+	quiet := fs.Bool("quiet", false, "do not print documents")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *usePTY && *tcpAddr != "" {
+		return errors.New("sim printer: --pty and --tcp exclude each other")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("sim printer: unexpected argument %q", fs.Arg(0))
+	}
+
+	var outMu sync.Mutex // documents and control replies share stdout
+	opts := printer.Options{
+		Model: *model, Serial: *serial, FiscalMemory: *fm, ReportDelay: *reportDelay,
+		Log: zerolog.New(stderr).With().Timestamp().Str("component", "sim-printer").Logger(),
+	}
+	if !*quiet {
+		opts.OnDocument = func(d printer.Document) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintln(stdout, d.Text)
+		}
+	}
+	sim := printer.New(opts)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if *control {
+		// The reader cannot be interrupted while it waits for a line on a
+		// terminal; it ends with stdin or with the process.
+		go controlPrinter(ctx, simPrinterStdin, sim, func(s string) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintln(stdout, s)
+		})
+	}
+
+	if *tcpAddr != "" {
+		ln, err := net.Listen("tcp", *tcpAddr)
+		if err != nil {
+			return fmt.Errorf("sim printer: %w", err)
+		}
+		outMu.Lock()
+		fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on tcp://%s\n", *model, *serial, ln.Addr())
+		outMu.Unlock()
+		return sim.ServeListener(ctx, ln)
+	}
+	pt, err := printer.OpenPTY()
+	if err != nil {
+		return fmt.Errorf("sim printer: %w", err)
+	}
+	defer pt.Close()
+	outMu.Lock()
+	fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on %s\n", *model, *serial, pt.Name())
+	outMu.Unlock()
+	return sim.Serve(ctx, pt)
+}
+
+const controlHelp = `commands: paper out | paper in | paper after N | cover open | cover close |
+          busy DURATION | garbage N | lose N | drop CMDHEX | restore | counters | help`
+
+// controlPrinter applies fault commands read line by line from r.
+func controlPrinter(ctx context.Context, r io.Reader, sim *printer.Printer, reply func(string)) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && ctx.Err() == nil {
+		f := strings.Fields(strings.ToLower(sc.Text()))
+		if len(f) == 0 {
+			continue
+		}
+		arg := ""
+		if len(f) > 1 {
+			arg = f[len(f)-1]
+		}
+		n, nErr := strconv.Atoi(arg)
+		switch strings.Join(f[:min(len(f), 2)], " ") {
+		case "paper out":
+			sim.SetPaperOut(true)
+		case "paper in":
+			sim.SetPaperOut(false)
+		case "paper after":
+			if nErr != nil {
+				reply("paper after N: N must be a number")
+				continue
+			}
+			sim.PaperOutAfter(n)
+		case "cover open":
+			sim.SetCoverOpen(true)
+		case "cover close", "cover closed":
+			sim.SetCoverOpen(false)
+		default:
+			switch f[0] {
+			case "busy":
+				d, err := time.ParseDuration(arg)
+				if err != nil {
+					reply("busy DURATION, e.g. busy 3s")
+					continue
+				}
+				sim.BusyFor(d)
+			case "garbage", "lose":
+				if nErr != nil {
+					reply(f[0] + " N: N must be a number")
+					continue
+				}
+				if f[0] == "garbage" {
+					sim.Garbage(n)
+				} else {
+					sim.DropAnswers(n)
+				}
+			case "drop":
+				c, err := strconv.ParseUint(strings.TrimSuffix(arg, "h"), 16, 16)
+				if err != nil {
+					reply("drop CMDHEX, e.g. drop 38")
+					continue
+				}
+				sim.DropLineAfter(uint16(c))
+			case "restore":
+				sim.RestoreLine()
+			case "counters":
+				reply(fmt.Sprintf("%+v", sim.Counters()))
+				continue
+			default:
+				reply(controlHelp)
+				continue
+			}
+		}
+		reply("ok")
+	}
+}
