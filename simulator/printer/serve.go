@@ -54,7 +54,7 @@ func (p *Printer) Serve(ctx context.Context, rw io.ReadWriter) error {
 			buf = p.process(ctx, rw, buf)
 		}
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
 				return nil
 			}
 			return fmt.Errorf("serve printer: read: %w", err)
