@@ -39,10 +39,10 @@ func (f *fakePort) Write(b []byte) (int, error) {
 	m, _, err := f.profile.Decode(b)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
 	f.writes++
+	if err != nil {
+		return len(b), nil // the far end does not understand this framing
+	}
 	f.in = append(f.in, f.reply(m, f.writes)...)
 	f.cond.Broadcast()
 	return len(b), nil
@@ -309,4 +309,33 @@ func TestErrorAnswer135(t *testing.T) {
 		t.Fatalf("PrinterError=%+v", pe)
 	}
 	t.Logf("reported: %v", err)
+}
+
+func TestProbe(t *testing.T) {
+	ctx := testCtx(t)
+	opts := datecs.Options{Timeout: 50 * time.Millisecond, Log: zerolog.New(zerolog.NewTestWriter(t))}
+	t.Run("X", func(t *testing.T) {
+		f := newFakePort(datecs.X, func(req datecs.Msg, n int) []byte {
+			return answer(t, datecs.X, req, "0", "FP-700X", "1.00", "01Jan20", "1200", "ABCD", "0", "DT000600", "02517985")
+		})
+		prof, info, err := datecs.Probe(ctx, f, opts)
+		if err != nil || prof.Name != datecs.X.Name || info.Serial != "DT000600" || info.FiscalMemory != "02517985" || info.Model != "FP-700X" {
+			t.Fatalf("Probe=%v %+v %v", prof.Name, info, err)
+		}
+	})
+	t.Run("ISL", func(t *testing.T) {
+		f := newFakePort(datecs.ISL, func(req datecs.Msg, n int) []byte {
+			return answer(t, datecs.ISL, req, "DP-150,1.00BG 01Jan20 1200,ABCD,0,DT517985,02517985")
+		})
+		prof, info, err := datecs.Probe(ctx, f, opts)
+		if err != nil || prof.Name != datecs.ISL.Name || info.Serial != "DT517985" || info.Model != "DP-150" {
+			t.Fatalf("Probe=%v %+v %v", prof.Name, info, err)
+		}
+	})
+	t.Run("ErrNotDatecs", func(t *testing.T) {
+		f := newFakePort(datecs.X, func(req datecs.Msg, n int) []byte { return nil })
+		if _, _, err := datecs.Probe(ctx, f, opts); !errors.Is(err, datecs.ErrNotDatecs) {
+			t.Fatalf("err=%v, want ErrNotDatecs", err)
+		}
+	})
 }

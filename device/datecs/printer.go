@@ -108,6 +108,12 @@ func Open(ctx context.Context, spec string, opts Options) (*Printer, error) {
 // until New succeeds; then Close closes it.
 func New(ctx context.Context, p device.Port, opts Options) (*Printer, error) {
 	opts = opts.withDefaults()
+	if opts.Profile.Name != X.Name {
+		// The ISL framing works (Conn, Probe); its comma-separated command
+		// set with Cyrillic tax letters and per-model payment letters
+		// (research/fiscal.md §2.2) is not written yet.
+		return nil, fmt.Errorf("new printer: the %s command set is not implemented", opts.Profile.Name)
+	}
 	pr := &Printer{c: NewConn(p, opts), opts: opts}
 	if _, err := pr.Status(ctx); err != nil {
 		return nil, fmt.Errorf("probe printer: %w", err)
