@@ -95,19 +95,47 @@ func validateReceipt(doc device.Receipt) error {
 	if doc.ID == "" {
 		return errors.New("document ID required")
 	}
+	// Everything that the printer would refuse for the document's own
+	// sake is refused here, before a receipt is opened: a receipt that
+	// cannot be paid in full can never be closed nor, once paid in part,
+	// cancelled.
 	items := 0
 	for i, l := range doc.Lines {
+		it := l.Item
 		switch {
-		case l.Item.Name != "" && l.Comment != "":
+		case it.Name != "" && l.Comment != "":
 			return fmt.Errorf("line %d: both item and comment", i+1)
-		case l.Item.Name != "":
+		case it.Name != "":
 			items++
+			if it.VATGroup < 1 || it.VATGroup > 8 || len([]rune(it.Name)) > maxItemName ||
+				it.UnitPrice < 0 || it.Quantity < 0 || !it.Discount.Kind.Valid() || it.Discount.Value < 0 {
+				return fmt.Errorf("line %d: invalid item %+v", i+1, it)
+			}
 		case l.Comment == "":
 			return fmt.Errorf("line %d: empty", i+1)
 		}
 	}
 	if items == 0 {
 		return errors.New("no items")
+	}
+	if !doc.Discount.Kind.Valid() || doc.Discount.Value < 0 {
+		return fmt.Errorf("invalid receipt modifier %+v", doc.Discount)
+	}
+	total := ReceiptTotal(doc)
+	if total <= 0 {
+		return fmt.Errorf("total %s not positive", FormatAmount(total))
+	}
+	var paid int64
+	rest := len(doc.Payments) == 0
+	for i, pay := range doc.Payments {
+		if pay.Mode < device.PayCash || pay.Mode > device.PayOther5 || pay.Amount < 0 {
+			return fmt.Errorf("payment %d: invalid %+v", i+1, pay)
+		}
+		paid += pay.Amount
+		rest = rest || pay.Amount == 0
+	}
+	if !rest && paid < total {
+		return fmt.Errorf("payments %s do not cover the total %s", FormatAmount(paid), FormatAmount(total))
 	}
 	return nil
 }

@@ -262,3 +262,22 @@ func TestPrintReceiptUncertain(t *testing.T) {
 		}
 	})
 }
+
+func TestPrintReceiptRefusesBadDocuments(t *testing.T) {
+	eachTransport(t, printer.Options{}, func(t *testing.T, r *rig) {
+		ctx := testCtx(t)
+		p := r.connect(t)
+		short := sampleReceipt("short")
+		short.Payments = []device.Payment{{Mode: device.PayCard, Amount: 1000}}
+		badGroup := sampleReceipt("group")
+		badGroup.Lines[0].Item.VATGroup = 9
+		for _, doc := range []device.Receipt{short, badGroup, {ID: "empty"}, {Lines: sampleReceipt("").Lines}} {
+			if _, err := p.PrintReceipt(ctx, doc); err == nil {
+				t.Errorf("PrintReceipt(%+v) succeeded", doc)
+			}
+		}
+		if n := r.sim.Executed(); n != 2 {
+			t.Fatalf("%d frames executed, want only the 2 of the probe", n)
+		}
+	})
+}
