@@ -59,6 +59,12 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case CodeIdempotencyReused:
 		return http.StatusUnprocessableEntity
+	case CodeCertificateNotBound:
+		return http.StatusForbidden
+	case CodeCertificateExists, CodeCertificateInactive, CodeNoCertificate, CodeTINMismatch, CodeInvoiceReversed:
+		return http.StatusConflict
+	case CodeCertificateInvalid, CodeCertificatePassword, CodeCertificateExpired:
+		return http.StatusUnprocessableEntity
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
 	default:

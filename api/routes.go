@@ -20,6 +20,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/api-keys", admin(handleAPIKeyList(d)))
 	mux.Handle("DELETE /v1/api-keys/{id}", admin(handleAPIKeyRevoke(d)))
 
+	mux.Handle("POST /v1/certificates", admin(create(handleCertificateImport(d))))
+	mux.Handle("GET /v1/certificates", admin(handleCertificateList(d)))
+	mux.Handle("GET /v1/certificates/{id}", admin(handleCertificateGet(d)))
+	mux.Handle("DELETE /v1/certificates/{id}", admin(handleCertificateDeactivate(d)))
+
+	mux.Handle("POST /v1/invoices", anyKey(create(handleInvoiceCreate(d))))
+	mux.Handle("GET /v1/invoices", anyKey(handleInvoiceList(d)))
+	mux.Handle("GET /v1/invoices/{id}", anyKey(handleInvoiceGet(d)))
+	mux.Handle("GET /v1/invoices/{id}/qr.png", anyKey(handleInvoiceQR(d)))
+
 	// Anything else under /v1 is a JSON 404, not the mux's text page.
 	mux.Handle("/v1/", anyKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/store"
 )
@@ -27,6 +28,10 @@ type Deps struct {
 	// Health adds component states (devices, certificates) to /healthz.
 	// Optional.
 	Health func(ctx context.Context) map[string]any
+	// Certificates and Invoices serve /v1/certificates and /v1/invoices.
+	// Optional: without them those routes answer 503.
+	Certificates *fiscal.Certificates
+	Invoices     *fiscal.Invoices
 }
 
 // NewHandler returns the API's root handler.
