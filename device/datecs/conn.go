@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/logkey"
 	"github.com/rs/zerolog"
 )
 
@@ -107,7 +108,7 @@ func (c *Conn) Exchange(ctx context.Context, cmd uint16, data []byte) (Msg, erro
 	var last error
 	for attempt := 0; attempt <= c.opts.Resends; attempt++ {
 		if attempt > 0 {
-			c.log.Debug().Int("attempt", attempt).Uint16("cmd", cmd).AnErr("cause", last).Msg("resending frame")
+			c.log.Debug().Int(logkey.Attempt, attempt).Uint16("cmd", cmd).AnErr("cause", last).Msg("resending frame")
 		}
 		c.buf = c.buf[:0]
 		c.log.Trace().Hex("frame", frame).Msg("frame out")

@@ -426,7 +426,15 @@ func (p *Printer) payment(f []string) result {
 		return errNotPermitted // only cash gives change
 	}
 	if r.paid == 0 {
+		// The first payment ends the sales: print the total and its VAT.
 		r.lines = append(r.lines, twoCols("TOTAL", datecs.FormatAmount(r.doc.Total)))
+		for g, a := range r.doc.Groups {
+			if a != 0 {
+				rate := s.vat[g]
+				tax := datecs.RoundDiv(a*rate, 10000+rate)
+				r.lines = append(r.lines, twoCols(fmt.Sprintf("  VAT %c %s%%", 'A'+g, datecs.FormatAmount(rate)), datecs.FormatAmount(tax)))
+			}
+		}
 	}
 	r.paid += amount
 	r.doc.Payments = append(r.doc.Payments, Payment{Mode: mode, Amount: amount})
@@ -468,15 +476,7 @@ func (p *Printer) close() result {
 	if d.Kind == KindStorno {
 		title = "STORNO RECEIPT"
 	}
-	lines := r.lines
-	for g, a := range d.Groups {
-		if a != 0 {
-			rate := s.vat[g]
-			tax := datecs.RoundDiv(a*rate, 10000+rate)
-			lines = append(lines, twoCols(fmt.Sprintf("  VAT %c %s%%", 'A'+g, datecs.FormatAmount(rate)), datecs.FormatAmount(tax)))
-		}
-	}
-	d.Text = render(p.opts, d, lines, fmt.Sprintf("%s No %07d", title, d.Number))
+	d.Text = render(p.opts, d, r.lines, fmt.Sprintf("%s No %07d", title, d.Number))
 	s.journal = append(s.journal, d)
 	s.last.items, s.last.amount, s.last.paid = r.items, d.Total, r.paid
 	s.lastTime = d.Time
