@@ -34,12 +34,13 @@ const (
 // commits with the change it reports. cmd/posgate adapts outbox.EnqueueTx.
 type EmitTxFunc func(ctx context.Context, tx *sql.Tx, eventType string, data any) error
 
-// InvoicesOptions configure Invoices. Scheme, Certificates and EmitTx are
+// InvoicesOptions configure Invoices. Scheme and Certificates are
 // required, and so are the identifiers the scheme signs.
 type InvoicesOptions struct {
 	Scheme       Scheme
 	Certificates *Certificates
-	EmitTx       EmitTxFunc
+	// EmitTx writes events. Default EmitToOutbox.
+	EmitTx EmitTxFunc
 
 	TIN          string // the taxpayer; a certificate with another TIN cannot sign
 	BusinessUnit string
@@ -76,8 +77,11 @@ type Invoices struct {
 // NewInvoices returns Invoices over db. It panics on missing required
 // options: a programmer's error.
 func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
-	if db == nil || opts.Scheme == nil || opts.Certificates == nil || opts.EmitTx == nil {
-		panic("fiscal: db, Scheme, Certificates and EmitTx are required")
+	if db == nil || opts.Scheme == nil || opts.Certificates == nil {
+		panic("fiscal: db, Scheme and Certificates are required")
+	}
+	if opts.EmitTx == nil {
+		opts.EmitTx = EmitToOutbox
 	}
 	if opts.Currency == "" {
 		opts.Currency = "EUR"

@@ -2,7 +2,6 @@ package fiscal_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,17 +14,6 @@ import (
 	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/store"
 )
-
-// emitToOutbox is an EmitTxFunc that writes the outbox_events row in the
-// caller's transaction, as outbox.EnqueueTx does.
-func emitToOutbox(ctx context.Context, tx *sql.Tx, typ string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO outbox_events (id, type, data, created_at) VALUES (lower(hex(randomblob(12))), ?, ?, 0)", typ, b)
-	return err
-}
 
 // events returns the data of every event of type typ, in order.
 func events(t testing.TB, db *store.DB, typ string) []map[string]any {
@@ -71,7 +59,7 @@ func newEnv(t testing.TB, printerID string) *env {
 	}
 	e := &env{db: db, certs: certs, clk: clk, sch: sch, cert: importP12(t, certs)}
 	e.inv = fiscal.NewInvoices(db, fiscal.InvoicesOptions{
-		Scheme: sch, Certificates: certs, EmitTx: emitToOutbox,
+		Scheme: sch, Certificates: certs, EmitTx: fiscal.EmitToOutbox,
 		TIN: "12345678", BusinessUnit: "bb123bb123", Device: "cc123cc123", Software: "ss123ss123",
 		VATGroups: map[int64]int{2100: 1, 950: 2, 0: 3},
 		Location:  mustZone(t, "Europe/Podgorica"), PrinterID: printerID, PrintAttempts: 3, Now: clk.Now,

@@ -22,16 +22,16 @@ const (
 	PrintDead    = "dead"
 )
 
-// PrintJobsOptions configure PrintJobs. Printer, PrinterID and EmitTx
-// are required.
+// PrintJobsOptions configure PrintJobs. Printer and PrinterID are required.
 type PrintJobsOptions struct {
 	// Printer prints whole receipts idempotently per document ID, with
 	// a Ledger from NewLedger on the same store (device/datecs does).
 	Printer device.ReceiptPrinter
 	// PrinterID is the configured printer whose jobs this runner takes.
 	PrinterID string
-	EmitTx    EmitTxFunc
-	Log       zerolog.Logger
+	// EmitTx writes events. Default EmitToOutbox.
+	EmitTx EmitTxFunc
+	Log    zerolog.Logger
 	// Receipt shapes the printed receipt (operator, VAT groups, width).
 	Receipt ReceiptOptions
 	// Backoff is the wait before the n-th retry (the last entry repeats).
@@ -56,8 +56,11 @@ type PrintJobs struct {
 
 // NewPrintJobs returns a runner over db; Run starts it.
 func NewPrintJobs(db *store.DB, opts PrintJobsOptions) *PrintJobs {
-	if db == nil || opts.Printer == nil || opts.PrinterID == "" || opts.EmitTx == nil {
-		panic("fiscal: db, Printer, PrinterID and EmitTx are required")
+	if db == nil || opts.Printer == nil || opts.PrinterID == "" {
+		panic("fiscal: db, Printer and PrinterID are required")
+	}
+	if opts.EmitTx == nil {
+		opts.EmitTx = EmitToOutbox
 	}
 	if len(opts.Backoff) == 0 {
 		opts.Backoff = []time.Duration{2 * time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute}

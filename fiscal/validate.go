@@ -25,7 +25,7 @@ func invalid(field, format string, args ...any) *ValidationError {
 // Validation bounds. They keep every product and sum far inside int64:
 // 100000.000 × 100,000,000.00 is 10^18 thousandths of a minor unit.
 const (
-	MaxItems       = 500
+	MaxItems       = 300 // keeps the invoice.created event under the outbox's 256 KiB
 	MaxPayments    = 20
 	MaxNameLen     = 100
 	MaxQuantity    = 100_000_000    // thousandths: 100000.000
