@@ -50,7 +50,11 @@ type env struct {
 
 func newEnv(t testing.TB, printerID string) *env {
 	t.Helper()
-	db := openStore(t)
+	return newEnvOn(t, openStore(t), printerID)
+}
+
+func newEnvOn(t testing.TB, db *store.DB, printerID string) *env {
+	t.Helper()
 	clk := &clock{time.Date(2026, 6, 12, 15, 5, 43, 0, time.UTC)}
 	certs := newCerts(t, db, masterKey(t), clk.Now)
 	sch, err := iic.New(iic.Options{})

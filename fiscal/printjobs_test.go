@@ -1,0 +1,305 @@
+package fiscal_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/simulator/printer"
+	"github.com/posgate/posgate/store"
+)
+
+// simPrinter serves a simulated Datecs printer on a loopback port until
+// the test ends and returns its tcp:// spec.
+func simPrinter(t *testing.T, opts printer.Options) (*printer.Printer, string) {
+	t.Helper()
+	rates := [8]int64{2100, 950, 0}
+	opts.VATRates = &rates
+	sim := printer.New(opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := sim.ServeListener(ctx, ln); err != nil {
+			t.Errorf("ServeListener: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return sim, "tcp://" + ln.Addr().String()
+}
+
+// connectDriver opens the Datecs driver with fiscal's ledger on db.
+func connectDriver(t *testing.T, spec string, db *store.DB) *datecs.Printer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := datecs.Open(ctx, spec, datecs.Options{
+		Timeout: 150 * time.Millisecond, Resends: 2, Ledger: fiscal.NewLedger(db),
+		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+	})
+	if err != nil {
+		t.Fatalf("open driver: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func newJobs(t *testing.T, db *store.DB, rp device.ReceiptPrinter, now func() time.Time) *fiscal.PrintJobs {
+	return fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
+		Printer: rp, PrinterID: "p1", Now: now,
+		Receipt: fiscal.ReceiptOptions{VATGroups: map[int64]int{2100: 1, 950: 2, 0: 3}},
+		Log:     zerolog.New(zerolog.NewTestWriter(t)),
+	})
+}
+
+func runOnce(t *testing.T, jobs *fiscal.PrintJobs) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	did, err := jobs.RunOnce(ctx)
+	if err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	return did
+}
+
+func TestPrintJobOnSimulator(t *testing.T) {
+	sim, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1")
+	ctx := context.Background()
+	inv, err := e.inv.Create(ctx, fiscal.NewInvoice{Type: "sale",
+		Items: []fiscal.NewItem{
+			{Name: "Cheese", Quantity: "1.5", UnitPrice: 1999, VATRate: "21", Discount: 100},
+			{Name: "Milk", Quantity: "2", UnitPrice: 110, VATRate: "9.5"}},
+		Payments: []fiscal.NewPayment{{Type: "card", Amount: 2000, PaymentID: "pay_1"}, {Type: "cash", Amount: 2000}}}, e.caller("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Print == nil || inv.Print.State != fiscal.PrintPending {
+		t.Fatalf("Print=%+v, want a pending job", inv.Print)
+	}
+	jobs := newJobs(t, e.db, connectDriver(t, spec, e.db), e.clk.Now)
+	if !runOnce(t, jobs) {
+		t.Fatal("no job ran")
+	}
+	if runOnce(t, jobs) {
+		t.Fatal("a second job ran")
+	}
+	receipts := sim.Receipts()
+	if len(receipts) != 1 {
+		t.Fatalf("%d receipts printed, want 1", len(receipts))
+	}
+	r := receipts[0]
+	if r.Total != inv.Totals.Total {
+		t.Fatalf("printer total %d, invoice total %d", r.Total, inv.Totals.Total)
+	}
+	text := strings.Join(r.Comments, "\n")
+	if !strings.Contains(text, "IIC "+inv.Signature.Code) || !strings.Contains(strings.ReplaceAll(text, "\n", ""), inv.Signature.VerifyURL) {
+		t.Fatalf("comments %q lack the IIC and the URL", r.Comments)
+	}
+	got, err := e.inv.Get(ctx, inv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.Print; p == nil || p.State != fiscal.PrintPrinted || p.ReceiptNumber != r.Number || p.FiscalMemory == "" || p.Attempts != 1 {
+		t.Fatalf("Print=%+v, want printed as receipt %d with the fiscal memory serial", p, r.Number)
+	}
+	pe := events(t, e.db, fiscal.EventReceiptPrinted)
+	if len(pe) != 1 || pe[0]["receipt_number"] != float64(r.Number) || pe[0]["fiscal_memory_serial"] == "" {
+		t.Fatalf("receipt.printed=%v", pe)
+	}
+	ce := events(t, e.db, fiscal.EventCompleted)
+	if len(ce) != 1 || ce[0]["id"] != inv.ID || ce[0]["print"].(map[string]any)["state"] != "printed" {
+		t.Fatalf("fiscalization.completed=%v", ce)
+	}
+}
+
+// TestCrashBetweenCommitAndPrint kills the print path at the worst
+// moments (before anything is sent; after the printer closed the receipt
+// but before anyone recorded it), reopens the store from its file with a
+// new driver and runner, and checks the invoice is printed exactly once.
+func TestCrashBetweenCommitAndPrint(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		crashAfter bool // crash once the printer has closed the receipt
+	}{
+		{"BeforePrint", false},
+		{"AfterPrinterClosed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				armed  atomic.Bool
+				crash  context.CancelFunc
+				crashM sync.Mutex
+			)
+			sim, spec := simPrinter(t, printer.Options{OnDocument: func(d printer.Document) {
+				if d.Kind == printer.KindFiscal && !d.Cancelled && armed.Load() {
+					crashM.Lock()
+					crash()
+					crashM.Unlock()
+				}
+			}})
+			dir := t.TempDir()
+			path := filepath.Join(dir, "posgate.db")
+			db, err := store.Open(context.Background(), path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnvOn(t, db, "p1")
+			inv, err := e.inv.Create(context.Background(), sale(1234), e.caller("crash"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.crashAfter {
+				// The first life prints until the printer has closed the
+				// receipt, then dies: nothing after that point runs.
+				drv := connectDriver(t, spec, db)
+				jobs := newJobs(t, db, drv, e.clk.Now)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				crashM.Lock()
+				crash = cancel
+				crashM.Unlock()
+				armed.Store(true)
+				_, err := jobs.RunOnce(ctx)
+				cancel()
+				armed.Store(false)
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Fatalf("first life: %v", err)
+				}
+				drv.Close()
+				if n := len(sim.Receipts()); n != 1 {
+					t.Fatalf("first life printed %d receipts, want 1", n)
+				}
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			// Restart: the store from its file, a new driver, a new runner.
+			db2, err := store.Open(context.Background(), path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db2.Close() })
+			var state string
+			if err := db2.Read.QueryRow("SELECT state FROM print_jobs WHERE invoice_id = ?", inv.ID).Scan(&state); err != nil || state != fiscal.PrintPending {
+				t.Fatalf("job after the crash: %q (%v), want pending", state, err)
+			}
+			jobs := newJobs(t, db2, connectDriver(t, spec, db2), e.clk.Now)
+			for runOnce(t, jobs) {
+			}
+			receipts := sim.Receipts()
+			if len(receipts) != 1 || receipts[0].Total != 1234 {
+				t.Fatalf("receipts=%+v, want exactly one of 12.34", receipts)
+			}
+			if err := db2.Read.QueryRow("SELECT state FROM print_jobs WHERE invoice_id = ?", inv.ID).Scan(&state); err != nil || state != fiscal.PrintPrinted {
+				t.Fatalf("job after restart: %q (%v), want printed", state, err)
+			}
+			if n := len(events(t, db2, fiscal.EventReceiptPrinted)); n != 1 {
+				t.Fatalf("%d receipt.printed events, want 1", n)
+			}
+		})
+	}
+}
+
+func TestPrintJobRetryAndDeadLetter(t *testing.T) {
+	sim, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1") // 3 attempts per job
+	ctx := context.Background()
+	jobs := newJobs(t, e.db, connectDriver(t, spec, e.db), e.clk.Now)
+
+	sim.SetPaperOut(true)
+	a, err := e.inv.Create(ctx, sale(500), e.caller("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !runOnce(t, jobs) {
+		t.Fatal("no job ran")
+	}
+	if runOnce(t, jobs) {
+		t.Fatal("a job ran again before its retry time")
+	}
+	retry := events(t, e.db, fiscal.EventReceiptRetry)
+	if len(retry) != 1 || !strings.Contains(retry[0]["error"].(string), "paper") {
+		t.Fatalf("receipt.retry=%v, want one about paper", retry)
+	}
+	sim.SetPaperOut(false)
+	e.clk.t = e.clk.t.Add(time.Minute)
+	if !runOnce(t, jobs) {
+		t.Fatal("the retry did not run")
+	}
+	if got, _ := e.inv.Get(ctx, a.ID); got.Print.State != fiscal.PrintPrinted || got.Print.Attempts != 2 {
+		t.Fatalf("after paper is back: %+v, want printed on attempt 2", got.Print)
+	}
+
+	// A printer that never recovers: dead after 3 attempts.
+	sim.SetPaperOut(true)
+	b, err := e.inv.Create(ctx, sale(700), e.caller("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.clk.t = e.clk.t.Add(time.Hour)
+		if !runOnce(t, jobs) {
+			t.Fatal("no job ran")
+		}
+	}
+	e.clk.t = e.clk.t.Add(time.Hour)
+	if runOnce(t, jobs) {
+		t.Fatal("a dead job ran")
+	}
+	got, _ := e.inv.Get(ctx, b.ID)
+	if got.Print.State != fiscal.PrintDead || got.Print.Attempts != 3 || got.Print.LastError == "" {
+		t.Fatalf("Print=%+v, want dead after 3 attempts with the error", got.Print)
+	}
+	dead := events(t, e.db, fiscal.EventDeadLetter)
+	if len(dead) != 1 || dead[0]["id"] != b.ID {
+		t.Fatalf("fiscalization.dead_letter=%v", dead)
+	}
+	if n := len(sim.Receipts()); n != 1 {
+		t.Fatalf("%d receipts, want 1", n)
+	}
+}
+
+// TestRunWakes checks Run prints a new invoice at once when woken, and
+// returns nil when its context ends.
+func TestRunWakes(t *testing.T) {
+	sim, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1")
+	jobs := fiscal.NewPrintJobs(e.db, fiscal.PrintJobsOptions{Printer: connectDriver(t, spec, e.db), PrinterID: "p1",
+		Receipt: fiscal.ReceiptOptions{VATGroups: map[int64]int{2100: 1}}, Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- jobs.Run(ctx) }()
+	if _, err := e.inv.Create(ctx, sale(100), e.caller("w")); err != nil {
+		t.Fatal(err)
+	}
+	jobs.Wake()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(sim.Receipts()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run=%v, want nil", err)
+	}
+	if n := len(sim.Receipts()); n != 1 {
+		t.Fatalf("%d receipts, want 1", n)
+	}
+}
