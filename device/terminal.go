@@ -1,0 +1,128 @@
+package device
+
+import (
+	"context"
+	"time"
+)
+
+// Terminal is a card-payment terminal, the contract shared by the drivers
+// (device/zvt first) and the simulator tests. Every method blocks until the
+// terminal has returned master rights (or the call failed) and is
+// serialized with the others, except Abort, which reaches into a running
+// transaction.
+//
+// Error contract: a transport failure is returned as an error (it wraps
+// ErrOffline when the line is down, ErrDisconnected when it was lost during
+// the call, ErrTimeout when the terminal stopped answering). A transaction
+// the terminal declined or aborted is NOT an error: it comes back as a
+// TxResult with Outcome Declined or Aborted. When an error is returned after
+// the terminal took the command, the outcome is unknown and the caller must
+// reconcile with RepeatLastResult.
+type Terminal interface {
+	// Register logs posgate on to the terminal (password, config, currency).
+	Register(ctx context.Context) error
+	// Authorize runs a sale of p.Amount.
+	Authorize(ctx context.Context, p Charge, h TxEventHandler) (TxResult, error)
+	// Refund credits p.Amount to a card.
+	Refund(ctx context.Context, p Charge, h TxEventHandler) (TxResult, error)
+	// Reverse voids the transaction with the given receipt number.
+	Reverse(ctx context.Context, receiptNo int, h TxEventHandler) (TxResult, error)
+	// Abort asks the terminal to stop the running transaction (or, when
+	// none runs, sends a bare abort). nil means the terminal accepted the
+	// request; the running call still reports the real outcome, which may
+	// be Approved if the terminal finished anyway.
+	Abort(ctx context.Context) error
+	// EndOfDay settles the batch; TxResult.Info.Amount holds the total.
+	EndOfDay(ctx context.Context, h TxEventHandler) (TxResult, error)
+	// Status asks for the terminal's state.
+	Status(ctx context.Context) (TerminalStatus, error)
+	// RepeatLastResult asks the terminal to send the Status-Information of
+	// its last transaction again, for recovery after a crash or a lost reply.
+	RepeatLastResult(ctx context.Context, h TxEventHandler) (TxResult, error)
+	// LogOff releases the terminal.
+	LogOff(ctx context.Context) error
+}
+
+// Charge is what Authorize and Refund take.
+type Charge struct {
+	Amount   int64  // minor units, > 0 (1234 = 12.34)
+	Currency string // ISO 4217 alpha code; "" uses the terminal's configured one
+}
+
+// Outcome of a transaction as the terminal reported it.
+type Outcome string
+
+// Outcomes.
+const (
+	Approved Outcome = "approved"
+	Declined Outcome = "declined"
+	Aborted  Outcome = "aborted" // cancelled by the customer, by timeout or by Abort
+)
+
+// TxResult is the end of a transaction.
+type TxResult struct {
+	Outcome  Outcome
+	Code     byte        // terminal result code; 0 on success (ZVT BMP 27 or the 06 1E code)
+	Message  string      // text for Code
+	Info     *TxInfo     // the last Status-Information, nil if the terminal sent none
+	Receipts []TxReceipt // receipts the terminal printed through posgate
+}
+
+// TxInfo is a transaction's Status-Information. It never holds a full card
+// number: PAN is masked before it leaves the driver.
+type TxInfo struct {
+	ResultCode byte
+	Amount     int64  // minor units
+	Currency   string // ISO 4217 alpha code, "" if not sent
+	ReceiptNo  int    // 0 if not sent
+	Trace      int    // terminal trace number
+	OrigTrace  int    // trace of the reversed transaction, for reversals
+	TerminalID string
+	Date, Time string // as sent: MMDD and hhmmss
+	CardName   string
+	PAN        string // masked, e.g. "6799********0019"
+	AID        string
+}
+
+// TxReceipt is a block of lines the terminal asked posgate to print.
+type TxReceipt struct {
+	Kind  string // "customer", "merchant", "administration" or ""
+	Lines []string
+}
+
+// TerminalStatus answers Status.
+type TerminalStatus struct {
+	Code     byte   // 0 = ready
+	Text     string // meaning of Code
+	Software string // version string, if the terminal sent one
+}
+
+// TxEventKind tells which field of a TxEvent is set.
+type TxEventKind int
+
+// TxEvent kinds.
+const (
+	EventIntermediate TxEventKind = iota + 1 // Status, Text
+	EventStatusInfo                          // Info
+	EventPrint                               // Receipt
+)
+
+// TxEvent is something a terminal streams while it holds master rights.
+type TxEvent struct {
+	Kind    TxEventKind
+	At      time.Time
+	Status  byte       // intermediate status code
+	Text    string     // its meaning ("insert card")
+	Info    *TxInfo    // Status-Information
+	Receipt *TxReceipt // lines to print (one Print Line or a whole Text-Block)
+}
+
+// TxEventHandler is called synchronously for each event, BEFORE the driver
+// acknowledges it to the terminal. That is the place to persist the
+// Status-Information: the terminal commits a payment only once posgate has
+// acknowledged it. If the handler returns an error for a Status-Information
+// the driver refuses it (ZVT answers 84 66 00), after which the terminal
+// reverses the payment itself, and the call returns that error; for a
+// print event the driver answers "printer not ready". Errors for
+// intermediate status are ignored. A nil TxEventHandler accepts everything.
+type TxEventHandler func(ctx context.Context, e TxEvent) error
