@@ -65,6 +65,10 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodeCertificateInvalid, CodeCertificatePassword, CodeCertificateExpired:
 		return http.StatusUnprocessableEntity
+	case CodeEndpointLimit:
+		return http.StatusConflict
+	case CodeEndpointValidation:
+		return http.StatusUnprocessableEntity
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
 	default:

@@ -30,6 +30,19 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/invoices/{id}", anyKey(handleInvoiceGet(d)))
 	mux.Handle("GET /v1/invoices/{id}/qr.png", anyKey(handleInvoiceQR(d)))
 
+	mux.Handle("POST /v1/webhooks", admin(handleWebhookCreate(d))) // idempotent on its own row: see webhooks.go
+	mux.Handle("GET /v1/webhooks", admin(handleWebhookList(d)))
+	mux.Handle("GET /v1/webhooks/{id}", admin(handleWebhookGet(d)))
+	mux.Handle("PATCH /v1/webhooks/{id}", admin(handleWebhookUpdate(d)))
+	mux.Handle("DELETE /v1/webhooks/{id}", admin(handleWebhookDelete(d)))
+	mux.Handle("POST /v1/webhooks/{id}/rotate-secret", admin(handleWebhookRotate(d)))
+	mux.Handle("POST /v1/webhooks/{id}/test", admin(create(handleWebhookTest(d))))
+	mux.Handle("GET /v1/webhooks/{id}/deliveries", admin(handleDeliveryList(d)))
+	mux.Handle("POST /v1/webhooks/{id}/recover", admin(handleWebhookRecover(d)))
+	mux.Handle("GET /v1/deliveries/{id}", admin(handleDeliveryGet(d)))
+	mux.Handle("POST /v1/deliveries/{id}/retry", admin(handleDeliveryRetry(d)))
+	mux.Handle("GET /v1/events", admin(handleEventList(d)))
+
 	// Anything else under /v1 is a JSON 404, not the mux's text page.
 	mux.Handle("/v1/", anyKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})

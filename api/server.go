@@ -13,7 +13,9 @@ import (
 	"github.com/posgate/posgate/apikey"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/idempotency"
+	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
 )
 
 // Deps are what the handlers need. Every field but the optional ones must
@@ -32,6 +34,10 @@ type Deps struct {
 	// Optional: without them those routes answer 503.
 	Certificates *fiscal.Certificates
 	Invoices     *fiscal.Invoices
+	// Webhooks and Outbox serve /v1/webhooks, /v1/deliveries and
+	// /v1/events. Optional: without them those routes answer 503.
+	Webhooks *webhook.Endpoints
+	Outbox   *outbox.Relay
 }
 
 // NewHandler returns the API's root handler.
