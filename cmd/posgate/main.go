@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "posgate", version)
 		return nil
 	// Subcommands added by device and fiscal code go here.
+	case "certs":
+		return runCerts(ctx, rest, getenv, stdout, stderr)
 	case "sim":
 		if len(rest) > 0 && rest[0] == "printer" {
 			return runSimPrinter(ctx, rest[1:], stdout, stderr)
