@@ -29,8 +29,11 @@ type ReceiptPrinter interface {
 type Receipt struct {
 	// ID is the caller's identity of the document, e.g. the invoice ID.
 	// Required; it is the idempotency key.
-	ID       string
-	Header   ReceiptHeader
+	ID     string
+	Header ReceiptHeader
+	// Storno, if set, prints a storno (reversal) receipt of an earlier
+	// receipt instead of a sale; Header is then ignored.
+	Storno   *StornoHeader
 	Lines    []Line    // sale lines and comments, in order
 	Discount Modifier  // receipt-level discount or surcharge, applied at the subtotal
 	Payments []Payment // in order; none means everything in cash

@@ -151,7 +151,13 @@ func (p *Printer) done(ctx context.Context, a device.PrintAttempt, res device.Re
 
 // printBody prints the whole document on a printer with no open receipt.
 func (p *Printer) printBody(ctx context.Context, doc device.Receipt, a device.PrintAttempt) (device.ReceiptResult, error) {
-	if _, err := p.OpenReceipt(ctx, doc.Header); err != nil {
+	var err error
+	if doc.Storno != nil {
+		_, err = p.OpenStorno(ctx, *doc.Storno)
+	} else {
+		_, err = p.OpenReceipt(ctx, doc.Header)
+	}
+	if err != nil {
 		return device.ReceiptResult{}, err
 	}
 	for _, l := range doc.Lines {

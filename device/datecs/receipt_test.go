@@ -281,3 +281,29 @@ func TestPrintReceiptRefusesBadDocuments(t *testing.T) {
 		}
 	})
 }
+
+func TestPrintStornoReceipt(t *testing.T) {
+	eachTransport(t, printer.Options{}, func(t *testing.T, r *rig) {
+		ctx := testCtx(t)
+		p := r.connect(t)
+		sale, err := p.PrintReceipt(ctx, sampleReceipt("inv-8"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refund := sampleReceipt("inv-8-refund")
+		refund.Storno = &device.StornoHeader{Reason: device.StornoRefund, OriginalNumber: sale.Number,
+			OriginalTime: sale.Time, FiscalMemory: p.Identity().FiscalMemory}
+		res, err := p.PrintReceipt(ctx, refund)
+		if err != nil || res.Number != 2 || res.Amount != sampleTotal {
+			t.Fatalf("storno=%+v, %v", res, err)
+		}
+		recs := r.sim.Receipts()
+		if len(recs) != 2 || recs[1].Kind != printer.KindStorno {
+			t.Fatalf("receipts %+v", recs)
+		}
+		x, err := p.XReport(ctx)
+		if err != nil || x.Storno != recs[1].Groups || x.Totals != recs[0].Groups {
+			t.Fatalf("X report %+v, %v", x, err)
+		}
+	})
+}
