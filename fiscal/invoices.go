@@ -184,6 +184,11 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		}
 	}
 	totals := computeTotals(items, pays, sign)
+	if totals.Total == 0 {
+		// A fiscal printer refuses a receipt of nothing, and so would the
+		// tax service.
+		return Invoice{}, invalid("items", "the total must be above 0")
+	}
 	if err := checkPayments(pays, totals, sign); err != nil {
 		return Invoice{}, err
 	}

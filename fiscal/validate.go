@@ -27,7 +27,7 @@ func invalid(field, format string, args ...any) *ValidationError {
 const (
 	MaxItems       = 300 // keeps the invoice.created event under the outbox's 256 KiB
 	MaxPayments    = 20
-	MaxNameLen     = 100
+	MaxNameLen     = 72             // a Datecs item name's limit
 	MaxQuantity    = 100_000_000    // thousandths: 100000.000
 	MaxUnitPrice   = 10_000_000_000 // minor units: 100,000,000.00
 	MaxPaymentID   = 64
