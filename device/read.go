@@ -3,8 +3,15 @@ package device
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 )
+
+// TimeoutReader is the part of a Port that Read needs.
+type TimeoutReader interface {
+	io.Reader
+	SetReadTimeout(d time.Duration) error
+}
 
 // pollInterval bounds a single blocking read so the caller's ctx is checked
 // at least this often.
@@ -15,7 +22,7 @@ const pollInterval = 100 * time.Millisecond
 // SetReadTimeout(min(time until deadline, 100 ms)) and checks ctx between
 // polls. A read error is returned as is (an unplug shows up as
 // serial.PortClosed, EIO or io.EOF).
-func Read(ctx context.Context, p Port, b []byte, deadline time.Time) (int, error) {
+func Read(ctx context.Context, p TimeoutReader, b []byte, deadline time.Time) (int, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err

@@ -1,0 +1,549 @@
+package zvt
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/logkey"
+	"github.com/rs/zerolog"
+)
+
+// Errors of the ECR client.
+var (
+	// ErrT3 means the terminal did not answer a command within T3.
+	ErrT3 = fmt.Errorf("zvt: no answer within T3: %w", device.ErrTimeout)
+	// ErrT4 means the terminal kept master rights past T4 without a result.
+	ErrT4 = fmt.Errorf("zvt: no result within T4: %w", device.ErrTimeout)
+	// ErrRejected wraps a command the terminal refused with 84 xx.
+	ErrRejected = errors.New("zvt: command rejected")
+	// ErrPersist wraps the handler's error for a Status-Information the
+	// client therefore refused.
+	ErrPersist = errors.New("zvt: status information not persisted")
+)
+
+// RejectedError is a command the terminal refused with 84 Code 00.
+type RejectedError struct {
+	Command string
+	Code    byte
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("zvt: %s rejected: %02X %s", e.Command, e.Code, ResultText(e.Code))
+}
+
+// Unwrap returns ErrRejected.
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// Options configures a Client. ID and Spec are required.
+type Options struct {
+	ID       string // device id, e.g. "t1"
+	Spec     string // /dev/ttyUSB0, tcp://host[:20007] or usb:VID:PID[:serial]
+	Password string // 6 digits; default "000000"
+	Currency string // ISO 4217 alpha; default "EUR"
+	// Config is the Registration config byte; default 0xBE: the PT sends
+	// receipts as print lines, intermediate status on, ECR controls
+	// payment and admin functions.
+	Config byte
+	// Port overrides the serial line settings; zero values mean 9600 8N2
+	// and TCP port 20007.
+	Port device.PortOptions
+	T1, T2 time.Duration // serial timings; defaults 200 ms, 5 s
+	T3     time.Duration // command → first answer; default 5 s
+	T4     time.Duration // answer → result, restarted by 04 FF/04 0F; default 180 s
+	// Log gets lifecycle at Info, messages at Debug and every frame,
+	// decoded and masked, at Trace.
+	Log      zerolog.Logger
+	Notifier *device.Notifier // device.connected/disconnected
+	Trace    *device.Trace    // last frames; default a ring of 200
+	// BackoffMin/BackoffMax bound reconnects (see device.LinkOptions).
+	BackoffMin, BackoffMax time.Duration
+	// ConnectPerJob opens a TCP connection per command.
+	ConnectPerJob bool
+}
+
+// Client is the ECR side of ZVT. It implements device.Terminal. Run must
+// be running for the methods to work.
+type Client struct {
+	opts  Options
+	pwd   []byte
+	cc    int64
+	tcp   bool
+	link  *device.Link
+	trace *device.Trace
+	log   zerolog.Logger
+
+	mu     sync.Mutex // guards active
+	active *activeTx
+}
+
+var _ device.Terminal = (*Client)(nil)
+
+// activeTx lets Abort reach into the transaction the owner goroutine runs.
+type activeTx struct {
+	abort chan chan error // Abort hands a reply channel
+	done  chan struct{}
+}
+
+// New returns a Client. It panics on a malformed password or unknown
+// currency, which are configuration errors the caller validates first.
+func New(opts Options) *Client {
+	if opts.Password == "" {
+		opts.Password = "000000"
+	}
+	if opts.Currency == "" {
+		opts.Currency = "EUR"
+	}
+	if opts.Config == 0 {
+		opts.Config = defaultConfigByte
+	}
+	if opts.T3 == 0 {
+		opts.T3 = 5 * time.Second
+	}
+	if opts.T4 == 0 {
+		opts.T4 = 180 * time.Second
+	}
+	if opts.Port.BaudRate == 0 {
+		opts.Port.BaudRate = 9600
+	}
+	if opts.Port.StopBits == 0 {
+		opts.Port.StopBits = 2
+	}
+	if opts.Port.DefaultTCPPort == 0 {
+		opts.Port.DefaultTCPPort = 20007
+	}
+	if opts.Trace == nil {
+		opts.Trace = device.NewTrace(200)
+	}
+	pwd, err := Password(opts.Password)
+	if err != nil {
+		panic("zvt: New: " + err.Error())
+	}
+	cc, err := CurrencyCode(opts.Currency)
+	if err != nil {
+		panic("zvt: New: " + err.Error())
+	}
+	log := opts.Log.With().Str(logkey.DeviceID, opts.ID).Logger()
+	return &Client{
+		opts: opts, pwd: pwd, cc: cc, log: log, trace: opts.Trace,
+		tcp: strings.HasPrefix(opts.Spec, "tcp://"),
+		link: device.NewLink(device.LinkOptions{
+			ID: opts.ID, Spec: opts.Spec, Port: opts.Port, Log: opts.Log, Notifier: opts.Notifier,
+			BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, ConnectPerJob: opts.ConnectPerJob,
+		}),
+	}
+}
+
+// Run owns the port until ctx ends; it returns nil on cancellation.
+func (c *Client) Run(ctx context.Context) error { return c.link.Run(ctx) }
+
+// Trace returns the ring of recent frames.
+func (c *Client) Trace() *device.Trace { return c.trace }
+
+// Link returns the underlying link, for its state.
+func (c *Client) Link() *device.Link { return c.link }
+
+// Register sends Registration 06 00 with TLV activated.
+func (c *Client) Register(ctx context.Context) error {
+	_, err := c.run(ctx, Registration(c.pwd, c.opts.Config, c.cc), nil)
+	return err
+}
+
+// Authorize runs a sale (06 01).
+func (c *Client) Authorize(ctx context.Context, p device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+	cc, err := c.currency(p)
+	if err != nil {
+		return device.TxResult{}, err
+	}
+	return c.run(ctx, Authorization(p.Amount, cc), h)
+}
+
+// Refund runs a refund (06 31).
+func (c *Client) Refund(ctx context.Context, p device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+	cc, err := c.currency(p)
+	if err != nil {
+		return device.TxResult{}, err
+	}
+	return c.run(ctx, Refund(c.pwd, p.Amount, cc), h)
+}
+
+// Reverse voids a transaction by receipt number (06 30).
+func (c *Client) Reverse(ctx context.Context, receiptNo int, h device.TxEventHandler) (device.TxResult, error) {
+	if receiptNo <= 0 || receiptNo > 9999 {
+		return device.TxResult{}, fmt.Errorf("reverse: %w: receipt number %d", ErrBadValue, receiptNo)
+	}
+	return c.run(ctx, Reversal(c.pwd, receiptNo), h)
+}
+
+// EndOfDay settles (06 50).
+func (c *Client) EndOfDay(ctx context.Context, h device.TxEventHandler) (device.TxResult, error) {
+	return c.run(ctx, EndOfDay(c.pwd), h)
+}
+
+// RepeatLastResult sends Repeat Receipt 06 20 with service byte 01, so the
+// terminal sends the last Status-Information again.
+func (c *Client) RepeatLastResult(ctx context.Context, h device.TxEventHandler) (device.TxResult, error) {
+	return c.run(ctx, RepeatReceipt(c.pwd), h)
+}
+
+// LogOff sends 06 02.
+func (c *Client) LogOff(ctx context.Context) error {
+	_, err := c.run(ctx, LogOff(), nil)
+	return err
+}
+
+// Status sends Status Enquiry 05 01.
+func (c *Client) Status(ctx context.Context) (device.TerminalStatus, error) {
+	var st device.TerminalStatus
+	_, err := c.exchange(ctx, StatusEnquiry(c.pwd), nil, func(a APDU) {
+		st = parseStatusCompletion(a.Data)
+	})
+	return st, err
+}
+
+// Abort asks the terminal to abort. If a transaction runs, 06 B0 goes out
+// on its line between two terminal messages; otherwise as a command.
+func (c *Client) Abort(ctx context.Context) error {
+	c.mu.Lock()
+	a := c.active
+	c.mu.Unlock()
+	if a != nil {
+		reply := make(chan error, 1)
+		select {
+		case a.abort <- reply:
+			select {
+			case err := <-reply:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-a.done: // it ended meanwhile; nothing to abort
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return c.link.Do(ctx, func(ctx context.Context, p device.Port) error {
+		tr := c.transport(p)
+		if err := tr.Send(ctx, AbortCmd()); err != nil {
+			return fmt.Errorf("abort: %w", err)
+		}
+		resp, err := c.recv(ctx, tr, time.Now().Add(c.opts.T3))
+		if err != nil {
+			return fmt.Errorf("abort: %w", err)
+		}
+		if resp.IsNack() {
+			return &RejectedError{Command: "Abort", Code: resp.Instr}
+		}
+		return nil
+	})
+}
+
+func (c *Client) currency(p device.Charge) (int64, error) {
+	if p.Amount <= 0 || p.Amount > 999999999999 {
+		return 0, fmt.Errorf("%w: amount %d", ErrBadValue, p.Amount)
+	}
+	if p.Currency == "" {
+		return c.cc, nil
+	}
+	return CurrencyCode(p.Currency)
+}
+
+func (c *Client) transport(p device.Port) Transport {
+	if c.tcp {
+		return NewTCP(p, c.traceFrame)
+	}
+	return NewSerial(p, SerialOptions{T1: c.opts.T1, T2: c.opts.T2, Trace: c.traceFrame})
+}
+
+// traceFrame logs a decoded, masked frame at Trace and keeps it in the ring.
+func (c *Client) traceFrame(dir device.Direction, a APDU) {
+	m := Masked(a)
+	sum := Describe(a)
+	c.trace.Add(device.Frame{At: time.Now().UTC(), Dir: dir, Summary: sum, Hex: strings.ToUpper(hex.EncodeToString(m.Encode()))})
+	c.log.Trace().Str("dir", string(dir)).Str("apdu", sum).Hex("frame", m.Encode()).Msg("zvt frame")
+}
+
+// recv wraps Transport.Recv so a T3 expiry reads as such.
+func (c *Client) recv(ctx context.Context, tr Transport, deadline time.Time) (APDU, error) {
+	a, err := tr.Recv(ctx, deadline)
+	if errors.Is(err, device.ErrTimeout) {
+		return a, ErrT3
+	}
+	return a, err
+}
+
+func (c *Client) run(ctx context.Context, cmd APDU, h device.TxEventHandler) (device.TxResult, error) {
+	return c.exchange(ctx, cmd, h, nil)
+}
+
+// exchange sends cmd on the owner goroutine and, when the terminal takes
+// master rights, serves it until Completion or Abort. onCompletion sees the
+// 06 0F, for commands whose completion carries data (Status Enquiry).
+func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler, onCompletion func(APDU)) (device.TxResult, error) {
+	var res device.TxResult
+	name := CommandName(cmd)
+	err := c.link.Do(ctx, func(ctx context.Context, p device.Port) error {
+		tr := c.transport(p)
+		if err := tr.Send(ctx, cmd); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		resp, err := c.recv(ctx, tr, time.Now().Add(c.opts.T3))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if resp.IsNack() {
+			return &RejectedError{Command: name, Code: resp.Instr}
+		}
+		if !resp.IsAck() {
+			return fmt.Errorf("%s: %w: answered %s", name, ErrBadValue, CommandName(resp))
+		}
+		if cmd.Command() == CmdLogOff || cmd.Command() == CmdAbort {
+			return nil // no master rights change hands
+		}
+		res, err = c.serveMaster(ctx, tr, h, onCompletion)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// serveMaster answers the terminal's messages while it holds master rights.
+// Every message is answered (80 00 00 unless the handler refused it) after
+// the handler has run, so a Status-Information is persisted before the
+// terminal may commit it.
+func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEventHandler, onCompletion func(APDU)) (device.TxResult, error) {
+	a := &activeTx{abort: make(chan chan error), done: make(chan struct{})}
+	c.mu.Lock()
+	c.active = a
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.active = nil
+		c.mu.Unlock()
+		close(a.done)
+	}()
+	if h == nil {
+		h = func(context.Context, device.TxEvent) error { return nil }
+	}
+	var (
+		res        device.TxResult
+		persistErr error
+		lines      []string // print lines of the receipt being printed
+		abortReply chan error
+		t4         = time.Now().Add(c.opts.T4)
+	)
+	answer := func(r APDU) error { return tr.Send(ctx, r) }
+	for {
+		// Poll in slices so an Abort request is picked up between messages.
+		msg, err := tr.Recv(ctx, earliest(t4, time.Now().Add(100*time.Millisecond)))
+		if errors.Is(err, device.ErrTimeout) {
+			if time.Now().After(t4) {
+				return res, ErrT4
+			}
+			select {
+			case r := <-a.abort:
+				if abortReply != nil {
+					r <- nil // one abort is on its way already
+					continue
+				}
+				if err := tr.Send(ctx, AbortCmd()); err != nil {
+					r <- err
+					return res, fmt.Errorf("send abort: %w", err)
+				}
+				abortReply = r
+			default:
+			}
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		now := time.Now()
+		if msg.Class == 0x80 || msg.Class == 0x84 { // the answer to our Abort
+			if abortReply != nil {
+				if msg.IsNack() {
+					abortReply <- &RejectedError{Command: "Abort", Code: msg.Instr}
+				} else {
+					abortReply <- nil
+				}
+				abortReply = nil
+			}
+			continue
+		}
+		switch msg.Command() {
+		case CmdIntermediate:
+			t4 = now.Add(c.opts.T4)
+			if len(msg.Data) >= 2 { // a new T4 in BCD minutes
+				if m, err := unbcd(msg.Data[1:2]); err == nil && m > 0 {
+					t4 = now.Add(time.Duration(m) * time.Minute)
+				}
+			}
+			code := byte(0)
+			if len(msg.Data) > 0 {
+				code = msg.Data[0]
+			}
+			_ = h(ctx, device.TxEvent{Kind: device.EventIntermediate, At: now, Status: code, Text: IntermediateText(code)})
+			err = answer(Ack())
+		case CmdStatusInfo:
+			t4 = now.Add(c.opts.T4)
+			info, perr := ParseStatusInfo(msg.Data)
+			if perr != nil {
+				// We cannot read it, so we cannot persist it: refuse.
+				persistErr = perr
+				err = answer(Nack(0x9A))
+				break
+			}
+			res.Info = info
+			c.log.Debug().Int(logkey.ReceiptNo, info.ReceiptNo).Uint8("result", info.ResultCode).Msg("zvt status information")
+			if herr := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, At: now, Info: info}); herr != nil {
+				persistErr = fmt.Errorf("%w: %w", ErrPersist, herr)
+				err = answer(Nack(0x66))
+				break
+			}
+			err = answer(Ack())
+		case CmdPrintLine:
+			if len(msg.Data) == 0 {
+				err = answer(Ack())
+				break
+			}
+			attr, text := msg.Data[0], string(msg.Data[1:])
+			if attr == 0xFF { // line feeds only
+				err = answer(Ack())
+				break
+			}
+			lines = append(lines, text)
+			last := attr&0x80 != 0 && attr != 0x80
+			var herr error
+			if last {
+				rc := device.TxReceipt{Lines: lines}
+				res.Receipts = append(res.Receipts, rc)
+				herr = h(ctx, device.TxEvent{Kind: device.EventPrint, At: now, Receipt: &rc})
+				lines = nil
+			}
+			if herr != nil {
+				err = answer(Nack(0xCC))
+			} else {
+				err = answer(Ack())
+			}
+		case CmdPrintTextBlock:
+			rc, perr := parseTextBlock(msg.Data)
+			if perr != nil {
+				err = answer(Nack(0x9A))
+				break
+			}
+			res.Receipts = append(res.Receipts, rc)
+			if herr := h(ctx, device.TxEvent{Kind: device.EventPrint, At: now, Receipt: &rc}); herr != nil {
+				err = answer(Nack(0xCC))
+			} else {
+				err = answer(Ack())
+			}
+		case CmdCompletion:
+			if err := answer(Ack()); err != nil {
+				return res, err
+			}
+			if abortReply != nil {
+				abortReply <- nil
+			}
+			if onCompletion != nil {
+				onCompletion(msg)
+			}
+			res.Outcome = device.Approved
+			if res.Info != nil && res.Info.ResultCode != 0 {
+				res.Outcome = device.Declined
+				res.Code = res.Info.ResultCode
+			}
+			res.Message = ResultText(res.Code)
+			if len(lines) > 0 {
+				res.Receipts = append(res.Receipts, device.TxReceipt{Lines: lines})
+			}
+			return res, persistErr
+		case CmdAbortPT:
+			if err := answer(Ack()); err != nil {
+				return res, err
+			}
+			if abortReply != nil {
+				abortReply <- nil
+			}
+			res.Outcome = device.Declined
+			if len(msg.Data) > 0 {
+				res.Code = msg.Data[0]
+			}
+			if res.Code == 0x6C {
+				res.Outcome = device.Aborted
+			}
+			res.Message = ResultText(res.Code)
+			return res, persistErr
+		default:
+			c.log.Debug().Str("apdu", Describe(msg)).Msg("zvt unsupported terminal command")
+			err = answer(Nack(0x83))
+		}
+		if err != nil {
+			return res, fmt.Errorf("answer %s: %w", CommandName(msg), err)
+		}
+	}
+}
+
+// parseTextBlock reads a 06 D3: BMP 06 with tag 25 (07 lines) and 1F07.
+func parseTextBlock(data []byte) (device.TxReceipt, error) {
+	var rc device.TxReceipt
+	fs, err := DecodeFields(data)
+	if err != nil {
+		return rc, fmt.Errorf("parse text block: %w", err)
+	}
+	tlv, ok := fieldMap(fs)[0x06]
+	if !ok {
+		return rc, fmt.Errorf("parse text block: %w: no bmp 06", ErrBadValue)
+	}
+	ts, err := DecodeTLVs(tlv)
+	if err != nil {
+		return rc, fmt.Errorf("parse text block: %w", err)
+	}
+	if t, ok := findTLV(ts, TagReceiptType); ok && len(t.Value) == 1 {
+		rc.Kind = map[byte]string{1: "merchant", 2: "customer", 3: "administration"}[t.Value[0]]
+	}
+	if t, ok := findTLV(ts, TagPrintTexts); ok {
+		inner, err := DecodeTLVs(t.Value)
+		if err != nil {
+			return rc, fmt.Errorf("parse text block: %w", err)
+		}
+		for _, l := range inner {
+			if l.Tag == TagTextLine {
+				rc.Lines = append(rc.Lines, string(l.Value))
+			}
+		}
+	}
+	return rc, nil
+}
+
+// parseStatusCompletion reads the 06 0F after a Status Enquiry:
+// [software version LLLVAR] terminal-status [06 TLV].
+func parseStatusCompletion(data []byte) device.TerminalStatus {
+	var st device.TerminalStatus
+	if len(data) >= 3 && data[0]&0xF0 == 0xF0 && data[1]&0xF0 == 0xF0 && data[2]&0xF0 == 0xF0 {
+		n := int(data[0]&0x0F)*100 + int(data[1]&0x0F)*10 + int(data[2]&0x0F)
+		if len(data) >= 3+n {
+			st.Software = strings.TrimRight(string(data[3:3+n]), "\x00 ")
+			data = data[3+n:]
+		}
+	}
+	if len(data) > 0 {
+		st.Code = data[0]
+	}
+	st.Text = TerminalStatusText(st.Code)
+	return st
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
