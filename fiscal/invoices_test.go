@@ -455,7 +455,7 @@ func TestValidationNamesField(t *testing.T) {
 		{"RefundUnknownOriginal", func() fiscal.NewInvoice { r := sale(1); r.Type = "refund"; r.OriginalInvoiceID = "inv_x"; return r }(), "original_invoice_id"},
 		{"VoidWithItems", fiscal.NewInvoice{Type: "void", OriginalInvoiceID: "x", Items: sale(1).Items}, "items"},
 		{"Currency", func() fiscal.NewInvoice { r := sale(1); r.Currency = "USD"; return r }(), "currency"},
-		{"ZeroTotal", sale(0), "items"},
+		{"ZeroTotal", fiscal.NewInvoice{Type: "sale", Items: sale(0).Items, Payments: sale(1).Payments}, "items"},
 		{"NameTooLong", item(func(i *fiscal.NewItem) { i.Name = strings.Repeat("é", 73) }), "items[0].name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
