@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
 	"github.com/rs/zerolog"
 )
@@ -24,8 +24,8 @@ var simPrinterStdin io.Reader = os.Stdin
 // runSimPrinter serves a simulated Datecs X fiscal printer on a pty or a
 // TCP port until ctx is cancelled, and prints every document it prints.
 //
-//	posgate sim printer [--pty | --tcp ADDR] [--model M] [--serial S] [--fm N]
-//	                    [--report-delay D] [--control] [--quiet]
+//	posgate sim printer [--pty [--link PATH] | --tcp ADDR] [--model M] [--serial S]
+//	                    [--fm N] [--report-delay D] [--control] [--quiet]
 func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim printer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,6 +37,7 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	reportDelay := fs.Duration("report-delay", time.Second, "how long X/Z reports keep the printer busy (SYN)")
 	control := fs.Bool("control", false, "read fault commands from stdin (type help)")
 	quiet := fs.Bool("quiet", false, "do not print documents")
+	link := fs.String("link", "", "with --pty: keep this symlink pointing at the pty (it changes after a dropped line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,24 +75,27 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	if *tcpAddr != "" {
-		ln, err := net.Listen("tcp", *tcpAddr)
+		srv, err := simulator.ServeTCP(ctx, *tcpAddr, sim.Handle, opts.Log)
 		if err != nil {
 			return fmt.Errorf("sim printer: %w", err)
 		}
+		defer srv.Close()
 		outMu.Lock()
-		fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on tcp://%s\n", *model, *serial, ln.Addr())
+		fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on tcp://%s\n", *model, *serial, srv.Addr())
 		outMu.Unlock()
-		return sim.ServeListener(ctx, ln)
+		<-ctx.Done()
+		return nil
 	}
-	pt, err := printer.OpenPTY()
+	srv, err := simulator.ServePTY(ctx, sim.Handle, simulator.PTYOptions{Link: *link, Log: opts.Log})
 	if err != nil {
 		return fmt.Errorf("sim printer: %w", err)
 	}
-	defer pt.Close()
+	defer srv.Close()
 	outMu.Lock()
-	fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on %s\n", *model, *serial, pt.Name())
+	fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on %s\n", *model, *serial, srv.Path())
 	outMu.Unlock()
-	return sim.Serve(ctx, pt)
+	<-ctx.Done()
+	return nil
 }
 
 const controlHelp = `commands: paper out | paper in | paper after N | cover open | cover close |

@@ -32,22 +32,33 @@ func (s *simOutput) String() string {
 	return s.b.String()
 }
 
-func TestSimPrinterTCP(t *testing.T) {
+func TestSimPrinter(t *testing.T) {
+	for name, args := range map[string][]string{
+		"tcp": {"--tcp", "127.0.0.1:0"},
+		"pty": {"--pty"},
+	} {
+		t.Run(name, func(t *testing.T) { testSimPrinter(t, args) })
+	}
+}
+
+func testSimPrinter(t *testing.T, args []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr simOutput
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runSimPrinter(ctx, []string{"--tcp", "127.0.0.1:0", "--report-delay", "100ms"}, &stdout, &stderr)
+		errc <- runSimPrinter(ctx, append(args, "--report-delay", "100ms"), &stdout, &stderr)
 	}()
 
-	addr := regexp.MustCompile(`tcp://\S+`)
+	addr := regexp.MustCompile(` on (\S+)\n`)
 	var spec string
 	for deadline := time.Now().Add(5 * time.Second); spec == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		spec = addr.FindString(stdout.String())
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			spec = m[1]
+		}
 	}
 	if spec == "" {
-		t.Fatalf("no address printed; stdout %q stderr %q", stdout.String(), stderr.String())
+		t.Fatalf("no port printed; stdout %q stderr %q", stdout.String(), stderr.String())
 	}
 	p, err := datecs.Open(ctx, spec, datecs.Options{})
 	if err != nil {

@@ -4,31 +4,27 @@ package datecs_test
 
 import (
 	"context"
-	"sync"
+	"path/filepath"
 	"testing"
 
+	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
+	"github.com/rs/zerolog"
 )
 
 func init() { transports["pty"] = servePTY }
 
-// servePTY serves sim on the master side of a new pty and returns the
-// slave's path, which the driver opens with serial.Open as in production.
+// servePTY serves sim on a raw pty behind a stable link (a dropped line
+// hangs the pty up and puts a new one behind the link) and returns the
+// link, which the driver opens with serial.Open as in production.
 func servePTY(t *testing.T, sim *printer.Printer) string {
 	t.Helper()
-	pt, err := printer.OpenPTY()
+	link := filepath.Join(t.TempDir(), "ttyFP")
+	srv, err := simulator.ServePTY(context.Background(), sim.Handle,
+		simulator.PTYOptions{Link: link, Log: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Skipf("no pty: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := sim.Serve(ctx, pt); err != nil {
-			t.Logf("Serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return pt.Name()
+	t.Cleanup(func() { srv.Close() })
+	return srv.Path()
 }

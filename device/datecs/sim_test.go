@@ -66,17 +66,25 @@ func eachTransport(t *testing.T, simOpts printer.Options, fn func(t *testing.T, 
 	}
 }
 
-// connect opens the driver on the rig; the test's cleanup closes it.
+// connect opens the driver on the rig; the test's cleanup closes it. Like
+// device.Link, it retries for a while: after a hang-up the pty link points
+// at the dead slave until the simulator has put a new pty behind it.
 func (r *rig) connect(t *testing.T) *datecs.Printer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := datecs.Open(ctx, r.spec, r.opts)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", r.spec, err)
+	for {
+		p, err := datecs.Open(ctx, r.spec, r.opts)
+		if err == nil {
+			t.Cleanup(func() { p.Close() })
+			return p
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Open(%s): %v", r.spec, err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	t.Cleanup(func() { p.Close() })
-	return p
 }
 
 func testCtx(t *testing.T) context.Context {

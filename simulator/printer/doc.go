@@ -9,7 +9,8 @@
 //
 // Every finished document is rendered as text and kept in a journal that
 // tests read in-process (Journal, Receipts, Counters). Serve runs the
-// printer on any io.ReadWriter; OpenPTY and ServeListener put it on a
-// pseudo-terminal or a TCP port. It reuses the frame codec of device/datecs
-// and does not implement the old ISL command set.
+// printer on any io.ReadWriter; Handle plugs it into package simulator's
+// pty and TCP servers, and ServeListener serves a listener the caller
+// holds. It reuses the frame codec of device/datecs and does not implement
+// the old ISL command set.
 package printer

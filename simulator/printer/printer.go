@@ -133,7 +133,6 @@ type Printer struct {
 	lastAnswer []byte
 	haveLast   bool
 	lineDead   bool
-	closeLine  func() // closes the line being served, if it can be closed
 	// fault switches
 	paperOut, coverOpen bool
 	paperLeft           int // printing commands left before the paper runs out; -1 = no limit
@@ -256,8 +255,9 @@ func (p *Printer) LoseAnswerTo(cmd uint16) {
 }
 
 // DropLineAfter executes the next request with command code cmd, then the
-// line goes dead before the answer: frames are ignored and a line that can
-// be closed (TCP) is closed, until RestoreLine.
+// line goes dead before the answer: Serve returns simulator.ErrHangup (the
+// TCP connection is closed, the pty hung up and replaced), and until
+// RestoreLine every frame on any line is ignored.
 func (p *Printer) DropLineAfter(cmd uint16) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -3,6 +3,7 @@ package printer_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
 )
 
@@ -27,7 +29,7 @@ func serve(t *testing.T, sim *printer.Printer) *line {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := sim.Serve(ctx, dev); err != nil {
+		if err := sim.Serve(ctx, dev); err != nil && !errors.Is(err, simulator.ErrHangup) {
 			t.Errorf("Serve: %v", err)
 		}
 	}()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/simulator"
 )
 
 // Printer side control bytes.
@@ -26,32 +27,27 @@ const (
 var baseStatus = []datecs.Bit{datecs.BitTaxNumberSet, datecs.BitSerialSet,
 	datecs.BitFMFormatted, datecs.BitFiscalized, datecs.BitVATSet}
 
-// Serve answers the host on rw until ctx is cancelled or rw fails. If rw is
-// an io.Closer, Serve closes it when ctx is cancelled (to end a blocked
-// Read); a net.Conn is also closed when the line is dropped. It returns nil when ctx is cancelled
+// Serve answers the host on rw until ctx is cancelled, rw fails or the
+// line is dropped (DropLineAfter), and returns simulator.ErrHangup in that
+// last case so that simulator.ServePTY and simulator.ServeTCP hang up the
+// line like a pulled cable. If rw is an io.Closer, Serve closes it when ctx
+// is cancelled, to end a blocked Read. It returns nil when ctx is cancelled
 // or the host closes the line.
 func (p *Printer) Serve(ctx context.Context, rw io.ReadWriter) error {
-	closer, _ := rw.(io.Closer)
-	if closer != nil {
+	if closer, ok := rw.(io.Closer); ok {
 		stop := context.AfterFunc(ctx, func() { closer.Close() })
 		defer stop()
 	}
-	p.mu.Lock()
-	p.closeLine = nil
-	if c, ok := rw.(net.Conn); ok {
-		// A dropped TCP line is a closed connection; a dropped serial line
-		// (pty) just goes silent.
-		p.closeLine = func() { c.Close() }
-	}
-	p.mu.Unlock()
-
 	var buf []byte
 	tmp := make([]byte, 512)
 	for {
 		n, err := rw.Read(tmp)
 		if n > 0 {
 			buf = append(buf, tmp[:n]...)
-			buf = p.process(ctx, rw, buf)
+			var hangup bool
+			if buf, hangup = p.process(ctx, rw, buf); hangup {
+				return simulator.ErrHangup
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
@@ -63,18 +59,18 @@ func (p *Printer) Serve(ctx context.Context, rw io.ReadWriter) error {
 }
 
 // process handles the complete frames at the start of buf and returns what
-// is left.
-func (p *Printer) process(ctx context.Context, w io.Writer, buf []byte) []byte {
+// is left, and whether the line was just dropped.
+func (p *Printer) process(ctx context.Context, w io.Writer, buf []byte) ([]byte, bool) {
 	for len(buf) > 0 {
 		i := bytes.IndexByte(buf, pre)
 		if i < 0 {
-			return buf[:0]
+			return buf[:0], false
 		}
 		buf = buf[i:]
 		m, rest, err := datecs.X.Decode(buf)
 		switch {
 		case errors.Is(err, datecs.ErrIncomplete):
-			return buf
+			return buf, false
 		case err != nil:
 			// Bad checksum or format: NAK, and the host sends the frame again.
 			p.log.Debug().Err(err).Msg("bad frame")
@@ -97,9 +93,11 @@ func (p *Printer) process(ctx context.Context, w io.Writer, buf []byte) []byte {
 			continue
 		}
 		buf = rest
-		p.handle(ctx, w, m)
+		if p.handle(ctx, w, m) {
+			return buf[:0], true
+		}
 	}
-	return buf
+	return buf, false
 }
 
 func (p *Printer) dead() bool {
@@ -109,12 +107,13 @@ func (p *Printer) dead() bool {
 }
 
 // handle executes one request, or replays the last answer if its SEQ
-// repeats the last frame's, and writes the answer.
-func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) {
+// repeats the last frame's, and writes the answer. It reports whether the
+// request dropped the line.
+func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) (hangup bool) {
 	p.mu.Lock()
 	if p.lineDead {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	if p.haveLast && m.Seq == p.lastSeq {
 		ans := p.lastAnswer
@@ -124,7 +123,7 @@ func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) {
 		if !drop {
 			w.Write(ans)
 		}
-		return
+		return false
 	}
 	delay := p.busyNext
 	p.busyNext = 0
@@ -144,7 +143,7 @@ func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) {
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return
+				return false
 			case <-t.C:
 			}
 		}
@@ -162,10 +161,9 @@ func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) {
 	if p.loseAnswerTo == int(m.Cmd) {
 		p.loseAnswerTo, drop = -1, true
 	}
-	var closeLine func()
 	if p.dropLineAfter == int(m.Cmd) {
 		p.lineDead, p.dropLineAfter = true, -1
-		drop, closeLine = true, p.closeLine
+		drop, hangup = true, true
 	}
 	onDoc := p.opts.OnDocument
 	p.mu.Unlock()
@@ -179,9 +177,7 @@ func (p *Printer) handle(ctx context.Context, w io.Writer, m datecs.Msg) {
 	if !drop {
 		w.Write(ans)
 	}
-	if closeLine != nil {
-		closeLine()
-	}
+	return hangup
 }
 
 // takeDrop consumes one lost answer. Caller must hold mu.
@@ -244,6 +240,11 @@ func noise(n int) []byte {
 	return b
 }
 
+// Handle is a simulator.Handler: serve the printer with
+// simulator.ServePTY(ctx, sim.Handle, opts) or
+// simulator.ServeTCP(ctx, addr, sim.Handle, log).
+func (p *Printer) Handle(ctx context.Context, c simulator.Conn) error { return p.Serve(ctx, c) }
+
 // ServeListener accepts connections on ln until ctx is cancelled and
 // serves the newest one: like a printer's LAN port, it talks to one host at
 // a time, so a new connection closes the one before. It closes ln and
@@ -274,7 +275,7 @@ func (p *Printer) ServeListener(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			if err := p.Serve(ctx, c); err != nil {
+			if err := p.Serve(ctx, c); err != nil && !errors.Is(err, simulator.ErrHangup) {
 				p.log.Warn().Err(err).Msg("connection ended")
 			}
 		}()
