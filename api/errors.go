@@ -41,7 +41,7 @@ const (
 // statuses are chosen; add new codes here.
 func statusOf(code string) int {
 	switch code {
-	case CodeInvalidJSON, CodeValidation, CodeIdempotencyMissing:
+	case CodeInvalidJSON, CodeValidation, CodeIdempotencyMissing, CodeBodyTooLarge:
 		return http.StatusBadRequest
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
@@ -53,8 +53,6 @@ func statusOf(code string) int {
 		return http.StatusMethodNotAllowed
 	case CodeConflict, CodeIdempotencyBusy:
 		return http.StatusConflict
-	case CodeBodyTooLarge:
-		return http.StatusRequestEntityTooLarge
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
 	case CodeIdempotencyReused:
