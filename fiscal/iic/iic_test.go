@@ -5,9 +5,12 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +188,35 @@ func TestSignErr(t *testing.T) {
 			t.Fatalf("Verify(tampered)=%v, want ErrBadSignature", err)
 		}
 	})
+}
+
+// TestOpenSSLAgrees signs the vector with the openssl binary, when there
+// is one, and compares: a second implementation catches a Go-side
+// canonicalisation bug that a vector made by the same code could not.
+func TestOpenSSLAgrees(t *testing.T) {
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("no openssl binary")
+	}
+	s := newScheme(t, iic.Options{})
+	d := vectorDoc()
+	d.Total = 123456789 // ≥ 1000.00: no thousands separator
+	msg := filepath.Join(t.TempDir(), "msg")
+	if err := os.WriteFile(msg, []byte(s.SignedString(d)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "dgst", "-sha256", "-sign", "../testdata/me-spec-v5-example-key.pem", msg).Output()
+	if err != nil {
+		t.Fatalf("openssl: %v", err)
+	}
+	sig, err := s.Sign(context.Background(), exampleKey(t), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sig.Value, strings.ToUpper(hex.EncodeToString(out)); got != want {
+		t.Fatalf("Go signature %.16s…, openssl %.16s…", got, want)
+	}
+	if got, want := sig.Code, iic.Code(out); got != want {
+		t.Fatalf("Code=%v, want %v", got, want)
+	}
 }
