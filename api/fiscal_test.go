@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -309,4 +310,95 @@ func FuzzInvoiceJSON(f *testing.F) {
 			t.Fatalf("201 without a signature: %s", r.body)
 		}
 	})
+}
+
+// TestInvoicesAPIConcurrent posts invoices from many clients at once:
+// every one is created, numbered 1…n without a gap or a duplicate, and a
+// retry with the same Idempotency-Key returns the same invoice.
+func TestInvoicesAPIConcurrent(t *testing.T) {
+	e := newFiscEnv(t)
+	const n = 24
+	type result struct {
+		status int
+		ord    float64
+		id     string
+	}
+	results := make(chan result, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each request is sent twice with one key, concurrently.
+			var inner sync.WaitGroup
+			for range 2 {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					req := httptest.NewRequest("POST", "/v1/invoices", strings.NewReader(saleJSON(100+int64(i))))
+					req.Header.Set("X-Api-Key", e.pos.ClientID+":"+e.pos.ClientSecret)
+					req.Header.Set("Idempotency-Key", fmt.Sprint("conc-", i))
+					rec := httptest.NewRecorder()
+					e.h.ServeHTTP(rec, req)
+					var inv struct {
+						ID      string  `json:"id"`
+						Ordinal float64 `json:"ordinal"`
+					}
+					_ = json.Unmarshal(rec.Body.Bytes(), &inv)
+					results <- result{rec.Code, inv.Ordinal, inv.ID}
+				}()
+			}
+			inner.Wait()
+		}()
+	}
+	wg.Wait()
+	close(results)
+	seen := map[float64]string{}
+	for r := range results {
+		if r.status != 201 {
+			t.Fatalf("status %d", r.status)
+		}
+		if id, ok := seen[r.ord]; ok && id != r.id {
+			t.Fatalf("ordinal %v given to %s and %s", r.ord, id, r.id)
+		}
+		seen[r.ord] = r.id
+	}
+	for i := 1; i <= n; i++ {
+		if _, ok := seen[float64(i)]; !ok {
+			t.Fatalf("ordinal %d missing; got %v", i, seen)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d ordinals, want %d", len(seen), n)
+	}
+}
+
+func TestHealthzReportsCertificates(t *testing.T) {
+	e := newFiscEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	mk, err := masterkey.LoadOrCreate(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two weeks before the test certificate expires.
+	certs := fiscal.NewCertificates(e.db, fiscal.CertificatesOptions{Master: mk,
+		Now: func() time.Time { return e.cert.NotAfter.Add(-14 * 24 * time.Hour) }})
+	h := api.NewHandler(api.Deps{Log: zerolog.Nop(), Store: e.db, Keys: e.keys, Idem: idempotency.New(e.db), Health: certs.Health})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
+	var body struct {
+		Certificates struct {
+			Status       string           `json:"status"`
+			Active       int              `json:"active"`
+			ExpiringSoon []map[string]any `json:"expiring_soon"`
+		} `json:"certificates"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	c := body.Certificates
+	if rec.Code != 200 || c.Status != "warning" || c.Active != 1 || len(c.ExpiringSoon) != 1 || c.ExpiringSoon[0]["id"] != e.cert.ID {
+		t.Fatalf("healthz %d %s", rec.Code, rec.Body)
+	}
 }
