@@ -44,6 +44,7 @@ type PrinterError struct {
 	Kinds   []error
 }
 
+// Error names the command, the code and every condition the printer reported.
 func (e *PrinterError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "printer command %02Xh failed", e.Command)
