@@ -49,7 +49,7 @@ func NewDevice(link *device.Link, opts Options) *Device {
 }
 
 // do runs fn with a Printer bound to the link's current port.
-func (d *Device) do(ctx context.Context, fn func(p *Printer, ctx context.Context) error) error {
+func (d *Device) do(ctx context.Context, fn func(ctx context.Context, p *Printer) error) error {
 	return d.link.Do(ctx, func(ctx context.Context, port device.Port) error {
 		d.mu.Lock()
 		pr := d.pr
@@ -66,15 +66,15 @@ func (d *Device) do(ctx context.Context, fn func(p *Printer, ctx context.Context
 			d.port, d.pr, d.info = port, pr, pr.Identity()
 			d.mu.Unlock()
 		}
-		return fn(pr, ctx)
+		return fn(ctx, pr)
 	})
 }
 
-func call[T any](ctx context.Context, d *Device, fn func(p *Printer, ctx context.Context) (T, error)) (T, error) {
+func call[T any](ctx context.Context, d *Device, fn func(ctx context.Context, p *Printer) (T, error)) (T, error) {
 	var out T
-	err := d.do(ctx, func(p *Printer, ctx context.Context) error {
+	err := d.do(ctx, func(ctx context.Context, p *Printer) error {
 		var err error
-		out, err = fn(p, ctx)
+		out, err = fn(ctx, p)
 		return err
 	})
 	return out, err
@@ -90,97 +90,97 @@ func (d *Device) Identity() device.PrinterInfo {
 
 // PrintReceipt implements device.ReceiptPrinter.
 func (d *Device) PrintReceipt(ctx context.Context, doc device.Receipt) (device.ReceiptResult, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (device.ReceiptResult, error) { return p.PrintReceipt(ctx, doc) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.ReceiptResult, error) { return p.PrintReceipt(ctx, doc) })
 }
 
 // Info implements device.Printer.
 func (d *Device) Info(ctx context.Context) (device.PrinterInfo, error) {
-	return call(ctx, d, (*Printer).Info)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.PrinterInfo, error) { return p.Info(ctx) })
 }
 
 // Status implements device.Printer.
 func (d *Device) Status(ctx context.Context) (device.PrinterStatus, error) {
-	return call(ctx, d, (*Printer).Status)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.PrinterStatus, error) { return p.Status(ctx) })
 }
 
 // OpenReceipt implements device.Printer.
 func (d *Device) OpenReceipt(ctx context.Context, h device.ReceiptHeader) (int, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (int, error) { return p.OpenReceipt(ctx, h) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (int, error) { return p.OpenReceipt(ctx, h) })
 }
 
 // OpenStorno implements device.Printer.
 func (d *Device) OpenStorno(ctx context.Context, h device.StornoHeader) (int, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (int, error) { return p.OpenStorno(ctx, h) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (int, error) { return p.OpenStorno(ctx, h) })
 }
 
 // AddItem implements device.Printer.
 func (d *Device) AddItem(ctx context.Context, it device.Item) error {
-	return d.do(ctx, func(p *Printer, ctx context.Context) error { return p.AddItem(ctx, it) })
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.AddItem(ctx, it) })
 }
 
 // AddComment implements device.Printer.
 func (d *Device) AddComment(ctx context.Context, text string) error {
-	return d.do(ctx, func(p *Printer, ctx context.Context) error { return p.AddComment(ctx, text) })
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.AddComment(ctx, text) })
 }
 
 // Subtotal implements device.Printer.
 func (d *Device) Subtotal(ctx context.Context, m device.Modifier) (device.Subtotal, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (device.Subtotal, error) { return p.Subtotal(ctx, m) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.Subtotal, error) { return p.Subtotal(ctx, m) })
 }
 
 // AddPayment implements device.Printer.
 func (d *Device) AddPayment(ctx context.Context, pay device.Payment) (device.PaymentResult, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (device.PaymentResult, error) { return p.AddPayment(ctx, pay) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.PaymentResult, error) { return p.AddPayment(ctx, pay) })
 }
 
 // CloseReceipt implements device.Printer.
 func (d *Device) CloseReceipt(ctx context.Context) (int, error) {
-	return call(ctx, d, (*Printer).CloseReceipt)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (int, error) { return p.CloseReceipt(ctx) })
 }
 
 // CancelReceipt implements device.Printer.
 func (d *Device) CancelReceipt(ctx context.Context) error {
-	return d.do(ctx, (*Printer).CancelReceipt)
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.CancelReceipt(ctx) })
 }
 
 // PrintText implements device.Printer.
 func (d *Device) PrintText(ctx context.Context, lines []string) error {
-	return d.do(ctx, func(p *Printer, ctx context.Context) error { return p.PrintText(ctx, lines) })
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.PrintText(ctx, lines) })
 }
 
 // XReport implements device.Printer.
 func (d *Device) XReport(ctx context.Context) (device.Report, error) {
-	return call(ctx, d, (*Printer).XReport)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.Report, error) { return p.XReport(ctx) })
 }
 
 // ZReport implements device.Printer.
 func (d *Device) ZReport(ctx context.Context) (device.Report, error) {
-	return call(ctx, d, (*Printer).ZReport)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.Report, error) { return p.ZReport(ctx) })
 }
 
 // Cash implements device.Printer.
 func (d *Device) Cash(ctx context.Context, kind device.CashKind, amount int64) (device.CashState, error) {
-	return call(ctx, d, func(p *Printer, ctx context.Context) (device.CashState, error) { return p.Cash(ctx, kind, amount) })
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.CashState, error) { return p.Cash(ctx, kind, amount) })
 }
 
 // DateTime implements device.Printer.
 func (d *Device) DateTime(ctx context.Context) (time.Time, error) {
-	return call(ctx, d, (*Printer).DateTime)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (time.Time, error) { return p.DateTime(ctx) })
 }
 
 // SetDateTime implements device.Printer.
 func (d *Device) SetDateTime(ctx context.Context, t time.Time) error {
-	return d.do(ctx, func(p *Printer, ctx context.Context) error { return p.SetDateTime(ctx, t) })
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.SetDateTime(ctx, t) })
 }
 
 // Transaction implements device.Printer.
 func (d *Device) Transaction(ctx context.Context) (device.TransactionStatus, error) {
-	return call(ctx, d, (*Printer).Transaction)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.TransactionStatus, error) { return p.Transaction(ctx) })
 }
 
 // LastReceipt implements device.Printer.
 func (d *Device) LastReceipt(ctx context.Context) (device.LastReceipt, error) {
-	return call(ctx, d, (*Printer).LastReceipt)
+	return call(ctx, d, func(ctx context.Context, p *Printer) (device.LastReceipt, error) { return p.LastReceipt(ctx) })
 }
 
 // Close implements device.Printer. The link owns the port: stop it by
