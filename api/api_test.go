@@ -292,3 +292,23 @@ func FuzzCreateAPIKey(f *testing.F) {
 		}
 	})
 }
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "GET", "/v1/api-keys", &e.admin, "")
+	e.do(t, "GET", "/v1/api-keys", &e.pos, "")
+	r := e.do(t, "GET", "/metrics", nil, "")
+	body := string(r.body)
+	for _, want := range []string{
+		`posgate_http_requests_total{route="GET /v1/api-keys",status="200"} 1`,
+		`posgate_http_requests_total{route="GET /v1/api-keys",status="403"} 1`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if r.status != 200 || strings.Contains(body, e.admin.ClientID) {
+		t.Fatalf("status %d, or a client id leaked into metrics", r.status)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/apikey"
@@ -66,7 +67,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // withRequestLog writes one line per request: method, route pattern (not
 // the raw path, which may carry ids), status, duration and key id. Never
 // headers or bodies, which carry secrets.
-func withRequestLog(log zerolog.Logger, next http.Handler) http.Handler {
+func withRequestLog(log zerolog.Logger, set *metrics.Set, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{}
@@ -76,6 +77,9 @@ func withRequestLog(log zerolog.Logger, next http.Handler) http.Handler {
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
+		}
+		if set != nil {
+			observeRequest(set, route, sw.status, time.Since(start))
 		}
 		ev := log.Info()
 		if sw.status >= 500 {

@@ -15,7 +15,7 @@ import (
 func TestRecoverPanic(t *testing.T) {
 	var logBuf bytes.Buffer
 	log := zerolog.New(&logBuf)
-	h := withRequestLog(log, withRecover(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := withRequestLog(log, nil, withRecover(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("kaboom")
 	})))
 	rec := httptest.NewRecorder()

@@ -12,9 +12,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	admin := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, apikey.RoleAdmin, h) }
 	anyKey := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, "", h) }
 	create := func(h http.Handler) http.Handler { return idempotent(d.Log, d.Idem, h) }
-	_ = anyKey
 
 	mux.Handle("GET /healthz", handleHealth(d))
+	mux.Handle("GET /metrics", handleMetrics(d.Metrics))
 
 	mux.Handle("POST /v1/api-keys", admin(create(handleAPIKeyCreate(d))))
 	mux.Handle("GET /v1/api-keys", admin(handleAPIKeyList(d)))

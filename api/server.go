@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/apikey"
@@ -30,6 +31,9 @@ type Deps struct {
 	// Health adds component states (devices, certificates) to /healthz.
 	// Optional.
 	Health func(ctx context.Context) map[string]any
+	// Metrics is the set /metrics serves; components may register gauges
+	// on it. Optional: NewHandler makes one.
+	Metrics *metrics.Set
 	// Certificates and Invoices serve /v1/certificates and /v1/invoices.
 	// Optional: without them those routes answer 503.
 	Certificates *fiscal.Certificates
@@ -45,9 +49,12 @@ func NewHandler(d Deps) http.Handler {
 	if d.Store == nil || d.Keys == nil || d.Idem == nil {
 		panic("api: Store, Keys and Idem are required")
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.NewSet()
+	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return withRequestLog(d.Log, withRecover(d.Log, mux))
+	return withRequestLog(d.Log, d.Metrics, withRecover(d.Log, mux))
 }
 
 // Server timeouts. The write timeout leaves room for the longest wait a
