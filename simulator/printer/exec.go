@@ -374,9 +374,6 @@ func (p *Printer) subtotal(f []string) result {
 				continue
 			}
 			share := datecs.RoundDiv(delta*a, r.doc.Total)
-			if delta < 0 {
-				share = -datecs.RoundDiv(-delta*a, r.doc.Total)
-			}
 			r.doc.Groups[g] += share
 			spread += share
 			lastG = g
