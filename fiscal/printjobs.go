@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,6 +40,11 @@ type PrintJobsOptions struct {
 	// Backoff is the wait before the n-th retry (the last entry repeats).
 	// Default 2 s, 5 s, 15 s, 30 s, 60 s.
 	Backoff []time.Duration
+	// NotReady tells a printer that is not ready (offline, out of paper,
+	// cover open) from one that refused the document: waiting for a
+	// printer spends no attempt. Default PrinterNotReady; a driver's own
+	// transport errors can be added (datecs.ErrNoAnswer).
+	NotReady func(error) bool
 	// Poll is how often the runner looks for due jobs when not woken.
 	// Default 1 s.
 	Poll time.Duration
@@ -51,7 +59,24 @@ type PrintJobs struct {
 	db   *store.DB
 	opts PrintJobsOptions
 	wake chan struct{}
-	fm   string // fiscal memory serial, once known
+
+	mu    sync.Mutex
+	fm    string         // fiscal memory serial, once known
+	waits map[string]int // consecutive not-ready failures per job
+}
+
+// PrinterNotReady reports whether err says the printer cannot print now
+// but will again by itself or with a person's hand: offline, unplugged,
+// not answering, out of paper, cover open.
+func PrinterNotReady(err error) bool {
+	for _, e := range []error{device.ErrOffline, device.ErrDisconnected, device.ErrTimeout,
+		device.ErrPaperOut, device.ErrCoverOpen, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // NewPrintJobs returns a runner over db; Run starts it.
@@ -71,8 +96,11 @@ func NewPrintJobs(db *store.DB, opts PrintJobsOptions) *PrintJobs {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.NotReady == nil {
+		opts.NotReady = PrinterNotReady
+	}
 	opts.Receipt = opts.Receipt.withDefaults()
-	return &PrintJobs{db: db, opts: opts, wake: make(chan struct{}, 1)}
+	return &PrintJobs{db: db, opts: opts, wake: make(chan struct{}, 1), waits: make(map[string]int)}
 }
 
 // Wake makes Run look for due jobs now; Invoices calls it after a commit
@@ -176,6 +204,9 @@ func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 
 func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.ReceiptResult) error {
 	now := p.opts.Now()
+	p.mu.Lock()
+	delete(p.waits, inv.ID)
+	p.mu.Unlock()
 	fm := p.fiscalMemory(ctx)
 	ps := PrintStatus{PrinterID: p.opts.PrinterID, State: PrintPrinted, Attempts: j.attempts,
 		ReceiptNumber: res.Number, FiscalMemory: fm}
@@ -208,6 +239,8 @@ func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.
 
 // fiscalMemory asks the driver for the fiscal memory serial, once.
 func (p *PrintJobs) fiscalMemory(ctx context.Context) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.fm != "" {
 		return p.fm
 	}
@@ -226,25 +259,35 @@ func (p *PrintJobs) fiscalMemory(ctx context.Context) string {
 
 func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) error {
 	now := p.opts.Now()
-	// Offline, out of paper, cover open: the printer will recover, so
-	// this is a retry. Anything else the printer refused is an error,
-	// still retried until the attempts run out. A document whose fate the
-	// printer cannot tell is dead at once: only a person can check the
-	// journal, and re-sending could print it twice.
+	// Offline, out of paper, cover open: the printer will be back, so
+	// this is a retry (receipt.retry) that gives its attempt back, and the
+	// job waits as long as the printer does. Anything else is an error
+	// (receipt.error), retried until the attempts run out. A document
+	// whose fate the printer cannot tell is dead at once: only a person
+	// can check the journal, and re-sending could print it twice.
 	uncertain := errors.Is(perr, device.ErrPrintUncertain)
-	transient := !errors.Is(perr, device.ErrPrinterRejected) ||
-		errors.Is(perr, device.ErrPaperOut) || errors.Is(perr, device.ErrCoverOpen)
-	dead := uncertain || j.attempts >= j.maxAttempts
-	wait := p.opts.Backoff[min(j.attempts-1, len(p.opts.Backoff)-1)]
+	waiting := !uncertain && p.opts.NotReady(perr)
+	log := p.opts.Log.With().Str(logkey.InvoiceID, inv.ID).Int(logkey.Attempt, j.attempts).Bool("printer_not_ready", waiting).Logger()
+	p.mu.Lock()
+	n := j.attempts
+	if waiting {
+		j.attempts--
+		p.waits[inv.ID]++
+		n = p.waits[inv.ID]
+	} else {
+		delete(p.waits, inv.ID)
+	}
+	p.mu.Unlock()
+	dead := uncertain || (!waiting && j.attempts >= j.maxAttempts)
+	wait := p.opts.Backoff[min(n-1, len(p.opts.Backoff)-1)]
 	next := now.Add(wait)
-	log := p.opts.Log.With().Str(logkey.InvoiceID, inv.ID).Int(logkey.Attempt, j.attempts).Logger()
 	return p.db.InTx(ctx, func(tx *sql.Tx) error {
 		state := PrintPending
 		if dead {
 			state = PrintDead
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE print_jobs SET state = ?, last_error = ?, next_attempt_at = ?, updated_at = ?
-			WHERE invoice_id = ?`, state, perr.Error(), store.Millis(next), store.Millis(now), inv.ID)
+		_, err := tx.ExecContext(ctx, `UPDATE print_jobs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
+			updated_at = ? WHERE invoice_id = ?`, state, j.attempts, perr.Error(), store.Millis(next), store.Millis(now), inv.ID)
 		if err != nil {
 			return fmt.Errorf("record print failure %s: %w", inv.ID, err)
 		}
@@ -253,7 +296,7 @@ func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) 
 			"attempt": j.attempts, "max_attempts": j.maxAttempts, "error": perr.Error(),
 		}
 		ev := EventReceiptError
-		if transient && !uncertain {
+		if waiting {
 			ev = EventReceiptRetry
 		}
 		if !dead {

@@ -218,7 +218,7 @@ func TestCrashBetweenCommitAndPrint(t *testing.T) {
 	}
 }
 
-func TestPrintJobRetryAndDeadLetter(t *testing.T) {
+func TestPrintJobRetryWhileNotReady(t *testing.T) {
 	sim, spec := simPrinter(t, printer.Options{})
 	e := newEnv(t, "p1") // 3 attempts per job
 	ctx := context.Background()
@@ -235,45 +235,83 @@ func TestPrintJobRetryAndDeadLetter(t *testing.T) {
 	if runOnce(t, jobs) {
 		t.Fatal("a job ran again before its retry time")
 	}
+	// Out of paper for longer than the attempts would last: the job
+	// waits, it does not die.
+	for range 5 {
+		e.clk.t = e.clk.t.Add(time.Hour)
+		if !runOnce(t, jobs) {
+			t.Fatal("the retry did not run")
+		}
+	}
 	retry := events(t, e.db, fiscal.EventReceiptRetry)
-	if len(retry) != 1 || !strings.Contains(retry[0]["error"].(string), "paper") {
-		t.Fatalf("receipt.retry=%v, want one about paper", retry)
+	if len(retry) != 6 || !strings.Contains(retry[0]["error"].(string), "paper") {
+		t.Fatalf("receipt.retry=%v, want 6 about paper", retry)
+	}
+	if got, _ := e.inv.Get(ctx, a.ID); got.Print.State != fiscal.PrintPending || got.Print.Attempts != 0 || !strings.Contains(got.Print.LastError, "paper") {
+		t.Fatalf("while out of paper: %+v, want pending with no attempt spent", got.Print)
 	}
 	sim.SetPaperOut(false)
-	e.clk.t = e.clk.t.Add(time.Minute)
+	e.clk.t = e.clk.t.Add(time.Hour)
 	if !runOnce(t, jobs) {
 		t.Fatal("the retry did not run")
 	}
-	if got, _ := e.inv.Get(ctx, a.ID); got.Print.State != fiscal.PrintPrinted || got.Print.Attempts != 2 {
-		t.Fatalf("after paper is back: %+v, want printed on attempt 2", got.Print)
-	}
-
-	// A printer that never recovers: dead after 3 attempts.
-	sim.SetPaperOut(true)
-	b, err := e.inv.Create(ctx, sale(700), e.caller("b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		e.clk.t = e.clk.t.Add(time.Hour)
-		if !runOnce(t, jobs) {
-			t.Fatal("no job ran")
-		}
-	}
-	e.clk.t = e.clk.t.Add(time.Hour)
-	if runOnce(t, jobs) {
-		t.Fatal("a dead job ran")
-	}
-	got, _ := e.inv.Get(ctx, b.ID)
-	if got.Print.State != fiscal.PrintDead || got.Print.Attempts != 3 || got.Print.LastError == "" {
-		t.Fatalf("Print=%+v, want dead after 3 attempts with the error", got.Print)
-	}
-	dead := events(t, e.db, fiscal.EventDeadLetter)
-	if len(dead) != 1 || dead[0]["id"] != b.ID {
-		t.Fatalf("fiscalization.dead_letter=%v", dead)
+	if got, _ := e.inv.Get(ctx, a.ID); got.Print.State != fiscal.PrintPrinted || got.Print.Attempts != 1 {
+		t.Fatalf("after paper is back: %+v, want printed", got.Print)
 	}
 	if n := len(sim.Receipts()); n != 1 {
 		t.Fatalf("%d receipts, want 1", n)
+	}
+}
+
+// refusingPrinter is a ReceiptPrinter that fails every document with err.
+type refusingPrinter struct {
+	err   error
+	calls atomic.Int32
+}
+
+func (p *refusingPrinter) PrintReceipt(context.Context, device.Receipt) (device.ReceiptResult, error) {
+	p.calls.Add(1)
+	return device.ReceiptResult{}, p.err
+}
+
+func TestPrintJobDeadLetter(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		tries int
+	}{
+		{"Refused", &device.PrinterError{Command: 0x31, Code: -111016, Kinds: []error{device.ErrPrinterRejected}}, 3},
+		{"FiscalMemoryFull", &device.PrinterError{Command: 0x30, Kinds: []error{device.ErrPrinterRejected, device.ErrFiscalMemoryFull}}, 3},
+		{"Uncertain", device.ErrPrintUncertain, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "p1") // 3 attempts per job
+			ctx := context.Background()
+			rp := &refusingPrinter{err: tc.err}
+			jobs := newJobs(t, e.db, rp, e.clk.Now)
+			inv, err := e.inv.Create(ctx, sale(700), e.caller("b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 10 {
+				e.clk.t = e.clk.t.Add(time.Hour)
+				runOnce(t, jobs)
+			}
+			if got := int(rp.calls.Load()); got != tc.tries {
+				t.Fatalf("%d tries, want %d", got, tc.tries)
+			}
+			got, _ := e.inv.Get(ctx, inv.ID)
+			if got.Print.State != fiscal.PrintDead || got.Print.Attempts != tc.tries || got.Print.LastError == "" {
+				t.Fatalf("Print=%+v, want dead after %d attempts with the error", got.Print, tc.tries)
+			}
+			if n := len(events(t, e.db, fiscal.EventReceiptError)); n != tc.tries {
+				t.Fatalf("%d receipt.error events, want %d", n, tc.tries)
+			}
+			dead := events(t, e.db, fiscal.EventDeadLetter)
+			if len(dead) != 1 || dead[0]["id"] != inv.ID || dead[0]["print"].(map[string]any)["state"] != "dead" {
+				t.Fatalf("fiscalization.dead_letter=%v", dead)
+			}
+		})
 	}
 }
 
@@ -301,5 +339,28 @@ func TestRunWakes(t *testing.T) {
 	}
 	if n := len(sim.Receipts()); n != 1 {
 		t.Fatalf("%d receipts, want 1", n)
+	}
+}
+
+// TestPrintJobOffline: a printer whose line is gone is waited for, not
+// counted against the job.
+func TestPrintJobOffline(t *testing.T) {
+	_, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1")
+	drv := connectDriver(t, spec, e.db)
+	drv.Close()
+	jobs := newJobs(t, e.db, drv, e.clk.Now)
+	inv, err := e.inv.Create(context.Background(), sale(300), e.caller("off"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		e.clk.t = e.clk.t.Add(time.Hour)
+		runOnce(t, jobs)
+	}
+	got, _ := e.inv.Get(context.Background(), inv.ID)
+	if got.Print.State != fiscal.PrintPending || got.Print.Attempts != 0 {
+		t.Fatalf("Print=%+v (events retry %d, error %d), want pending with no attempt spent", got.Print,
+			len(events(t, e.db, fiscal.EventReceiptRetry)), len(events(t, e.db, fiscal.EventReceiptError)))
 	}
 }
