@@ -52,7 +52,7 @@ type Options struct {
 	Config byte
 	// Port overrides the serial line settings; zero values mean 9600 8N2
 	// and TCP port 20007.
-	Port device.PortOptions
+	Port   device.PortOptions
 	T1, T2 time.Duration // serial timings; defaults 200 ms, 5 s
 	T3     time.Duration // command → first answer; default 5 s
 	T4     time.Duration // answer → result, restarted by 04 FF/04 0F; default 180 s
@@ -340,7 +340,31 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 		abortReply chan error
 		t4         = time.Now().Add(c.opts.T4)
 	)
-	answer := func(r APDU) error { return tr.Send(ctx, r) }
+	// sendAbort sends 06 B0 if Abort asked for it. It runs right after we
+	// answered a terminal message or when the line is quiet: the moments
+	// the terminal listens, so the frames rarely cross (PA00P015 p.55).
+	sendAbort := func() error {
+		select {
+		case r := <-a.abort:
+			if abortReply != nil {
+				r <- nil // one abort is on its way already
+				return nil
+			}
+			if err := tr.Send(ctx, AbortCmd()); err != nil {
+				r <- err
+				return fmt.Errorf("send abort: %w", err)
+			}
+			abortReply = r
+		default:
+		}
+		return nil
+	}
+	answer := func(r APDU) error {
+		if err := tr.Send(ctx, r); err != nil {
+			return err
+		}
+		return sendAbort()
+	}
 	for {
 		// Poll in slices so an Abort request is picked up between messages.
 		msg, err := tr.Recv(ctx, earliest(t4, time.Now().Add(100*time.Millisecond)))
@@ -348,18 +372,8 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 			if time.Now().After(t4) {
 				return res, ErrT4
 			}
-			select {
-			case r := <-a.abort:
-				if abortReply != nil {
-					r <- nil // one abort is on its way already
-					continue
-				}
-				if err := tr.Send(ctx, AbortCmd()); err != nil {
-					r <- err
-					return res, fmt.Errorf("send abort: %w", err)
-				}
-				abortReply = r
-			default:
+			if err := sendAbort(); err != nil {
+				return res, err
 			}
 			continue
 		}
@@ -446,7 +460,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 				err = answer(Ack())
 			}
 		case CmdCompletion:
-			if err := answer(Ack()); err != nil {
+			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {
@@ -466,7 +480,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 			}
 			return res, persistErr
 		case CmdAbortPT:
-			if err := answer(Ack()); err != nil {
+			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {

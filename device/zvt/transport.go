@@ -40,6 +40,10 @@ type SerialOptions struct {
 	T1, T2 time.Duration
 	Tries  int
 	Trace  TraceFunc
+	// NAKFault and GarbleFault, when set, are asked before each frame is
+	// answered or sent; returning true NAKs that good frame or garbles the
+	// outgoing one. Simulators use them to inject line faults.
+	NAKFault, GarbleFault func() bool
 }
 
 // Serial runs the serial transport: DLE STX framing with CRC, a bare ACK
@@ -49,11 +53,8 @@ type SerialOptions struct {
 type Serial struct {
 	l     Line
 	opts  SerialOptions
-	buf   []byte // bytes read and not yet consumed
-	stash []byte // whole frames that arrived while we waited for an ACK
-
-	nakNext     bool // simulator fault: answer the next frame with NAK
-	corruptNext bool // simulator fault: garble the next frame we send
+	buf     []byte // bytes read and not yet consumed
+	pending []APDU // frames that arrived (and were ACKed) while we waited for an ACK
 }
 
 // NewSerial returns a serial transport on l.
@@ -70,22 +71,13 @@ func NewSerial(l Line, opts SerialOptions) *Serial {
 	return &Serial{l: l, opts: opts}
 }
 
-// NAKNext makes the transport answer the next good frame with NAK, as a
-// line fault would. For simulators and tests.
-func (s *Serial) NAKNext() { s.nakNext = true }
-
-// CorruptNext makes the transport insert garbage into the next frame it
-// sends (the repeat goes out clean). For simulators and tests.
-func (s *Serial) CorruptNext() { s.corruptNext = true }
-
 // Send writes a as a frame and waits for the ACK, repeating on NAK or T2.
 // It returns ErrNoAck after the last try.
 func (s *Serial) Send(ctx context.Context, a APDU) error {
 	frame := EncodeFrame(a.Encode())
 	for try := 1; try <= s.opts.Tries; try++ {
 		out := frame
-		if s.corruptNext {
-			s.corruptNext = false
+		if s.opts.GarbleFault != nil && s.opts.GarbleFault() {
 			out = garble(frame)
 		}
 		if _, err := s.l.Write(out); err != nil {
@@ -114,9 +106,10 @@ func garble(frame []byte) []byte {
 	return append(out, frame[3:]...)
 }
 
-// awaitAck returns the next ACK or NAK byte. Whole frames that arrive
-// first (the peer talking at the same time) are kept for Recv; other bytes
-// are line noise and dropped.
+// awaitAck returns the next ACK or NAK byte. A frame that arrives first is
+// the peer talking at the same time (an ECR Abort crossing a terminal
+// message): it is acknowledged at once, so neither side waits for the
+// other's ACK until T2, and kept for Recv. Other bytes are line noise.
 func (s *Serial) awaitAck(ctx context.Context, deadline time.Time) (byte, error) {
 	for {
 		for len(s.buf) > 0 {
@@ -127,12 +120,24 @@ func (s *Serial) awaitAck(ctx context.Context, deadline time.Time) (byte, error)
 			case b == DLE && len(s.buf) == 1:
 				goto more
 			case b == DLE && s.buf[1] == STX:
-				_, rest, err := DecodeFrame(s.buf)
+				raw, rest, err := DecodeFrame(s.buf)
 				if errors.Is(err, ErrIncomplete) {
 					goto more
 				}
-				s.stash = append(s.stash, s.buf[:len(s.buf)-len(rest)]...)
 				s.buf = rest
+				reply := []byte{ACK}
+				a, _, aerr := DecodeAPDU(raw)
+				if err != nil || aerr != nil {
+					reply[0] = NAK
+				} else {
+					s.pending = append(s.pending, a)
+					if s.opts.Trace != nil {
+						s.opts.Trace(device.Received, a)
+					}
+				}
+				if _, err := s.l.Write(reply); err != nil {
+					return 0, fmt.Errorf("write ack: %w", err)
+				}
 			default:
 				s.buf = s.buf[1:]
 			}
@@ -155,9 +160,10 @@ func (s *Serial) fill(ctx context.Context, deadline time.Time) error {
 // Recv returns the next good frame's APDU after answering it with ACK. Bad
 // frames are answered with NAK and waited for again, up to Tries times.
 func (s *Serial) Recv(ctx context.Context, deadline time.Time) (APDU, error) {
-	if len(s.stash) > 0 {
-		s.buf = append(s.stash, s.buf...)
-		s.stash = nil
+	if len(s.pending) > 0 {
+		a := s.pending[0]
+		s.pending = s.pending[1:]
+		return a, nil
 	}
 	naks := 0
 	nak := func(why error) error {
@@ -176,8 +182,7 @@ func (s *Serial) Recv(ctx context.Context, deadline time.Time) (APDU, error) {
 		switch {
 		case err == nil:
 			s.buf = rest
-			if s.nakNext {
-				s.nakNext = false
+			if s.opts.NAKFault != nil && s.opts.NAKFault() {
 				if err := nak(errors.New("nak fault")); err != nil {
 					return APDU{}, err
 				}

@@ -1,0 +1,345 @@
+//go:build linux || darwin
+
+package zvt_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/zvt"
+	"github.com/posgate/posgate/simulator"
+	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/rs/zerolog"
+)
+
+// rig is a simulator, the line it serves and a running client.
+type rig struct {
+	sim    *terminal.Simulator
+	client *zvt.Client
+	states chan device.StateChange
+}
+
+func newRig(t *testing.T, tcp bool) *rig {
+	t.Helper()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	sim := terminal.New(terminal.Options{Step: 20 * time.Millisecond, Slow: 200 * time.Millisecond, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	var spec string
+	if tcp {
+		srv, err := simulator.ServeTCP(ctx, "127.0.0.1:0", sim.ServeTCP, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		spec = "tcp://" + srv.Addr()
+	} else {
+		srv, err := simulator.ServePTY(ctx, sim.ServeSerial, simulator.PTYOptions{Link: filepath.Join(t.TempDir(), "ttyZVT"), Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		spec = srv.Path()
+	}
+	r := &rig{sim: sim, states: make(chan device.StateChange, 16)}
+	var n device.Notifier
+	n.Subscribe(func(c device.StateChange) {
+		select {
+		case r.states <- c:
+		default:
+		}
+	})
+	r.client = zvt.New(zvt.Options{ID: "t1", Spec: spec, Log: log, Notifier: &n,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, T4: 10 * time.Second})
+	var wg sync.WaitGroup
+	wg.Go(func() { r.client.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	r.waitState(t, device.Connected)
+	return r
+}
+
+func (r *rig) waitState(t *testing.T, want device.StateKind) device.StateChange {
+	t.Helper()
+	select {
+	case c := <-r.states:
+		if c.Kind != want {
+			t.Fatalf("state=%s (%v), want %s", c.Kind, c.Err, want)
+		}
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s", want)
+	}
+	return device.StateChange{}
+}
+
+// recorder keeps the events of one call.
+type recorder struct {
+	mu     sync.Mutex
+	events []device.TxEvent
+	onInfo func(*device.TxInfo) error
+	first  chan struct{} // closed at the first intermediate status
+	once   sync.Once
+}
+
+func newRecorder() *recorder { return &recorder{first: make(chan struct{})} }
+
+func (r *recorder) handle(_ context.Context, e device.TxEvent) error {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	if e.Kind == device.EventIntermediate {
+		r.once.Do(func() { close(r.first) })
+	}
+	if e.Kind == device.EventStatusInfo && r.onInfo != nil {
+		return r.onInfo(e.Info)
+	}
+	return nil
+}
+
+func (r *recorder) count(k device.TxEventKind) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func approved(t *testing.T, res device.TxResult, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != device.Approved {
+		t.Fatalf("outcome=%s code=%02X (%s), want approved", res.Outcome, res.Code, res.Message)
+	}
+}
+
+func charges(j []terminal.Entry) (n int) {
+	for _, e := range j {
+		if e.Kind == terminal.Sale && e.Approved && !e.Reversed {
+			n++
+		}
+	}
+	return n
+}
+
+// flow runs the whole command set against the simulator.
+func flow(t *testing.T, r *rig) {
+	ctx := context.Background()
+	c, sim := r.client, r.sim
+	if err := c.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !sim.Registered() {
+		t.Fatal("simulator not registered")
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Code != 0 || st.Software == "" {
+		t.Fatalf("status=%+v", st)
+	}
+
+	// Sale: the Status-Information reaches the handler before the ack, so
+	// the terminal has not committed it yet.
+	rec := newRecorder()
+	rec.onInfo = func(info *device.TxInfo) error {
+		if n := len(sim.Journal()); n != 0 {
+			t.Errorf("journal has %d entries before the ack", n)
+		}
+		return nil
+	}
+	res, err := c.Authorize(ctx, device.Charge{Amount: 1234, Currency: "EUR"}, rec.handle)
+	approved(t, res, err)
+	if got, want := res.Info.Amount, int64(1234); got != want {
+		t.Fatalf("Amount=%v, want %v", got, want)
+	}
+	if res.Info.ReceiptNo == 0 || res.Info.Currency != "EUR" {
+		t.Fatalf("info=%+v", res.Info)
+	}
+	if got, want := res.Info.PAN, "6799***********0019"; got != want {
+		t.Fatalf("PAN=%q, want %q", got, want)
+	}
+	if rec.count(device.EventIntermediate) == 0 || rec.count(device.EventStatusInfo) != 1 || rec.count(device.EventPrint) != 1 {
+		t.Fatalf("events: %d intermediate, %d status info, %d print", rec.count(device.EventIntermediate), rec.count(device.EventStatusInfo), rec.count(device.EventPrint))
+	}
+	if len(res.Receipts) != 1 || !strings.Contains(strings.Join(res.Receipts[0].Lines, "\n"), "APPROVED") {
+		t.Fatalf("receipts=%q", res.Receipts)
+	}
+	sale := res.Info.ReceiptNo
+
+	res, err = c.Refund(ctx, device.Charge{Amount: 500}, nil)
+	approved(t, res, err)
+
+	// A sale to reverse, then the reversal by receipt number.
+	res, err = c.Authorize(ctx, device.Charge{Amount: 2000}, nil)
+	approved(t, res, err)
+	victim := res.Info.ReceiptNo
+	res, err = c.Reverse(ctx, victim, nil)
+	approved(t, res, err)
+	if got, want := res.Info.Amount, int64(2000); got != want {
+		t.Fatalf("reversal Amount=%v, want %v", got, want)
+	}
+	res, err = c.Reverse(ctx, victim, nil)
+	if err != nil || res.Outcome != device.Declined || res.Code != 0xB4 {
+		t.Fatalf("second reversal: %+v, %v; want declined B4", res, err)
+	}
+
+	// Decline by amount.
+	res, err = c.Authorize(ctx, device.Charge{Amount: 1051}, nil)
+	if err != nil || res.Outcome != device.Declined || res.Code != 0x05 {
+		t.Fatalf("decline: %+v, %v", res, err)
+	}
+	// The customer cancels.
+	res, err = c.Authorize(ctx, device.Charge{Amount: 1053}, nil)
+	if err != nil || res.Outcome != device.Aborted {
+		t.Fatalf("customer abort: %+v, %v", res, err)
+	}
+
+	// Abort: 52 gives no result until the ECR aborts.
+	before := charges(sim.Journal())
+	rec = newRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = c.Authorize(ctx, device.Charge{Amount: 1052}, rec.handle)
+	}()
+	<-rec.first
+	if err := c.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if err != nil || res.Outcome != device.Aborted || res.Code != 0x6C {
+		t.Fatalf("abort: %+v, %v", res, err)
+	}
+	if got := charges(sim.Journal()); got != before {
+		t.Fatalf("charges=%d after abort, want %d", got, before)
+	}
+
+	// 54 approves only after the abort.
+	rec = newRecorder()
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = c.Authorize(ctx, device.Charge{Amount: 1054}, rec.handle)
+	}()
+	<-rec.first
+	if err := c.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	approved(t, res, err)
+
+	// Recovery: the last result again.
+	last := res.Info.ReceiptNo
+	res, err = c.RepeatLastResult(ctx, nil)
+	approved(t, res, err)
+	if res.Info.ReceiptNo != last {
+		t.Fatalf("repeat receipt=%d, want %d", res.Info.ReceiptNo, last)
+	}
+
+	// End of day: 12.34 + 10.54 - 5.00 (the reversed 20.00 does not count).
+	res, err = c.EndOfDay(ctx, nil)
+	approved(t, res, err)
+	if got, want := res.Info.Amount, int64(1234+1054-500); got != want {
+		t.Fatalf("end-of-day total=%v, want %v", got, want)
+	}
+	if len(res.Receipts) != 1 || res.Receipts[0].Kind != "administration" {
+		t.Fatalf("end-of-day receipts=%+v", res.Receipts)
+	}
+	for _, e := range sim.Journal() {
+		if e.Approved && !e.Settled {
+			t.Fatalf("unsettled after end-of-day: %+v", e)
+		}
+	}
+	_ = sale
+
+	if err := c.LogOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sim.Registered() {
+		t.Fatal("still registered after log-off")
+	}
+
+	// Card numbers never reach the trace.
+	for _, f := range c.Trace().Frames() {
+		if strings.Contains(f.Hex, "679999890000000001") || strings.Contains(f.Summary, "6799998900") {
+			t.Fatalf("trace leaks the PAN: %+v", f)
+		}
+	}
+}
+
+func TestFlowPTY(t *testing.T) { flow(t, newRig(t, false)) }
+func TestFlowTCP(t *testing.T) { flow(t, newRig(t, true)) }
+
+func TestLineFaultsRetried(t *testing.T) {
+	r := newRig(t, false)
+	ctx := context.Background()
+	if err := r.client.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, arm := range map[string]func(){
+		"NAK":     r.sim.NAKNextFrame,
+		"Garbage": r.sim.GarbageNextFrame,
+	} {
+		t.Run(name, func(t *testing.T) {
+			arm()
+			res, err := r.client.Authorize(ctx, device.Charge{Amount: 700}, nil)
+			approved(t, res, err)
+		})
+	}
+	if got := charges(r.sim.Journal()); got != 2 {
+		t.Fatalf("charges=%d, want 2", got)
+	}
+}
+
+func TestPersistFailureRefusesStatusInfo(t *testing.T) {
+	r := newRig(t, true)
+	ctx := context.Background()
+	if err := r.client.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	rec.onInfo = func(*device.TxInfo) error { return errors.New("disk full") }
+	_, err := r.client.Authorize(ctx, device.Charge{Amount: 999}, rec.handle)
+	if !errors.Is(err, zvt.ErrPersist) {
+		t.Fatalf("err=%v, want ErrPersist", err)
+	}
+	if got := charges(r.sim.Journal()); got != 0 {
+		t.Fatalf("charges=%d, want 0: the terminal must not commit", got)
+	}
+}
+
+func testUnplug(t *testing.T, tcp bool) {
+	r := newRig(t, tcp)
+	ctx := context.Background()
+	if err := r.client.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.DropLineNextTransaction()
+	_, err := r.client.Authorize(ctx, device.Charge{Amount: 800}, nil)
+	if !errors.Is(err, device.ErrDisconnected) {
+		t.Fatalf("err=%v, want ErrDisconnected", err)
+	}
+	t.Logf("unplug error: %v", err)
+	r.waitState(t, device.Disconnected)
+	r.waitState(t, device.Connected)
+	res, err := r.client.Authorize(ctx, device.Charge{Amount: 800}, nil)
+	approved(t, res, err)
+	if got := charges(r.sim.Journal()); got != 1 {
+		t.Fatalf("charges=%d, want 1", got)
+	}
+}
+
+func TestUnplugPTY(t *testing.T) { testUnplug(t, false) }
+func TestUnplugTCP(t *testing.T) { testUnplug(t, true) }
