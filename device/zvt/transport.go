@@ -51,8 +51,8 @@ type SerialOptions struct {
 // CRC, a bad DLE sequence or a gap longer than T1 inside a frame. It is not
 // safe for concurrent use: one goroutine owns the line.
 type Serial struct {
-	l     Line
-	opts  SerialOptions
+	l       Line
+	opts    SerialOptions
 	buf     []byte // bytes read and not yet consumed
 	pending []APDU // frames that arrived (and were ACKed) while we waited for an ACK
 }
