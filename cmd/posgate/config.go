@@ -79,6 +79,18 @@ type FiscalConfig struct {
 	TCR          string `toml:"tcr"`
 	Software     string `toml:"software"`
 	VerifyURL    string `toml:"verify_url"`
+	// Country picks the verification portal and time zone: me or al.
+	Country string `toml:"country"`
+	// Environment is the portal: test or production.
+	Environment string `toml:"environment"`
+	// Currency of every invoice (ISO 4217).
+	Currency string `toml:"currency"`
+}
+
+// Enabled reports whether invoices can be issued: the taxpayer and the
+// register are named.
+func (f FiscalConfig) Enabled() bool {
+	return f.TIN != "" && f.BusinessUnit != "" && f.TCR != "" && f.Software != ""
 }
 
 // Duration is a time.Duration written as "10s" in TOML and env.
@@ -110,7 +122,7 @@ func DefaultConfig() Config {
 			MaxAttempts: 50,
 		},
 		Payments: PaymentsConfig{Timeout: Duration{90 * time.Second}},
-		Fiscal:   FiscalConfig{Scheme: "me-iic"},
+		Fiscal:   FiscalConfig{Scheme: "me-iic", Country: "me", Environment: "test", Currency: "EUR"},
 	}
 }
 
@@ -326,8 +338,25 @@ func (c Config) Validate() error {
 		}
 		ids[p.ID] = true
 	}
-	if c.Fiscal.Scheme != "me-iic" && c.Fiscal.Scheme != "none" {
-		return bad("fiscal.scheme", strconv.Quote(c.Fiscal.Scheme), `want "me-iic" or "none"`)
+	if c.Fiscal.Scheme != "me-iic" {
+		return bad("fiscal.scheme", strconv.Quote(c.Fiscal.Scheme), `want "me-iic"`)
+	}
+	if c.Fiscal.Country != "me" && c.Fiscal.Country != "al" {
+		return bad("fiscal.country", strconv.Quote(c.Fiscal.Country), `want "me" or "al"`)
+	}
+	if c.Fiscal.Environment != "test" && c.Fiscal.Environment != "production" {
+		return bad("fiscal.environment", strconv.Quote(c.Fiscal.Environment), `want "test" or "production"`)
+	}
+	if !currencyPattern.MatchString(c.Fiscal.Currency) {
+		return bad("fiscal.currency", strconv.Quote(c.Fiscal.Currency), "want an ISO 4217 code like EUR")
+	}
+	if (c.Fiscal.TIN != "" || c.Fiscal.BusinessUnit != "" || c.Fiscal.TCR != "" || c.Fiscal.Software != "") && !c.Fiscal.Enabled() {
+		for k, v := range map[string]string{"fiscal.tin": c.Fiscal.TIN, "fiscal.business_unit": c.Fiscal.BusinessUnit,
+			"fiscal.tcr": c.Fiscal.TCR, "fiscal.software": c.Fiscal.Software} {
+			if v == "" {
+				return bad(k, `""`, "fiscal needs tin, business_unit, tcr and software together")
+			}
+		}
 	}
 	if c.Fiscal.VerifyURL != "" {
 		if u, err := url.Parse(c.Fiscal.VerifyURL); err != nil || u.Scheme != "https" || u.Host == "" {

@@ -13,6 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Time zones are compiled in: a POS box may lack /usr/share/zoneinfo,
+	// and invoice numbering depends on the country's calendar year.
+	_ "time/tzdata"
 )
 
 // version is set with -ldflags "-X main.version=…" by the Makefile.

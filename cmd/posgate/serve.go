@@ -14,10 +14,14 @@ import (
 
 	"github.com/posgate/posgate/api"
 	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/masterkey"
+	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
 )
 
 // runServe is the daemon. Read it top to bottom as the wiring diagram:
@@ -83,7 +87,52 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	_ = *simulate // wired with the device layer
 
-	// 6. Bind before serving, so a port clash fails here, not later.
+	// 6. Webhooks: endpoints with sealed secrets, a sender whose dialer
+	// refuses private targets at dial time, and the relay that drains the
+	// outbox every producer writes in its own transaction.
+	sender := webhook.NewSender(webhook.SenderOptions{
+		AllowHTTP:    cfg.Webhooks.AllowHTTP,
+		AllowPrivate: cfg.Webhooks.AllowPrivate,
+		Timeout:      cfg.Webhooks.Timeout.Duration,
+	})
+	endpoints := webhook.New(db, master, sender, webhook.Options{})
+	relay := outbox.NewRelay(db, endpoints, log.With().Str(logkey.Component, "outbox").Logger(), outbox.Options{
+		Schedule:    durations(cfg.Webhooks.RetrySchedule),
+		MaxAttempts: cfg.Webhooks.MaxAttempts,
+	})
+
+	// 7. Fiscal: certificates (keys sealed), the signing scheme, invoices.
+	certs := fiscal.NewCertificates(db, fiscal.CertificatesOptions{
+		Master: master,
+		Log:    log.With().Str(logkey.Component, "certificates").Logger(),
+	})
+	var invoices *fiscal.Invoices
+	if cfg.Fiscal.Enabled() {
+		// Invoice numbers restart each calendar year in the country's zone.
+		loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[cfg.Fiscal.Country])
+		if err != nil {
+			return fmt.Errorf("fiscal time zone: %w", err)
+		}
+		scheme, err := iic.New(iic.Options{Country: cfg.Fiscal.Country, Environment: cfg.Fiscal.Environment,
+			VerifyURL: cfg.Fiscal.VerifyURL, Location: loc})
+		if err != nil {
+			return fmt.Errorf("fiscal scheme: %w", err)
+		}
+		invoices = fiscal.NewInvoices(db, fiscal.InvoicesOptions{
+			Scheme:       scheme,
+			Certificates: certs,
+			TIN:          cfg.Fiscal.TIN,
+			BusinessUnit: cfg.Fiscal.BusinessUnit,
+			Device:       cfg.Fiscal.TCR,
+			Software:     cfg.Fiscal.Software,
+			Currency:     cfg.Fiscal.Currency,
+			Location:     loc,
+		})
+	} else {
+		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
+	}
+
+	// 8. Bind before serving, so a port clash fails here, not later.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -94,12 +143,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Keys:    keys,
 		Idem:    idem,
 		Version: version,
+		Health: func(ctx context.Context) map[string]any {
+			return certs.Health(ctx)
+		},
+		Certificates: certs,
+		Invoices:     invoices,
+		Webhooks:     endpoints,
+		Outbox:       relay,
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
 
-	// 7. Run every long-lived component; the first failure stops the rest.
+	// 9. Run every long-lived component; the first failure stops the rest.
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return relay.Run(gctx) })
+	g.Go(func() error { return certs.Run(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -107,6 +165,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info().Msg("posgate stopped")
 	return nil
+}
+
+// durations unwraps configuration durations.
+func durations(ds []Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Duration
+	}
+	return out
 }
 
 // newLogger builds the root logger: JSON to stderr, or a console format
