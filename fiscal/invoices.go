@@ -238,10 +238,7 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	}
 	sig.CertificateSerial, sig.CertificateSHA256 = cert.Serial, cert.Thumbprint
 	inv.Signature = sig
-	// Only sales are printed: device.Receipt has no storno (reversal)
-	// form yet, and printing a refund as a sale would add to the fiscal
-	// memory's turnover instead of taking it off.
-	if s.opts.PrinterID != "" && req.Type == TypeSale {
+	if s.opts.PrinterID != "" {
 		inv.Print = &PrintStatus{PrinterID: s.opts.PrinterID, State: PrintPending}
 	}
 	if err := s.insertTx(ctx, tx, inv, c, now); err != nil {

@@ -191,7 +191,14 @@ func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 	}); err != nil {
 		return false, fmt.Errorf("count print attempt %s: %w", j.invoiceID, err)
 	}
-	res, perr := p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, p.opts.Receipt))
+	var (
+		res  device.ReceiptResult
+		perr error
+	)
+	orig, perr := p.originalReceipt(ctx, inv)
+	if perr == nil {
+		res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, p.opts.Receipt, orig))
+	}
 	if perr != nil && ctx.Err() != nil {
 		// Shutting down mid-print: the ledger lets the next start resume.
 		return true, nil
@@ -237,6 +244,45 @@ func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.
 	})
 }
 
+// errOriginalNotPrinted: a refund's or void's storno receipt must quote
+// the sale's printed receipt, which is not printed yet; it waits.
+var errOriginalNotPrinted = errors.New("the original invoice is not printed yet")
+
+// originalReceipt returns the printed receipt a refund or void reverses;
+// nil for a sale.
+func (p *PrintJobs) originalReceipt(ctx context.Context, inv Invoice) (*printedReceipt, error) {
+	if inv.OriginalInvoiceID == nil {
+		return nil, nil
+	}
+	id := *inv.OriginalInvoiceID
+	var (
+		state   string
+		number  sql.NullInt64
+		fm      sql.NullString
+		printed sql.NullInt64
+		attempt sql.NullString
+	)
+	err := p.db.Read.QueryRowContext(ctx, `SELECT state, receipt_number, fiscal_memory, printed_at, attempt
+		FROM print_jobs WHERE invoice_id = ?`, id).Scan(&state, &number, &fm, &printed, &attempt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("original invoice %s has no printed receipt to reverse", id)
+	case err != nil:
+		return nil, fmt.Errorf("read print job of %s: %w", id, err)
+	case state == PrintPending:
+		return nil, fmt.Errorf("%w: %s", errOriginalNotPrinted, id)
+	case state != PrintPrinted:
+		return nil, fmt.Errorf("original invoice %s was never printed (%s)", id, state)
+	}
+	pr := &printedReceipt{Number: int(number.Int64), FiscalMemory: fm.String, Time: store.FromMillis(printed.Int64)}
+	// The driver's ledger has the printer's own closing time.
+	var a device.PrintAttempt
+	if attempt.Valid && json.Unmarshal([]byte(attempt.String), &a) == nil && !a.Result.Time.IsZero() {
+		pr.Time = a.Result.Time
+	}
+	return pr, nil
+}
+
 // fiscalMemory asks the driver for the fiscal memory serial, once.
 func (p *PrintJobs) fiscalMemory(ctx context.Context) string {
 	p.mu.Lock()
@@ -266,7 +312,7 @@ func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) 
 	// whose fate the printer cannot tell is dead at once: only a person
 	// can check the journal, and re-sending could print it twice.
 	uncertain := errors.Is(perr, device.ErrPrintUncertain)
-	waiting := !uncertain && p.opts.NotReady(perr)
+	waiting := !uncertain && (p.opts.NotReady(perr) || errors.Is(perr, errOriginalNotPrinted))
 	log := p.opts.Log.With().Str(logkey.InvoiceID, inv.ID).Int(logkey.Attempt, j.attempts).Bool("printer_not_ready", waiting).Logger()
 	p.mu.Lock()
 	n := j.attempts

@@ -364,3 +364,67 @@ func TestPrintJobOffline(t *testing.T) {
 			len(events(t, e.db, fiscal.EventReceiptRetry)), len(events(t, e.db, fiscal.EventReceiptError)))
 	}
 }
+
+// TestStornoOnSimulator prints a refund and a void as storno receipts
+// quoting the sale's printed receipt; a refund of a sale not printed yet
+// waits for it.
+func TestStornoOnSimulator(t *testing.T) {
+	sim, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1")
+	ctx := context.Background()
+	jobs := newJobs(t, e.db, connectDriver(t, spec, e.db), e.clk.Now)
+	s1, err := e.inv.Create(ctx, fiscal.NewInvoice{Type: "sale",
+		Items:    []fiscal.NewItem{{Name: "A", Quantity: "2", UnitPrice: 500, VATRate: "21"}},
+		Payments: []fiscal.NewPayment{{Type: "cash", Amount: 1000}}}, e.caller("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refund is created before the sale is printed: its job waits.
+	r, err := e.inv.Create(ctx, fiscal.NewInvoice{Type: "refund", OriginalInvoiceID: s1.ID,
+		Items:    []fiscal.NewItem{{Name: "A", Quantity: "1", UnitPrice: 500, VATRate: "21"}},
+		Payments: []fiscal.NewPayment{{Type: "cash", Amount: 500}}}, e.caller("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make the refund's job due first.
+	if _, err := e.db.Write.Exec("UPDATE print_jobs SET next_attempt_at = 0 WHERE invoice_id = ?", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	runOnce(t, jobs) // the refund: waits for its sale
+	if got, _ := e.inv.Get(ctx, r.ID); got.Print.State != fiscal.PrintPending || got.Print.Attempts != 0 {
+		t.Fatalf("refund before its sale is printed: %+v, want waiting", got.Print)
+	}
+	for range 5 {
+		e.clk.t = e.clk.t.Add(time.Hour)
+		runOnce(t, jobs)
+	}
+	s2, err := e.inv.Create(ctx, sale(750), e.caller("s2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOnce(t, jobs)
+	v, err := e.inv.Create(ctx, fiscal.NewInvoice{Type: "void", OriginalInvoiceID: s2.ID}, e.caller("v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for runOnce(t, jobs) {
+	}
+	docs := sim.Receipts()
+	if len(docs) != 4 {
+		t.Fatalf("%d receipts, want 4: %+v", len(docs), docs)
+	}
+	want := []struct {
+		kind  printer.DocKind
+		total int64
+		id    string
+	}{{printer.KindFiscal, 1000, s1.ID}, {printer.KindStorno, 500, r.ID}, {printer.KindFiscal, 750, s2.ID}, {printer.KindStorno, 750, v.ID}}
+	for i, w := range want {
+		if docs[i].Kind != w.kind || docs[i].Total != w.total {
+			t.Fatalf("receipt %d: %s %d, want %s %d", i, docs[i].Kind, docs[i].Total, w.kind, w.total)
+		}
+		got, _ := e.inv.Get(ctx, w.id)
+		if got.Print.State != fiscal.PrintPrinted || got.Print.ReceiptNumber != docs[i].Number {
+			t.Fatalf("invoice %s: %+v, want printed as %d", w.id, got.Print, docs[i].Number)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package fiscal
 
 import (
+	"time"
+
 	"github.com/posgate/posgate/device"
 )
 
@@ -28,14 +30,30 @@ func (o ReceiptOptions) withDefaults() ReceiptOptions {
 
 func defaultVATGroups() map[int64]int { return map[int64]int{2100: 1, 700: 2, 0: 3} }
 
-// receiptOf is the fiscal receipt of a sale: its lines with their VAT
+// printedReceipt identifies the printed receipt of an invoice, which a
+// storno receipt must quote.
+type printedReceipt struct {
+	Number       int
+	Time         time.Time // the printer's time, else when posgate saw it printed
+	FiscalMemory string
+}
+
+// receiptOf is the fiscal receipt of an invoice: its lines with their VAT
 // groups, its payments, and after them the invoice number, the IIC and
 // the verification URL as comment lines, so a customer can check the
-// receipt by hand or by its QR code.
-func receiptOf(inv Invoice, o ReceiptOptions) device.Receipt {
-	r := device.Receipt{
-		ID:     inv.ID,
-		Header: device.ReceiptHeader{Operator: o.Operator, Password: o.Password},
+// receipt by hand or by its QR code. A refund or void is a storno receipt
+// of orig, the sale's printed receipt, with the amounts as positive
+// numbers (the printer takes them off the day's turnover).
+func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Receipt {
+	hdr := device.ReceiptHeader{Operator: o.Operator, Password: o.Password}
+	r := device.Receipt{ID: inv.ID, Header: hdr}
+	if orig != nil {
+		reason := device.StornoRefund
+		if inv.Type == TypeVoid {
+			reason = device.StornoOperatorError
+		}
+		r.Storno = &device.StornoHeader{ReceiptHeader: hdr, Reason: reason,
+			OriginalNumber: orig.Number, OriginalTime: orig.Time, FiscalMemory: orig.FiscalMemory}
 	}
 	for _, it := range inv.Items {
 		q, _ := parseDecimal(string(it.Quantity), 3)
