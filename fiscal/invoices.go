@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/posgate/posgate/store"
@@ -102,6 +103,7 @@ func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
 	for r := range opts.VATGroups {
 		inv.rates = append(inv.rates, r)
 	}
+	slices.Sort(inv.rates)
 	return inv
 }
 
