@@ -14,8 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/store"
@@ -281,4 +284,57 @@ func TestHealth(t *testing.T) {
 	if !errors.Is(err, fiscal.ErrCertificateExpired) {
 		t.Fatalf("SignerTx after expiry: %v, want ErrCertificateExpired", err)
 	}
+}
+
+// TestRunLogsExpiry: Run logs an expired certificate as an error and one
+// expiring soon as a warning, then returns nil when its context ends.
+func TestRunLogsExpiry(t *testing.T) {
+	db := openStore(t)
+	clk := &clock{testNow}
+	logs := &lockedBuffer{}
+	mk := masterKey(t)
+	c := fiscal.NewCertificates(db, fiscal.CertificatesOptions{Master: mk, Now: clk.Now, Log: zerolog.New(logs)})
+	cert := importP12(t, c)
+	key := testKeyB(t)
+	if _, err := c.Import(context.Background(), fiscal.ImportParams{PrivateKeyPEM: keyPEM(t, key),
+		CertificatePEM: selfSigned(t, key, "short", "1", testNow.Add(-time.Hour), cert.NotAfter.Add(10*24*time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = cert.NotAfter.Add(time.Hour) // the first expired, the second expires in 10 days
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !(strings.Contains(logs.String(), "expires soon") && strings.Contains(logs.String(), "certificate expired")) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run=%v, want nil", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"error"`) || !strings.Contains(out, "certificate expired") || !strings.Contains(out, cert.ID) {
+		t.Fatalf("log %s: want the expired certificate as an error", out)
+	}
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "certificate expires soon") {
+		t.Fatalf("log %s: want the expiring certificate as a warning", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and the test at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
