@@ -29,7 +29,10 @@ type env struct {
 	pos   apikey.Created
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
+
+// newEnvWith lets a test add dependencies (printers, terminals…).
+func newEnvWith(t testing.TB, with func(d *api.Deps)) *env {
 	t.Helper()
 	db := storetest.Open(t)
 	keys := apikey.New(db, storetest.MasterKey(t))
@@ -37,12 +40,16 @@ func newEnv(t testing.TB) *env {
 	if tt, ok := t.(*testing.T); ok {
 		log = zerolog.New(zerolog.NewTestWriter(tt))
 	}
-	h := api.NewHandler(api.Deps{
+	deps := api.Deps{
 		Log:   log,
 		Store: db,
 		Keys:  keys,
 		Idem:  idempotency.New(db),
-	})
+	}
+	if with != nil {
+		with(&deps)
+	}
+	h := api.NewHandler(deps)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	ctx := context.Background()

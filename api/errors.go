@@ -33,6 +33,8 @@ const (
 	CodeIdempotencyBusy    = "IDEMPOTENCY_KEY_IN_USE"
 	CodeIdempotencyMissing = "IDEMPOTENCY_KEY_REQUIRED"
 	CodeUnsupportedMedia   = "UNSUPPORTED_MEDIA_TYPE"
+	CodePrinterRejected    = "PRINTER_REJECTED"
+	CodeDeviceUnavailable  = "DEVICE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL"
 	CodeUnavailable        = "UNAVAILABLE"
 )
@@ -51,7 +53,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeConflict, CodeIdempotencyBusy:
+	case CodeConflict, CodeIdempotencyBusy, CodePrinterRejected:
 		return http.StatusConflict
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
@@ -67,7 +69,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodeEndpointValidation:
 		return http.StatusUnprocessableEntity
-	case CodeUnavailable:
+	case CodeUnavailable, CodeDeviceUnavailable:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError

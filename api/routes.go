@@ -30,6 +30,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/invoices/{id}", anyKey(handleInvoiceGet(d)))
 	mux.Handle("GET /v1/invoices/{id}/qr.png", anyKey(handleInvoiceQR(d)))
 
+	mux.Handle("POST /v1/printers/{id}/reports/{kind}", anyKey(create(handlePrinterReport(d))))
+	mux.Handle("POST /v1/printers/{id}/cash", anyKey(create(handlePrinterCash(d))))
+
 	mux.Handle("POST /v1/webhooks", admin(handleWebhookCreate(d))) // idempotent on its own row: see webhooks.go
 	mux.Handle("GET /v1/webhooks", admin(handleWebhookList(d)))
 	mux.Handle("GET /v1/webhooks/{id}", admin(handleWebhookGet(d)))

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/outbox"
@@ -42,6 +43,9 @@ type Deps struct {
 	// /v1/events. Optional: without them those routes answer 503.
 	Webhooks *webhook.Endpoints
 	Outbox   *outbox.Relay
+	// Printers are the fiscal printers by configured id, for reports and
+	// cash operations.
+	Printers map[string]device.Printer
 }
 
 // NewHandler returns the API's root handler.
