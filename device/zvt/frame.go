@@ -82,7 +82,8 @@ func crcUpdate(c uint16, b byte) uint16 { return crcTable[byte(c)^b] ^ c>>8 }
 // DecodeFrame reads one serial frame from the start of b and returns its
 // APDU bytes and what follows the frame. It returns ErrIncomplete if b ends
 // first; ErrFrame (rest starts after the offending byte) if b does not
-// start with DLE STX or holds a DLE followed by neither DLE nor ETX; and
+// start with DLE STX or holds a DLE followed by neither DLE nor ETX (a
+// DLE STX inside a frame leaves rest at that new frame); and
 // ErrCRC (rest after the whole frame) on a checksum mismatch.
 func DecodeFrame(b []byte) (apdu, rest []byte, err error) {
 	if len(b) < 2 {
@@ -119,6 +120,8 @@ func DecodeFrame(b []byte) (apdu, rest []byte, err error) {
 				apdu = []byte{}
 			}
 			return apdu, b[i+3:], nil
+		case STX: // a new frame starts: the sender gave up on this one
+			return nil, b[i-1:], fmt.Errorf("%w: DLE STX inside a frame", ErrFrame)
 		default:
 			return nil, b[i+1:], fmt.Errorf("%w: DLE %02X", ErrFrame, b[i])
 		}

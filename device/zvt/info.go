@@ -90,7 +90,10 @@ func Masked(a APDU) APDU {
 		v := make([]byte, len(f.Value))
 		if f.BMP == 0x22 {
 			copy(v, f.Value)
-			n := 2 * len(v)
+			n := 2 * len(v) // digits, not counting the F padding
+			for n > 0 && nibble(v, n-1) == 0x0F {
+				n--
+			}
 			for d := 4; d < n-4; d++ { // nibble d → E
 				if d%2 == 0 {
 					v[d/2] = 0xE0 | v[d/2]&0x0F
@@ -187,4 +190,11 @@ func Describe(a APDU) string {
 		}
 	}
 	return sb.String()
+}
+
+func nibble(b []byte, i int) byte {
+	if i%2 == 0 {
+		return b[i/2] >> 4
+	}
+	return b[i/2] & 0x0F
 }
