@@ -67,7 +67,7 @@ type PrinterConfig struct {
 	Protocol string `toml:"protocol"`
 	Port     string `toml:"port"`
 	Baud     int    `toml:"baud"`
-	Operator string `toml:"operator"`
+	Operator int    `toml:"operator"`
 	Password string `toml:"password" secret:"true"`
 }
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/posgate/posgate/api"
 	"github.com/posgate/posgate/apikey"
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/idempotency"
@@ -85,9 +87,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	_ = *simulate // wired with the device layer
+	// 6. With --simulate, in-process simulators on ptys become terminal t1
+	// and printer p1, so posgate does its whole job with no hardware.
+	if *simulate {
+		pty, err := startPrinterSimulator(ctx, &cfg, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer pty.Close()
+		fmt.Fprintf(stdout, "simulated printer p1 on %s\n", pty.Path())
+	}
 
-	// 6. Webhooks: endpoints with sealed secrets, a sender whose dialer
+	// 7. Webhooks: endpoints with sealed secrets, a sender whose dialer
 	// refuses private targets at dial time, and the relay that drains the
 	// outbox every producer writes in its own transaction.
 	sender := webhook.NewSender(webhook.SenderOptions{
@@ -101,12 +112,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxAttempts: cfg.Webhooks.MaxAttempts,
 	})
 
-	// 7. Fiscal: certificates (keys sealed), the signing scheme, invoices.
+	// 8. Devices: one Link per port owns it and reconnects after an unplug;
+	// their state changes become device.* events.
+	notifier := &device.Notifier{}
+	devEvents := newDeviceEvents(relay, log.With().Str(logkey.Component, "devices").Logger(), notifier)
+	printers, links := openPrinters(cfg, db, log, notifier)
+
+	// 9. Fiscal: certificates (keys sealed), the signing scheme, invoices,
+	// and a print job per invoice on the first printer.
 	certs := fiscal.NewCertificates(db, fiscal.CertificatesOptions{
 		Master: master,
 		Log:    log.With().Str(logkey.Component, "certificates").Logger(),
 	})
-	var invoices *fiscal.Invoices
+	var (
+		invoices *fiscal.Invoices
+		jobs     *fiscal.PrintJobs
+	)
+	if len(cfg.Printers) > 0 {
+		pc := cfg.Printers[0]
+		jobs = fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
+			Printer:   printers[pc.ID],
+			PrinterID: pc.ID,
+			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
+			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
+			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
+		})
+	}
 	if cfg.Fiscal.Enabled() {
 		// Invoice numbers restart each calendar year in the country's zone.
 		loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[cfg.Fiscal.Country])
@@ -118,7 +149,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("fiscal scheme: %w", err)
 		}
-		invoices = fiscal.NewInvoices(db, fiscal.InvoicesOptions{
+		opts := fiscal.InvoicesOptions{
 			Scheme:       scheme,
 			Certificates: certs,
 			TIN:          cfg.Fiscal.TIN,
@@ -127,12 +158,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			Software:     cfg.Fiscal.Software,
 			Currency:     cfg.Fiscal.Currency,
 			Location:     loc,
-		})
+			VATGroups:    vatGroups,
+			Notify:       relay.Notify,
+		}
+		if jobs != nil {
+			opts.PrinterID = cfg.Printers[0].ID
+			opts.Notify = func() { jobs.Wake(); relay.Notify() }
+		}
+		invoices = fiscal.NewInvoices(db, opts)
 	} else {
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}
 
-	// 8. Bind before serving, so a port clash fails here, not later.
+	// 10. Bind before serving, so a port clash fails here, not later.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -150,12 +188,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Invoices:     invoices,
 		Webhooks:     endpoints,
 		Outbox:       relay,
+		Printers:     printerMap(printers),
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
 
-	// 9. Run every long-lived component; the first failure stops the rest.
+	// 11. Run every long-lived component; the first failure stops the rest.
 	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range links {
+		g.Go(func() error { return l.Run(gctx) })
+	}
+	if jobs != nil {
+		g.Go(func() error { return jobs.Run(gctx) })
+	}
+	g.Go(func() error { return devEvents.Run(gctx) })
 	g.Go(func() error { return relay.Run(gctx) })
 	g.Go(func() error { return certs.Run(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
@@ -165,6 +211,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info().Msg("posgate stopped")
 	return nil
+}
+
+// printerMap widens the drivers to the interface the API takes.
+func printerMap(ps map[string]*datecs.Device) map[string]device.Printer {
+	m := make(map[string]device.Printer, len(ps))
+	for id, p := range ps {
+		m[id] = p
+	}
+	return m
 }
 
 // durations unwraps configuration durations.

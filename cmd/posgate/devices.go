@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/simulator"
+	"github.com/posgate/posgate/simulator/printer"
+	"github.com/posgate/posgate/store"
+)
+
+// vatGroups maps VAT rates (hundredths of a percent) to printer groups
+// A…H: Montenegro's 21 %, 7 % and 0 %. Invoices, print jobs and the
+// simulated printer all use this one map.
+var vatGroups = map[int64]int{2100: 1, 700: 2, 0: 3}
+
+// openPrinters builds one driver per configured printer, each behind a
+// Link that owns its port and reconnects after an unplug. The caller runs
+// every returned link.
+func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device.Notifier) (map[string]*datecs.Device, []*device.Link) {
+	printers := map[string]*datecs.Device{}
+	var links []*device.Link
+	for _, pc := range cfg.Printers {
+		plog := log.With().Str(logkey.Component, "printer").Str(logkey.DeviceID, pc.ID).Logger()
+		opts := datecs.PortOptions()
+		opts.BaudRate = pc.Baud
+		link := device.NewLink(device.LinkOptions{ID: pc.ID, Spec: pc.Port, Port: opts, Log: plog, Notifier: notifier})
+		profile := datecs.X
+		if pc.Protocol == "datecs-isl" {
+			profile = datecs.ISL
+		}
+		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: profile, Ledger: fiscal.NewLedger(db), Log: plog})
+		links = append(links, link)
+	}
+	return printers, links
+}
+
+// startPrinterSimulator serves a simulated Datecs printer on a pty for
+// --simulate and makes it printer p1. Every finished document is rendered
+// to out, as a technician would see it come out of the printer.
+func startPrinterSimulator(ctx context.Context, cfg *Config, out io.Writer, log zerolog.Logger) (*simulator.PTY, error) {
+	rates := [8]int64{}
+	for rate, group := range vatGroups {
+		rates[group-1] = rate
+	}
+	var mu sync.Mutex
+	sim := printer.New(printer.Options{
+		VATRates: &rates,
+		Log:      log.With().Str(logkey.Component, "sim-printer").Logger(),
+		OnDocument: func(d printer.Document) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "\n--- simulated printer p1 ---\n%s\n", d.Text)
+		},
+	})
+	pty, err := simulator.ServePTY(ctx, sim.Handle, simulator.PTYOptions{Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("start simulated printer: %w", err)
+	}
+	setDevice(&cfg.Printers, PrinterConfig{ID: "p1", Protocol: "datecs-x", Port: pty.Path(), Baud: 115200})
+	return pty, nil
+}
+
+// setDevice replaces the device with c's id in list, or appends c.
+func setDevice[T interface{ PrinterConfig | TerminalConfig }](list *[]T, c T) {
+	id := func(v T) string {
+		switch x := any(v).(type) {
+		case PrinterConfig:
+			return x.ID
+		case TerminalConfig:
+			return x.ID
+		}
+		return ""
+	}
+	for i, v := range *list {
+		if id(v) == id(c) {
+			(*list)[i] = c
+			return
+		}
+	}
+	*list = append(*list, c)
+}
+
+// deviceEvents turns device state changes into device.connected and
+// device.disconnected events in the outbox. Links publish without
+// blocking; this loop owns the writes, so a slow store never stalls a
+// port's goroutine. Changes beyond the buffer are dropped and counted.
+type deviceEvents struct {
+	relay *outbox.Relay
+	log   zerolog.Logger
+	ch    chan device.StateChange
+	mu    sync.Mutex
+	lost  int
+}
+
+func newDeviceEvents(relay *outbox.Relay, log zerolog.Logger, n *device.Notifier) *deviceEvents {
+	de := &deviceEvents{relay: relay, log: log, ch: make(chan device.StateChange, 256)}
+	n.Subscribe(func(c device.StateChange) {
+		select {
+		case de.ch <- c:
+		default:
+			de.mu.Lock()
+			de.lost++
+			de.mu.Unlock()
+		}
+	})
+	return de
+}
+
+// Run writes events until ctx ends.
+func (de *deviceEvents) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-de.ch:
+			data := map[string]any{"device_id": c.DeviceID, "port": c.Port, "at": c.At.UTC().Format(time.RFC3339Nano)}
+			if c.Err != nil {
+				data["error"] = c.Err.Error()
+			}
+			b, err := json.Marshal(data)
+			if err != nil {
+				return fmt.Errorf("encode device event: %w", err)
+			}
+			if _, err := de.relay.Enqueue(ctx, outbox.Event{Type: "device." + string(c.Kind), Data: b, Time: c.At}); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				de.log.Error().Err(err).Str(logkey.DeviceID, c.DeviceID).Msg("record device event")
+			}
+			de.mu.Lock()
+			if de.lost > 0 {
+				de.log.Warn().Int("count", de.lost).Msg("device events dropped: too many state changes at once")
+				de.lost = 0
+			}
+			de.mu.Unlock()
+		}
+	}
+}

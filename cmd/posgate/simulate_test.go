@@ -1,0 +1,119 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fiscalConfig = `
+[fiscal]
+tin = "12345678"
+business_unit = "bb123bb123"
+tcr = "cc123cc123"
+software = "ss123ss123"
+`
+
+// The whole job on simulated devices: serve --simulate starts a printer
+// on a pty, an invoice made through the API is signed with the
+// certificate bound to the caller's key, printed once on the simulated
+// printer with its IIC, and reported printed.
+func TestSimulateInvoicePrints(t *testing.T) {
+	cfg := writeConfig(t, fiscalConfig)
+	pos := cliKey(t, cfg, "pos")
+	getenv := func(k string) string {
+		if k == "POSGATE_CERT_PASSWORD" {
+			return "posgate-test"
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12",
+		"--bind", pos.ID}, getenv, &out, &errb)
+	if err != nil {
+		t.Fatalf("certs import: %v\n%s", err, errb.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--simulate"}, noenv, stdout, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve did not listen:\n%s", stdout.String())
+	}
+
+	body := `{"type":"sale","items":[{"name":"Espresso","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}`
+	req, _ := http.NewRequest("POST", base+"/v1/invoices", strings.NewReader(body))
+	req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+	req.Header.Set("Idempotency-Key", "inv-1")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("create invoice: %d %s", res.StatusCode, b)
+	}
+	var inv struct {
+		ID  string
+		Sig struct {
+			Code string `json:"code"`
+		} `json:"fiscal_signature"`
+		Print struct {
+			State         string `json:"state"`
+			ReceiptNumber int    `json:"receipt_number"`
+		} `json:"print"`
+	}
+	if err := json.Unmarshal(b, &inv); err != nil || inv.Sig.Code == "" {
+		t.Fatalf("invoice %s: %v", b, err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); inv.Print.State != "printed"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("invoice not printed; last state %q\n%s", inv.Print.State, stdout.String())
+		}
+		req, _ := http.NewRequest("GET", base+"/v1/invoices/"+inv.ID, nil)
+		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		json.Unmarshal(b, &inv)
+	}
+	if inv.Print.ReceiptNumber != 1 {
+		t.Fatalf("receipt number %d, want 1", inv.Print.ReceiptNumber)
+	}
+	printed := stdout.String()
+	if n := strings.Count(printed, "--- simulated printer p1 ---"); n != 1 {
+		t.Fatalf("%d documents printed, want 1:\n%s", n, printed)
+	}
+	if !strings.Contains(printed, inv.Sig.Code) {
+		t.Fatalf("printed receipt lacks the IIC %s:\n%s", inv.Sig.Code, printed)
+	}
+}
