@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posgate/posgate/simulator"
+	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/rs/zerolog"
+)
+
+// simTerminalStdin is where --control reads fault commands; tests replace it.
+var simTerminalStdin io.Reader = os.Stdin
+
+// runSimTerminal serves a simulated ZVT payment terminal on a pty or a TCP
+// port until ctx is cancelled, and renders every receipt it prints.
+//
+//	posgate sim terminal [--pty [--link PATH] | --tcp ADDR] [--password P] [--tid ID]
+//	                     [--step D] [--slow D] [--control] [--quiet]
+func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim terminal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	usePTY := fs.Bool("pty", false, "serve on a new pseudo-terminal (the default)")
+	tcpAddr := fs.String("tcp", "", "serve on this TCP address, e.g. 127.0.0.1:20007")
+	link := fs.String("link", "", "with --pty: keep this symlink pointing at the pty (it changes after a dropped line)")
+	password := fs.String("password", "000000", "terminal password the ECR must send")
+	tid := fs.String("tid", "52500042", "terminal id (8 digits)")
+	step := fs.Duration("step", 300*time.Millisecond, "gap between intermediate statuses")
+	slow := fs.Duration("slow", 5*time.Second, "how long amounts ending in 55 keep the terminal busy")
+	control := fs.Bool("control", false, "read fault commands from stdin (type help)")
+	quiet := fs.Bool("quiet", false, "do not render receipts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *usePTY && *tcpAddr != "" {
+		return errors.New("sim terminal: --pty and --tcp exclude each other")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("sim terminal: unexpected argument %q", fs.Arg(0))
+	}
+
+	out := &lockedWriter{w: stdout}
+	opts := terminal.Options{
+		Password: *password, TerminalID: *tid, Step: *step, Slow: *slow,
+		Log: zerolog.New(stderr).With().Timestamp().Logger(),
+	}
+	if !*quiet {
+		opts.Receipts = out
+	}
+	sim := terminal.New(opts)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if *control {
+		// The reader cannot be interrupted while it waits for a line on a
+		// terminal; it ends with stdin or with the process.
+		go controlTerminal(ctx, simTerminalStdin, sim, out)
+	}
+
+	if *tcpAddr != "" {
+		srv, err := simulator.ServeTCP(ctx, *tcpAddr, sim.ServeTCP, opts.Log)
+		if err != nil {
+			return fmt.Errorf("sim terminal: %w", err)
+		}
+		defer srv.Close()
+		fmt.Fprintf(out, "terminal simulator (zvt, tid %s) on tcp://%s\n", *tid, srv.Addr())
+		<-ctx.Done()
+		return nil
+	}
+	srv, err := simulator.ServePTY(ctx, sim.ServeSerial, simulator.PTYOptions{Link: *link, Log: opts.Log})
+	if err != nil {
+		return fmt.Errorf("sim terminal: %w", err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(out, "terminal simulator (zvt, tid %s) on %s\n", *tid, srv.Path())
+	<-ctx.Done()
+	return nil
+}
+
+const terminalControlHelp = `commands: nak | garbage | drop | ignore-abort on|off | journal | help
+amounts (last two digits): 51 decline, 52 no result until abort, 53 customer cancels,
+                           54 approves after abort, 55 slow; anything else approves`
+
+// controlTerminal applies fault commands read line by line from r.
+func controlTerminal(ctx context.Context, r io.Reader, sim *terminal.Simulator, out io.Writer) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && ctx.Err() == nil {
+		f := strings.Fields(strings.ToLower(sc.Text()))
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "nak":
+			sim.NAKNextFrame()
+			fmt.Fprintln(out, "ok: the next frame from the ECR gets a NAK")
+		case "garbage":
+			sim.GarbageNextFrame()
+			fmt.Fprintln(out, "ok: the next frame to the ECR carries garbage")
+		case "drop":
+			sim.DropLineNextTransaction()
+			fmt.Fprintln(out, "ok: the line drops in the middle of the next payment")
+		case "ignore-abort":
+			on := len(f) < 2 || f[1] == "on"
+			sim.IgnoreAbort(on)
+			fmt.Fprintln(out, "ok: ignore abort", on)
+		case "journal":
+			for _, e := range sim.Journal() {
+				fmt.Fprintf(out, "receipt %04d trace %06d %-8s %d.%02d approved=%v reversed=%v settled=%v\n",
+					e.ReceiptNo, e.Trace, e.Kind, e.Amount/100, e.Amount%100, e.Approved, e.Reversed, e.Settled)
+			}
+		default:
+			fmt.Fprintln(out, terminalControlHelp)
+		}
+	}
+}
+
+// lockedWriter serializes receipts and control replies on one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
