@@ -74,8 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(rest) > 0 && rest[0] == "printer" {
 			return runSimPrinter(ctx, rest[1:], stdout, stderr)
 		}
+		if len(rest) > 0 && rest[0] == "terminal" {
+			return runSimTerminal(ctx, rest[1:], stdout, stderr)
+		}
 		fmt.Fprint(stderr, usage)
 		return errors.New("sim: want terminal or printer")
+	case "ports":
+		return runPorts(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
