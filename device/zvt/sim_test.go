@@ -3,8 +3,10 @@
 package zvt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,10 +27,32 @@ type rig struct {
 	states chan device.StateChange
 }
 
-func newRig(t *testing.T, tcp bool) *rig {
+// rigOptions vary a rig.
+type rigOptions struct {
+	tcp     bool
+	perJob  bool          // TCP: a connection per command
+	log     io.Writer     // default: the test log at debug level
+	t4      time.Duration // default 10 s
+	config  byte          // registration config byte; 0 means the default
+	slow    time.Duration // the simulator's 55 scenario; default 200 ms
+}
+
+func newRig(t *testing.T, tcp bool) *rig { return newRigWith(t, rigOptions{tcp: tcp}) }
+
+func newRigWith(t *testing.T, o rigOptions) *rig {
 	t.Helper()
+	tcp := o.tcp
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
-	sim := terminal.New(terminal.Options{Step: 20 * time.Millisecond, Slow: 200 * time.Millisecond, Log: log})
+	if o.log != nil {
+		log = zerolog.New(o.log).Level(zerolog.TraceLevel)
+	}
+	if o.t4 == 0 {
+		o.t4 = 10 * time.Second
+	}
+	if o.slow == 0 {
+		o.slow = 200 * time.Millisecond
+	}
+	sim := terminal.New(terminal.Options{Step: 20 * time.Millisecond, Slow: o.slow, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	var spec string
 	if tcp {
@@ -55,11 +79,14 @@ func newRig(t *testing.T, tcp bool) *rig {
 		}
 	})
 	r.client = zvt.New(zvt.Options{ID: "t1", Spec: spec, Log: log, Notifier: &n,
-		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, T4: 10 * time.Second})
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, T4: o.t4,
+		ConnectPerJob: o.perJob, Config: o.config})
 	var wg sync.WaitGroup
 	wg.Go(func() { r.client.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	r.waitState(t, device.Connected)
+	if !o.perJob {
+		r.waitState(t, device.Connected)
+	}
 	return r
 }
 
@@ -141,6 +168,10 @@ func flow(t *testing.T, r *rig) {
 	}
 	if !sim.Registered() {
 		t.Fatal("simulator not registered")
+	}
+	// An Abort with nothing running is accepted and changes nothing.
+	if err := c.Abort(ctx); err != nil {
+		t.Fatal(err)
 	}
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -343,3 +374,75 @@ func testUnplug(t *testing.T, tcp bool) {
 
 func TestUnplugPTY(t *testing.T) { testUnplug(t, false) }
 func TestUnplugTCP(t *testing.T) { testUnplug(t, true) }
+
+func TestFlowTCPConnectPerJob(t *testing.T) {
+	flow(t, newRigWith(t, rigOptions{tcp: true, perJob: true}))
+}
+
+// TestT4 shows that T4 ends a transaction whose terminal goes quiet, and
+// that intermediate status restarts it.
+func TestT4(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ErrT4", func(t *testing.T) {
+		// Without intermediate status (config bit 3 off) a 52 goes silent.
+		r := newRigWith(t, rigOptions{tcp: true, t4: 300 * time.Millisecond, config: 0xB6})
+		if err := r.client.Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.client.Authorize(ctx, device.Charge{Amount: 152}, nil)
+		if !errors.Is(err, zvt.ErrT4) || !errors.Is(err, device.ErrTimeout) {
+			t.Fatalf("err=%v, want ErrT4", err)
+		}
+	})
+	t.Run("RestartedByIntermediateStatus", func(t *testing.T) {
+		// 55 keeps the terminal busy for 3×T4, with 04 FF every 20 ms.
+		r := newRigWith(t, rigOptions{tcp: true, t4: 200 * time.Millisecond, slow: 600 * time.Millisecond})
+		if err := r.client.Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.client.Authorize(ctx, device.Charge{Amount: 155}, nil)
+		approved(t, res, err)
+	})
+}
+
+// TestTraceLogMasksPAN checks the trace-level frame log: every frame is
+// there, decoded, and the card number is not.
+func TestTraceLogMasksPAN(t *testing.T) {
+	var buf lockedBuffer
+	r := newRigWith(t, rigOptions{log: &buf})
+	ctx := context.Background()
+	if err := r.client.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.client.Authorize(ctx, device.Charge{Amount: 1234}, nil)
+	approved(t, res, err)
+	out := buf.String()
+	for _, want := range []string{`"message":"zvt frame"`, "Authorization", "Status-Information", "04(amount)=12.34", "6799***********0019"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("trace log lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "6799998900") || strings.Contains(out, "679999890000000001") {
+		t.Fatal("trace log holds the card number")
+	}
+	if n := len(r.client.Trace().Frames()); n < 8 {
+		t.Fatalf("trace ring holds %d frames", n)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
