@@ -29,12 +29,12 @@ type rig struct {
 
 // rigOptions vary a rig.
 type rigOptions struct {
-	tcp     bool
-	perJob  bool          // TCP: a connection per command
-	log     io.Writer     // default: the test log at debug level
-	t4      time.Duration // default 10 s
-	config  byte          // registration config byte; 0 means the default
-	slow    time.Duration // the simulator's 55 scenario; default 200 ms
+	tcp    bool
+	perJob bool          // TCP: a connection per command
+	log    io.Writer     // default: the test log at debug level
+	t4     time.Duration // default 10 s
+	config byte          // registration config byte; 0 means the default
+	slow   time.Duration // the simulator's 55 scenario; default 200 ms
 }
 
 func newRig(t *testing.T, tcp bool) *rig { return newRigWith(t, rigOptions{tcp: tcp}) }
