@@ -82,11 +82,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else if n > 0 {
 		log.Warn().Int64("count", n).Msg("released idempotency keys abandoned by a crash")
 	}
-	if *dev {
-		if err := bootstrapDevKey(ctx, keys, cfg.Listen, stdout); err != nil {
-			return err
-		}
-	}
 	// 6. With --simulate, in-process simulators on ptys become terminal t1
 	// and printer p1, so posgate does its whole job with no hardware.
 	if *simulate {
@@ -124,6 +119,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Master: master,
 		Log:    log.With().Str(logkey.Component, "certificates").Logger(),
 	})
+	if *dev {
+		if err := bootstrapDev(ctx, cfg, keys, certs, stdout); err != nil {
+			return err
+		}
+	}
 	var (
 		invoices *fiscal.Invoices
 		jobs     *fiscal.PrintJobs
@@ -242,22 +242,4 @@ func newLogger(w io.Writer, level string, dev bool) zerolog.Logger {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
-}
-
-// bootstrapDevKey gives an empty store an admin key in --dev, printed once
-// with a curl line, so `make run` is usable at once. Never outside --dev.
-func bootstrapDevKey(ctx context.Context, keys *apikey.Keys, listen string, stdout io.Writer) error {
-	list, err := keys.List(ctx)
-	if err != nil {
-		return err
-	}
-	if len(list) > 0 {
-		return nil
-	}
-	created, err := keys.Create(ctx, apikey.NewParams{Label: "dev admin", Role: apikey.RoleAdmin})
-	if err != nil {
-		return fmt.Errorf("create dev admin key: %w", err)
-	}
-	printCreatedKey(stdout, created, listen)
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,44 @@ func TestSimulateInvoicePrints(t *testing.T) {
 	}
 	if !strings.Contains(printed, inv.Sig.Code) {
 		t.Fatalf("printed receipt lacks the IIC %s:\n%s", inv.Sig.Code, printed)
+	}
+}
+
+// make run's promise: --dev --simulate on an empty store prints an admin
+// key and an invoice curl that works as printed.
+func TestDevSimulateInvoiceCurl(t *testing.T) {
+	cfg := writeConfig(t, fiscalConfig)
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--dev", "--simulate"}, noenv, stdout, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
+		FindStringSubmatch(stdout.String())
+	if base == "" || m == nil {
+		t.Fatalf("no listen line or invoice curl:\n%s", stdout.String())
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/invoices", strings.NewReader(m[3]))
+	req.Header.Set("X-Api-Key", m[1])
+	req.Header.Set("Idempotency-Key", m[2])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 201 || !strings.Contains(string(b), `"fiscal_signature"`) {
+		t.Fatalf("printed curl: %d %s", res.StatusCode, b)
 	}
 }
