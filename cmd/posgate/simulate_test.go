@@ -126,7 +126,9 @@ func TestDevSimulateInvoiceCurl(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--dev", "--simulate"}, noenv, stdout, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", cfg, "--dev", "--simulate"}, noenv, stdout, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
