@@ -1,0 +1,232 @@
+//go:build linux || darwin
+
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/payment"
+	"github.com/posgate/posgate/simulator/terminal"
+)
+
+func TestSale(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	p, err := r.svc.Create(ctx, sale(1234), caller("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != payment.StatusPending || p.ID == "" {
+		t.Fatalf("created %+v", p)
+	}
+	p = final(t, r.svc, p.ID, 10*time.Second)
+	if got, want := p.Status, payment.StatusCompleted; got != want {
+		t.Fatalf("Status=%v, want %v (%s)", got, want, p.ResultText)
+	}
+	if p.ReceiptNumber == 0 || p.TraceNumber == 0 || p.ResultCode == nil || *p.ResultCode != 0 {
+		t.Fatalf("terminal data missing: %+v", p)
+	}
+	if p.MaskedPAN == "" || strings.Count(p.MaskedPAN, "*") < 4 || p.CardBrand == "" {
+		t.Fatalf("card: pan %q brand %q", p.MaskedPAN, p.CardBrand)
+	}
+	if len(p.Receipts) == 0 || len(p.Receipts[0].Lines) == 0 {
+		t.Fatalf("no receipt lines: %+v", p.Receipts)
+	}
+	es := events(t, r.db)
+	if got, want := eventTypes(es), []string{payment.EventCompleted}; !slices.Equal(got, want) {
+		t.Fatalf("events=%v, want %v", got, want)
+	}
+	if got, want := es[0].Data.ReceiptNumber, p.ReceiptNumber; got != want {
+		t.Fatalf("event receipt_number=%d, want %d", got, want)
+	}
+	j := r.sim.Journal()
+	if len(j) != 1 || !j[0].Approved || j[0].Amount != 1234 || j[0].ReceiptNo != p.ReceiptNumber {
+		t.Fatalf("journal %+v", j)
+	}
+	// The terminal is free again.
+	p2, err := r.svc.Create(ctx, sale(100), caller("k2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2 = final(t, r.svc, p2.ID, 10*time.Second); p2.Status != payment.StatusCompleted {
+		t.Fatalf("second sale %s", p2.Status)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	for _, tc := range []struct {
+		name   string
+		amount int64
+		status payment.Status
+		event  string
+	}{
+		{"Decline51", 1051, payment.StatusFailed, payment.EventFailed},
+		{"CustomerCancels53", 2053, payment.StatusCancelled, payment.EventCancelled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(events(t, r.db))
+			p, err := r.svc.Create(context.Background(), sale(tc.amount), caller(tc.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = final(t, r.svc, p.ID, 10*time.Second)
+			if p.Status != tc.status {
+				t.Fatalf("Status=%v, want %v (%s)", p.Status, tc.status, p.ResultText)
+			}
+			if p.ResultCode == nil || *p.ResultCode == 0 || p.ResultText == "" {
+				t.Fatalf("result %v %q", p.ResultCode, p.ResultText)
+			}
+			es := events(t, r.db)[before:]
+			if len(es) != 1 || es[0].Type != tc.event || es[0].Data.ID != p.ID {
+				t.Fatalf("events %v", eventTypes(es))
+			}
+		})
+	}
+	for _, e := range r.sim.Journal() {
+		if e.Approved {
+			t.Fatalf("charged: %+v", e)
+		}
+	}
+}
+
+func TestCancelDuringPIN(t *testing.T) {
+	r := newRig(t, rigOptions{sim: terminal.Options{Step: 400 * time.Millisecond}})
+	ctx := context.Background()
+	p, err := r.svc.Create(ctx, sale(1500), caller("pin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := r.svc.Wait(ctx, p.ID, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.ToLower(got.TerminalMessage), "pin") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw PIN entry; last %q status %s", got.TerminalMessage, got.Status)
+		}
+	}
+	if _, err := r.svc.Cancel(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	p = final(t, r.svc, p.ID, 5*time.Second)
+	if p.Status != payment.StatusCancelled {
+		t.Fatalf("Status=%v (%s)", p.Status, p.ResultText)
+	}
+	if got := eventTypes(events(t, r.db)); !slices.Equal(got, []string{payment.EventCancelled}) {
+		t.Fatalf("events %v", got)
+	}
+	if len(r.sim.Journal()) != 0 {
+		t.Fatalf("journal %+v", r.sim.Journal())
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	const timeout = 1500 * time.Millisecond
+	t.Run("NoResult52", func(t *testing.T) {
+		r := newRig(t, rigOptions{timeout: timeout})
+		start := time.Now()
+		p, err := r.svc.Create(context.Background(), sale(5252), caller("52"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = final(t, r.svc, p.ID, 5*time.Second)
+		took := time.Since(start)
+		if p.Status != payment.StatusTimeout {
+			t.Fatalf("Status=%v", p.Status)
+		}
+		if took < timeout-500*time.Millisecond || took > timeout+500*time.Millisecond {
+			t.Fatalf("timed out after %s, want %s ± 0.5 s", took, timeout)
+		}
+		if d := p.EndedAt.Sub(*p.StartedAt); d < timeout || d > timeout+500*time.Millisecond {
+			t.Fatalf("ended_at - started_at = %s", d)
+		}
+		p = resolved(t, r.svc, p.ID, 5*time.Second)
+		if p.Resolution != payment.ResolutionNotCharged {
+			t.Fatalf("Resolution=%v", p.Resolution)
+		}
+		if got := eventTypes(events(t, r.db)); !slices.Equal(got, []string{payment.EventTimeout}) {
+			t.Fatalf("events %v", got)
+		}
+		if j := r.sim.Journal(); len(j) != 0 {
+			t.Fatalf("journal %+v", j)
+		}
+		// Once the terminal ended the session it takes new work.
+		waitReady(t, r.svc)
+	})
+	t.Run("ApprovedAfterAbort54", func(t *testing.T) {
+		r := newRig(t, rigOptions{timeout: timeout})
+		p, err := r.svc.Create(context.Background(), sale(5454), caller("54"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = final(t, r.svc, p.ID, 5*time.Second)
+		if p.Status != payment.StatusTimeout {
+			t.Fatalf("Status=%v", p.Status)
+		}
+		p = resolved(t, r.svc, p.ID, 10*time.Second)
+		if p.Resolution != payment.ResolutionReversed || p.Reversal == nil || p.Reversal.By != "auto" {
+			t.Fatalf("Resolution=%v Reversal=%+v (%s)", p.Resolution, p.Reversal, p.ResultText)
+		}
+		es := events(t, r.db)
+		if got, want := eventTypes(es), []string{payment.EventTimeout, payment.EventReversed}; !slices.Equal(got, want) {
+			t.Fatalf("events=%v, want %v", got, want)
+		}
+		if es[1].Data.Resolution != payment.ResolutionReversed || es[1].Data.ReceiptNumber != p.ReceiptNumber {
+			t.Fatalf("payment.reversed data %+v", es[1].Data)
+		}
+		j := r.sim.Journal()
+		if len(j) != 2 || j[0].Kind != terminal.Sale || !j[0].Reversed || j[1].Kind != terminal.Reversal || j[1].OrigReceipt != p.ReceiptNumber {
+			t.Fatalf("journal %+v", j)
+		}
+	})
+}
+
+func TestBusyAndOffline(t *testing.T) {
+	r := newRig(t, rigOptions{sim: terminal.Options{Slow: 1500 * time.Millisecond}})
+	ctx := context.Background()
+	p, err := r.svc.Create(ctx, sale(1055), caller("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Create(ctx, sale(100), caller("other")); !errors.Is(err, payment.ErrTerminalBusy) {
+		t.Fatalf("second payment: %v, want ErrTerminalBusy", err)
+	}
+	// A retry of the running one is not busy: it is the same payment.
+	again, err := r.svc.Create(ctx, sale(1055), caller("slow"))
+	if err != nil || again.ID != p.ID {
+		t.Fatalf("retry: %v %s", err, again.ID)
+	}
+	if _, err := r.svc.Create(ctx, sale(999), caller("slow")); !errors.Is(err, payment.ErrIdempotencyReused) {
+		t.Fatalf("reused key: %v", err)
+	}
+	if p = final(t, r.svc, p.ID, 10*time.Second); p.Status != payment.StatusCompleted {
+		t.Fatalf("slow sale %s", p.Status)
+	}
+	waitReady(t, r.svc)
+
+	t.Run("ErrOffline", func(t *testing.T) {
+		db := r.db
+		var n int
+		db.Read.QueryRow(`SELECT count(*) FROM payments`).Scan(&n)
+		off := newRig(t, rigOptions{db: db, path: t.TempDir() + "/nothing", noWait: true})
+		_, err := off.svc.Create(ctx, sale(100), caller("off"))
+		if !errors.Is(err, payment.ErrTerminalOffline) {
+			t.Fatalf("err=%v, want ErrTerminalOffline", err)
+		}
+		var m int
+		db.Read.QueryRow(`SELECT count(*) FROM payments`).Scan(&m)
+		if m != n {
+			t.Fatalf("payments %d → %d: an offline terminal recorded one", n, m)
+		}
+	})
+}

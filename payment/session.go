@@ -1,0 +1,419 @@
+package payment
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/logkey"
+)
+
+// runTerminal is the one goroutine that owns t's sessions. It registers
+// and reconciles, then runs jobs one at a time; a job that leaves a
+// payment in doubt sends it back to reconcile before the next.
+func (s *Service) runTerminal(ctx context.Context, t *term) {
+	log := s.log.With().Str(logkey.DeviceID, t.cfg.ID).Logger()
+	backoff := s.opts.RetryMin
+	failures := 0
+	for ctx.Err() == nil {
+		if err := s.prepare(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			t.setReady(false, err)
+			if failures == 1 || failures%20 == 0 {
+				log.Warn().Err(err).Int("consecutive_errors", failures).Dur("backoff", backoff).Msg("terminal not ready")
+			}
+			if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+				return
+			}
+			backoff = min(backoff*2, s.opts.RetryMax)
+			continue
+		}
+		if failures > 0 {
+			log.Info().Int("consecutive_errors", failures).Msg("terminal ready")
+		}
+		failures, backoff = 0, s.opts.RetryMin
+		t.setReady(true, nil)
+		for doubt := false; !doubt; {
+			select {
+			case <-ctx.Done():
+				return
+			case j := <-t.jobs:
+				if j.eod != nil {
+					res, err := s.endOfDay(ctx, t)
+					j.eod <- eodReply{res, err}
+					t.end(true)
+					continue
+				}
+				doubt = s.runPayment(ctx, t, j.paymentID)
+				t.end(!doubt)
+			}
+		}
+	}
+}
+
+// prepare registers with the terminal and reconciles the payment left
+// open on it, if any.
+func (s *Service) prepare(ctx context.Context, t *term) error {
+	if err := t.cfg.Device.Register(ctx); err != nil {
+		return fmt.Errorf("register %s: %w", t.cfg.ID, err)
+	}
+	r, err := openOn(ctx, s.db.Read, t.cfg.ID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.reconcile(ctx, t, r)
+}
+
+// outcome is what a driver call returned.
+type outcome struct {
+	res device.TxResult
+	err error
+}
+
+// runPayment runs payment id on t and reports whether it ended in doubt
+// (the terminal may have charged and posgate does not know).
+func (s *Service) runPayment(ctx context.Context, t *term, id string) (doubt bool) {
+	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
+	t.start(id)
+	r, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		if r.Status != StatusPending {
+			return nil, errUnchanged // cancelled while it waited
+		}
+		now := s.now()
+		deadline := now.Add(s.opts.Timeout)
+		r.Status, r.StartedAt, r.DeadlineAt = StatusInProgress, &now, &deadline
+		return nil, nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("payment start failed")
+		return true // reconcile closes the pending payment
+	}
+	// The timer starts as the request goes out: the driver sends it at
+	// once, as this loop is the only user of the line.
+	timer := time.NewTimer(s.opts.Timeout)
+	defer timer.Stop()
+	done := make(chan outcome, 1)
+	h := s.handler(t, id, false)
+	go func() {
+		var o outcome
+		ch := device.Charge{Amount: r.Amount, Currency: r.Currency}
+		switch r.Type {
+		case TypeSale:
+			o.res, o.err = t.cfg.Device.Authorize(ctx, ch, h)
+		case TypeRefund:
+			o.res, o.err = t.cfg.Device.Refund(ctx, ch, h)
+		case TypeReversal:
+			var orig *record
+			if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err == nil {
+				o.res, o.err = t.cfg.Device.Reverse(ctx, orig.ReceiptNumber, h)
+			}
+		}
+		done <- o
+	}()
+
+	// Abort may only reach into a transaction the terminal has taken;
+	// one asked for before its first message is sent again then.
+	var (
+		wg          sync.WaitGroup
+		seen        bool
+		abortWanted bool
+		aborts      int
+	)
+	defer wg.Wait()
+	abort := func(why string) {
+		if aborts >= 3 {
+			return
+		}
+		aborts++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actx, cancel := context.WithTimeout(ctx, s.opts.AbortWait)
+			defer cancel()
+			if err := t.cfg.Device.Abort(actx); err != nil {
+				log.Warn().Err(err).Str("why", why).Msg("terminal abort failed")
+			} else {
+				log.Info().Str("why", why).Msg("terminal abort sent")
+			}
+		}()
+	}
+	for {
+		select {
+		case o := <-done:
+			return s.conclude(ctx, t, id, o)
+		case <-t.seen:
+			if !seen {
+				seen = true
+				if abortWanted {
+					abort("repeat")
+				}
+			}
+		case <-t.cancel:
+			abortWanted = true
+			abort("cancel")
+		case <-timer.C:
+			abortWanted = true
+			abort("timeout")
+			_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+				if r.Status != StatusInProgress {
+					return nil, errUnchanged
+				}
+				now := s.now()
+				r.Status, r.EndedAt = StatusTimeout, &now
+				r.ResultText = fmt.Sprintf("no result within %s; abort sent", s.opts.Timeout)
+				return []string{EventTimeout}, nil
+			})
+			if err != nil && !errors.Is(err, errUnchanged) {
+				log.Error().Err(err).Msg("payment timeout not recorded")
+			} else if err == nil {
+				log.Warn().Dur("timeout", s.opts.Timeout).Msg("payment timed out")
+			}
+		}
+	}
+}
+
+// handler persists what the terminal sends before the driver
+// acknowledges it. forReversal marks the events of posgate's own
+// reversal of the payment.
+func (s *Service) handler(t *term, id string, forReversal bool) device.TxEventHandler {
+	return func(ctx context.Context, e device.TxEvent) error {
+		switch e.Kind {
+		case device.EventIntermediate:
+			t.setMessage(e.Text)
+			s.changed(id)
+			return nil
+		case device.EventStatusInfo:
+			if e.Info == nil {
+				return nil
+			}
+			_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+				if forReversal {
+					r.ReversalInfo = e.Info
+				} else {
+					r.setInfo(e.Info)
+				}
+				return nil, nil
+			})
+			return err
+		case device.EventPrint:
+			if e.Receipt == nil {
+				return nil
+			}
+			_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+				kind := e.Receipt.Kind
+				if forReversal && kind == "" {
+					kind = "reversal"
+				}
+				r.Receipts = append(r.Receipts, Receipt{Kind: kind, Lines: e.Receipt.Lines})
+				return nil, nil
+			})
+			return err
+		}
+		return nil
+	}
+}
+
+// conclude records how the terminal ended the payment. It reports doubt
+// when the driver failed after the terminal may have taken the request.
+func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (doubt bool) {
+	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
+	if o.err != nil {
+		if !errors.Is(o.err, device.ErrOffline) || errors.Is(o.err, device.ErrDisconnected) {
+			log.Warn().Err(o.err).Msg("payment in doubt; reconciling")
+			return true
+		}
+		// The link refused the job: nothing reached the terminal.
+		_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+			return s.closeNotCharged(r, "terminal offline: "+o.err.Error(), nil), nil
+		})
+		if err != nil {
+			log.Error().Err(err).Msg("payment result not recorded")
+			return true
+		}
+		return false
+	}
+	res := o.res
+	reverse := false
+	_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		if r.Info == nil && res.Info != nil {
+			r.setInfo(res.Info)
+		}
+		r.setResult(res.Code, res.Message)
+		now := s.now()
+		switch r.Status {
+		case StatusInProgress:
+			r.Open, r.EndedAt = false, &now
+			switch res.Outcome {
+			case device.Approved:
+				r.Status = StatusCompleted
+				if r.Type == TypeReversal {
+					return []string{EventCompleted}, s.markReversedTx(ctx, tx, r)
+				}
+				return []string{EventCompleted}, nil
+			case device.Aborted:
+				r.Status = StatusCancelled
+				return []string{EventCancelled}, nil
+			default:
+				r.Status = StatusFailed
+				return []string{EventFailed}, nil
+			}
+		case StatusTimeout:
+			if res.Outcome != device.Approved {
+				r.Open, r.Resolution, r.ResolvedAt = false, ResolutionNotCharged, &now
+				return nil, nil
+			}
+			if r.Type != TypeSale || r.ReceiptNumber == 0 {
+				return s.needsReview(r, "approved after the timeout; not reversed automatically", nil, errReversalNotAllowed), nil
+			}
+			reverse = true
+			r.ResultText = "approved after the timeout; reversing"
+			return nil, nil
+		}
+		return nil, errUnchanged
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		log.Error().Err(err).Msg("payment result not recorded")
+		return true
+	}
+	log.Info().Str("outcome", string(res.Outcome)).Uint8("code", res.Code).Msg("payment ended on the terminal")
+	if reverse {
+		return s.autoReverse(ctx, t, id)
+	}
+	return false
+}
+
+// autoReverse voids a sale the terminal approved after posgate had
+// given up on it (06 30 with its receipt number).
+func (s *Service) autoReverse(ctx context.Context, t *term, id string) (doubt bool) {
+	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
+	r, err := getRecord(ctx, s.db.Read, id)
+	if err != nil {
+		log.Error().Err(err).Msg("read payment to reverse")
+		return true
+	}
+	res, err := t.cfg.Device.Reverse(ctx, r.ReceiptNumber, s.handler(t, id, true))
+	if err != nil {
+		log.Warn().Err(err).Msg("automatic reversal in doubt; reconciling")
+		return true
+	}
+	_, err = s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		if res.Outcome != device.Approved {
+			return s.needsReview(r, fmt.Sprintf("approved after the timeout; the terminal refused the reversal: %02X %s", res.Code, res.Message),
+				res.Info, nil), nil
+		}
+		return s.closeReversed(r, "auto", res.Info), nil
+	})
+	if err != nil {
+		log.Error().Err(err).Msg("reversal not recorded")
+		return true
+	}
+	log.Warn().Int(logkey.ReceiptNo, r.ReceiptNumber).Str("outcome", string(res.Outcome)).Msg("late approval reversed")
+	return false
+}
+
+// closeReversed ends r as approved_then_reversed by the reversal whose
+// Status-Information is info.
+func (s *Service) closeReversed(r *record, by string, info *device.TxInfo) []string {
+	now := s.now()
+	if info == nil {
+		info = r.ReversalInfo
+	}
+	rv := &Reversal{By: by, At: now}
+	if info != nil {
+		rv.ReceiptNumber, rv.TraceNumber = info.ReceiptNo, info.Trace
+		r.ReversalInfo = info
+	}
+	r.Reversal = rv
+	r.Open, r.Resolution, r.ResolvedAt = false, ResolutionReversed, &now
+	r.ResultText = "approved after the timeout; reversed"
+	return []string{EventReversed}
+}
+
+// closeNotCharged ends r as not charged. A payment still in progress
+// becomes failed (with its event) or, if it timed out, keeps its status.
+func (s *Service) closeNotCharged(r *record, why string, ev *Evidence) []string {
+	now := s.now()
+	r.Open, r.Resolution, r.ResolvedAt, r.Evidence = false, ResolutionNotCharged, &now, ev
+	if r.Status.Final() {
+		return nil
+	}
+	r.Status, r.EndedAt, r.ResultText = StatusFailed, &now, why
+	return []string{EventFailed}
+}
+
+// needsReview ends r for a person to check, keeping the evidence.
+func (s *Service) needsReview(r *record, why string, terminal *device.TxInfo, err error) []string {
+	now := s.now()
+	ev := &Evidence{Reason: why, Recorded: terminalRecord(r.Info), Terminal: terminalRecord(terminal)}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	r.Open, r.Resolution, r.ResolvedAt, r.Evidence = false, ResolutionNeedsReview, &now, ev
+	s.log.Error().Str(logkey.PaymentID, r.ID).Str("reason", why).Msg("payment needs review")
+	if r.Status.Final() {
+		return nil
+	}
+	r.Status, r.EndedAt, r.ResultText = StatusTimeout, &now, why
+	return []string{EventTimeout}
+}
+
+// endOfDay settles the terminal's batch.
+func (s *Service) endOfDay(ctx context.Context, t *term) (EndOfDayResult, error) {
+	out := EndOfDayResult{TerminalID: t.cfg.ID, Currency: t.cfg.Currency, Receipts: []Receipt{}}
+	res, err := t.cfg.Device.EndOfDay(ctx, nil)
+	if err != nil {
+		return out, fmt.Errorf("end of day on %s: %w", t.cfg.ID, err)
+	}
+	out.ResultCode, out.ResultText, out.At = int(res.Code), res.Message, s.now()
+	if res.Info != nil {
+		out.Total, out.TraceNumber = res.Info.Amount, res.Info.Trace
+	}
+	for _, rc := range res.Receipts {
+		out.Receipts = append(out.Receipts, Receipt{Kind: rc.Kind, Lines: rc.Lines})
+	}
+	s.log.Info().Str(logkey.DeviceID, t.cfg.ID).Int64("total", out.Total).Msg("end of day")
+	return out, nil
+}
+
+// sleep waits d or until ctx ends; it reports false for the latter.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// markReversedTx records on the sale a reversal payment voided that it
+// is reversed, with its payment.reversed event, in the reversal's
+// transaction.
+func (s *Service) markReversedTx(ctx context.Context, tx *sql.Tx, r *record) error {
+	orig, err := getRecord(ctx, tx, r.OriginalPaymentID)
+	if err != nil {
+		return fmt.Errorf("read reversed payment: %w", err)
+	}
+	now := s.now()
+	orig.Reversal = &Reversal{By: r.ID, ReceiptNumber: r.ReceiptNumber, TraceNumber: r.TraceNumber, At: now}
+	orig.UpdatedAt = now
+	if err := saveTx(ctx, tx, orig); err != nil {
+		return err
+	}
+	return s.opts.EmitTx(ctx, tx, EventReversed, orig.Payment)
+}
