@@ -22,6 +22,9 @@ var (
 	ErrT4 = fmt.Errorf("zvt: no result within T4: %w", device.ErrTimeout)
 	// ErrRejected wraps a command the terminal refused with 84 xx.
 	ErrRejected = errors.New("zvt: command rejected")
+	// ErrNoAnswer is returned by Abort when the transaction ended (or
+	// failed) before the terminal answered the abort.
+	ErrNoAnswer = errors.New("zvt: no answer")
 	// ErrPersist wraps the handler's error for a Status-Information the
 	// client therefore refused.
 	ErrPersist = errors.New("zvt: status information not persisted")
@@ -289,6 +292,19 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 	var res device.TxResult
 	name := CommandName(cmd)
 	err := c.link.Do(ctx, func(ctx context.Context, p device.Port) error {
+		// Registered before the command goes out, so an Abort that comes
+		// while the terminal has yet to answer waits for the master phase
+		// instead of queueing behind this whole transaction.
+		a := &activeTx{abort: make(chan chan error), done: make(chan struct{})}
+		c.mu.Lock()
+		c.active = a
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.active = nil
+			c.mu.Unlock()
+			close(a.done)
+		}()
 		tr := c.transport(p)
 		if err := tr.Send(ctx, cmd); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -306,7 +322,7 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 		if cmd.Command() == CmdLogOff || cmd.Command() == CmdAbort {
 			return nil // no master rights change hands
 		}
-		res, err = c.serveMaster(ctx, tr, h, onCompletion)
+		res, err = c.serveMaster(ctx, tr, a, h, onCompletion)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -319,17 +335,7 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 // Every message is answered (80 00 00 unless the handler refused it) after
 // the handler has run, so a Status-Information is persisted before the
 // terminal may commit it.
-func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEventHandler, onCompletion func(APDU)) (device.TxResult, error) {
-	a := &activeTx{abort: make(chan chan error), done: make(chan struct{})}
-	c.mu.Lock()
-	c.active = a
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.active = nil
-		c.mu.Unlock()
-		close(a.done)
-	}()
+func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h device.TxEventHandler, onCompletion func(APDU)) (device.TxResult, error) {
 	if h == nil {
 		h = func(context.Context, device.TxEvent) error { return nil }
 	}
@@ -340,6 +346,11 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 		abortReply chan error
 		t4         = time.Now().Add(c.opts.T4)
 	)
+	defer func() {
+		if abortReply != nil { // the call failed before the terminal answered it
+			abortReply <- fmt.Errorf("abort: %w", ErrNoAnswer)
+		}
+	}()
 	// sendAbort sends 06 B0 if Abort asked for it. It runs right after we
 	// answered a terminal message or when the line is quiet: the moments
 	// the terminal listens, so the frames rarely cross (PA00P015 p.55).
@@ -465,6 +476,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 			}
 			if abortReply != nil {
 				abortReply <- nil
+				abortReply = nil
 			}
 			if onCompletion != nil {
 				onCompletion(msg)
@@ -485,6 +497,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, h device.TxEvent
 			}
 			if abortReply != nil {
 				abortReply <- nil
+				abortReply = nil
 			}
 			res.Outcome = device.Declined
 			if len(msg.Data) > 0 {

@@ -226,6 +226,11 @@ func flow(t *testing.T, r *rig) {
 		t.Fatalf("second reversal: %+v, %v; want declined B4", res, err)
 	}
 
+	res, err = c.Reverse(ctx, 9999, nil)
+	if err != nil || res.Outcome != device.Declined || res.Code != 0xB5 {
+		t.Fatalf("reversal of an unknown receipt: %+v, %v; want declined B5", res, err)
+	}
+
 	// Decline by amount.
 	res, err = c.Authorize(ctx, device.Charge{Amount: 1051}, nil)
 	if err != nil || res.Outcome != device.Declined || res.Code != 0x05 {
