@@ -18,6 +18,10 @@ import (
 // TxResult with Outcome Declined or Aborted. When an error is returned after
 // the terminal took the command, the outcome is unknown and the caller must
 // reconcile with RepeatLastResult.
+//
+// Cancelling ctx abandons the call where it stands, even while the terminal
+// holds master rights, and the terminal may still complete the payment. To
+// stop a payment, call Abort and let the running call return the outcome.
 type Terminal interface {
 	// Register logs posgate on to the terminal (password, config, currency).
 	Register(ctx context.Context) error
