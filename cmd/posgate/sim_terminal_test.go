@@ -65,3 +65,13 @@ func TestSimTerminalTCPRendersReceipt(t *testing.T) {
 		t.Fatalf("receipt not rendered:\n%s", out)
 	}
 }
+
+func TestPortsLists(t *testing.T) {
+	var out syncBuffer
+	if err := runPorts(context.Background(), nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() == "" {
+		t.Fatal("no output")
+	}
+}
