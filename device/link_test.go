@@ -166,21 +166,21 @@ func TestLinkReconnects(t *testing.T) {
 func TestLinkIdleUnplug(t *testing.T) {
 	o := &opener{ports: make(chan *fakePort, 8)}
 	var n device.Notifier
-	states := make(chan device.StateKind, 8)
-	n.Subscribe(func(c device.StateChange) { states <- c.Kind })
+	changes, unsub := n.SubscribeChan(8)
+	defer unsub()
 	l := device.NewLink(device.LinkOptions{ID: "p1", Spec: "/dev/fake", Open: o.open, Notifier: &n,
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- l.Run(ctx) }()
-	if k := <-states; k != device.Connected {
+	if k := (<-changes).Kind; k != device.Connected {
 		t.Fatalf("state=%s", k)
 	}
 	(<-o.ports).Close()
-	if k := <-states; k != device.Disconnected {
+	if k := (<-changes).Kind; k != device.Disconnected {
 		t.Fatalf("state=%s, want disconnected", k)
 	}
-	if k := <-states; k != device.Connected {
+	if k := (<-changes).Kind; k != device.Connected {
 		t.Fatalf("state=%s, want connected", k)
 	}
 	cancel()

@@ -67,3 +67,18 @@ func (n *Notifier) Publish(c StateChange) {
 		fn(c)
 	}
 }
+
+// SubscribeChan is Subscribe for a channel with room for buf changes. A
+// change that finds the channel full is dropped rather than blocking the
+// port's goroutine; the returned func unsubscribes (and does not close the
+// channel, which a late Publish could still be writing to).
+func (n *Notifier) SubscribeChan(buf int) (<-chan StateChange, func()) {
+	ch := make(chan StateChange, buf)
+	unsub := n.Subscribe(func(c StateChange) {
+		select {
+		case ch <- c:
+		default:
+		}
+	})
+	return ch, unsub
+}
