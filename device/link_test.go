@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -164,6 +165,7 @@ func TestLinkReconnects(t *testing.T) {
 }
 
 func TestLinkIdleUnplug(t *testing.T) {
+	before := runtime.NumGoroutine()
 	o := &opener{ports: make(chan *fakePort, 8)}
 	var n device.Notifier
 	changes, unsub := n.SubscribeChan(8)
@@ -189,6 +191,13 @@ func TestLinkIdleUnplug(t *testing.T) {
 	}
 	if err := l.Do(context.Background(), func(context.Context, device.Port) error { return nil }); !errors.Is(err, device.ErrOffline) {
 		t.Fatalf("Do after Run=%v, want ErrOffline", err)
+	}
+	// Run waited for its pump goroutines: nothing is left behind.
+	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Run, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
