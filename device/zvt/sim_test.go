@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -450,4 +452,29 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestNoGoroutineLeaks runs a client and a simulator on both lines and
+// checks that their cleanup leaves no goroutine behind.
+func TestNoGoroutineLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, tcp := range []bool{false, true} {
+		t.Run(fmt.Sprint("tcp=", tcp), func(t *testing.T) {
+			r := newRig(t, tcp)
+			if err := r.client.Register(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.sim.DropLineNextTransaction()
+			r.client.Authorize(context.Background(), device.Charge{Amount: 100}, nil)
+			r.waitState(t, device.Disconnected)
+			r.waitState(t, device.Connected)
+		})
+	}
+	for deadline := time.Now().Add(3 * time.Second); runtime.NumGoroutine() > before; {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after cleanup, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
