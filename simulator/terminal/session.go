@@ -347,7 +347,8 @@ func (ss *session) statusInfo(e Entry, now time.Time) zvt.APDU {
 // printLines sends a payment receipt as Print Lines, the last one marked.
 func (ss *session) printLines(ctx context.Context, lines []string) error {
 	ss.s.render("customer", lines)
-	if ss.s.config&0x80 == 0 {
+	// Config bit 1: the ECR prints payment receipts; bit 7: as print lines.
+	if ss.s.config&0x82 != 0x82 {
 		return nil
 	}
 	for i, l := range lines {
@@ -369,7 +370,9 @@ func (ss *session) printLines(ctx context.Context, lines []string) error {
 // printBlock sends an administration receipt as one Print Text-Block.
 func (ss *session) printBlock(ctx context.Context, lines []string) error {
 	ss.s.render("administration", lines)
-	if ss.s.config&0x80 == 0 {
+	// Config bit 2: the ECR prints administration receipts; bit 7: the
+	// terminal sends them.
+	if ss.s.config&0x84 != 0x84 {
 		return nil
 	}
 	_, err := ss.call(ctx, zvt.PrintTextBlock(3, lines))
