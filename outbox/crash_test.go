@@ -42,7 +42,6 @@ func runChildRelay(path string) int {
 	hooks := webhook.New(db, testMaster, sender, webhook.Options{})
 	opts := fastOptions()
 	opts.PerEndpoint = 4
-	opts.Lease = 500 * time.Millisecond
 	if err := outbox.NewRelay(db, hooks, zerolog.Nop(), opts).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -56,7 +55,6 @@ func TestRelayKilledMidDrainDeliversEverything(t *testing.T) {
 	const events = 400
 	path := filepath.Join(t.TempDir(), "posgate.db")
 	opts := fastOptions()
-	opts.Lease = 500 * time.Millisecond
 	e := newEnv(t, path, opts, webhook.SenderOptions{})
 	rcv := newReceiver(t, func(int, hit) int {
 		time.Sleep(2 * time.Millisecond) // keep the drain going long enough to kill it

@@ -81,12 +81,17 @@ func EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) (string, error) {
 			return "", err
 		}
 	}
+	t := tally{}
 	for _, ep := range eps {
 		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_deliveries (event_seq, endpoint_id, next_attempt_at, created_at)
 			VALUES (?, ?, ?, ?)`, seq, ep, ms, ms)
 		if err != nil {
 			return "", fmt.Errorf("insert delivery to %s: %w", ep, err)
 		}
+		t.add(ep, 1, 0)
+	}
+	if err := t.flush(ctx, tx); err != nil {
+		return "", err
 	}
 	return id, nil
 }

@@ -44,7 +44,6 @@ func fastOptions() outbox.Options {
 		MaxAttempts:   5,
 		Poll:          10 * time.Millisecond,
 		ProbeInterval: 50 * time.Millisecond,
-		Lease:         2 * time.Second,
 	}
 }
 

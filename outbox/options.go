@@ -23,19 +23,24 @@ type Options struct {
 	// MaxRetryAfter caps how far a Retry-After header may push a retry.
 	// Default 600 s.
 	MaxRetryAfter time.Duration
-	// Lease is how long a claimed delivery stays invisible to other
-	// claims; it must exceed the send timeout. Default timeout + 20 s.
-	Lease time.Duration
 	// Concurrency caps requests in flight in total, PerEndpoint per
 	// endpoint. Defaults 32 and 8.
 	Concurrency int
 	PerEndpoint int
 	// Prefetch is how many claimed deliveries may wait per endpoint for a
-	// free slot, so the pipeline stays full while a batch commits.
-	// Default PerEndpoint.
+	// free worker, so workers keep sending while a batch commits: with
+	// synchronous=FULL a commit waits for fsync, which on eMMC or a busy
+	// disk takes milliseconds. An endpoint's queue is refilled once it is
+	// half empty, so claims and their commits come in batches. Claims are
+	// held in memory (see claim), so a deep queue costs neither a lease
+	// nor a late re-send after a crash. Default 256.
 	Prefetch int
-	// BatchSize caps results acknowledged in one transaction. Default 256.
+	// BatchSize caps results acknowledged in one transaction. Default 1024.
 	BatchSize int
+	// AckDelay is how long a result may wait to be recorded together with
+	// others. Results are also recorded whenever an endpoint's queue is
+	// refilled, which at full speed is well before this. Default 5 ms.
+	AckDelay time.Duration
 	// Poll is how often the relay looks for work it was not told about
 	// (an enqueue without Notify). Default 250 ms.
 	Poll time.Duration
@@ -59,7 +64,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-func (o Options) withDefaults(timeout time.Duration) Options {
+func (o Options) withDefaults() Options {
 	if len(o.Schedule) == 0 {
 		o.Schedule = []time.Duration{10 * time.Second, 60 * time.Second, 300 * time.Second, 600 * time.Second}
 	}
@@ -75,9 +80,6 @@ func (o Options) withDefaults(timeout time.Duration) Options {
 	if o.MaxRetryAfter <= 0 {
 		o.MaxRetryAfter = 600 * time.Second
 	}
-	if o.Lease <= 0 {
-		o.Lease = timeout + 20*time.Second
-	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 32
 	}
@@ -85,10 +87,13 @@ func (o Options) withDefaults(timeout time.Duration) Options {
 		o.PerEndpoint = 8
 	}
 	if o.Prefetch <= 0 {
-		o.Prefetch = o.PerEndpoint
+		o.Prefetch = 256
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 256
+		o.BatchSize = 1024
+	}
+	if o.AckDelay <= 0 {
+		o.AckDelay = 5 * time.Millisecond
 	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
@@ -122,7 +127,7 @@ func (o Options) withDefaults(timeout time.Duration) Options {
 // jitter, or the Retry-After (capped at MaxRetryAfter) when that is later.
 func (o Options) Delay(n int, retryAfter time.Duration) time.Duration {
 	if len(o.Schedule) == 0 {
-		o = o.withDefaults(0)
+		o = o.withDefaults()
 	}
 	d := o.Schedule[min(max(n-1, 0), len(o.Schedule)-1)]
 	if o.Jitter > 0 {

@@ -108,6 +108,9 @@ type Delivery struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 	Attempts      []Attempt  `json:"attempts"`
+
+	// delivering is the attempt recorded on the row, appended last.
+	delivering *Attempt
 }
 
 // Attempt is one recorded attempt.
@@ -135,7 +138,7 @@ type DeliveryFilter struct {
 var ErrBadState = errors.New("outbox: state must be pending, delivered or dead")
 
 const deliveryCols = `d.id, e.id, e.type, d.endpoint_id, d.state, d.attempts, d.next_attempt_at, d.last_status,
-	d.last_error, d.created_at, d.finished_at`
+	d.last_error, d.created_at, d.finished_at, d.last_attempt_at, d.last_duration_ms, d.last_response`
 
 // Deliveries returns an endpoint's deliveries, newest first, each with
 // its attempts, and the next page's cursor.
@@ -202,14 +205,16 @@ func (r *Relay) queryDeliveries(ctx context.Context, q string, args ...any) ([]D
 	ds := []Delivery{}
 	for rows.Next() {
 		var (
-			d             Delivery
-			id            int64
-			state         int
-			next, created int64
-			finished      sql.NullInt64
+			d                Delivery
+			id               int64
+			state            int
+			next, created    int64
+			finished, lastAt sql.NullInt64
+			lastDur          int64
+			lastResp         []byte
 		)
 		if err := rows.Scan(&id, &d.EventID, &d.EventType, &d.EndpointID, &state, &d.AttemptCount, &next,
-			&d.LastStatus, &d.LastError, &created, &finished); err != nil {
+			&d.LastStatus, &d.LastError, &created, &finished, &lastAt, &lastDur, &lastResp); err != nil {
 			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
 		d.ID, d.State, d.CreatedAt = "dlv_"+strconv.FormatInt(id, 10), stateNames[state], store.FromMillis(created)
@@ -221,6 +226,10 @@ func (r *Relay) queryDeliveries(ctx context.Context, q string, args ...any) ([]D
 		if finished.Valid {
 			t := store.FromMillis(finished.Int64)
 			d.FinishedAt = &t
+		}
+		if lastAt.Valid {
+			d.delivering = &Attempt{N: d.AttemptCount, Kind: KindScheduled, Spent: true, StartedAt: store.FromMillis(lastAt.Int64),
+				DurationMS: lastDur, StatusCode: d.LastStatus, Response: strings.ToValidUTF8(string(lastResp), "\uFFFD")}
 		}
 		ds = append(ds, d)
 	}
@@ -258,6 +267,11 @@ func (r *Relay) withAttempts(ctx context.Context, ds []Delivery) error {
 		i := idx[did]
 		ds[i].Attempts = append(ds[i].Attempts, a)
 	}
+	for i := range ds {
+		if ds[i].delivering != nil {
+			ds[i].Attempts = append(ds[i].Attempts, *ds[i].delivering)
+		}
+	}
 	return rows.Err()
 }
 
@@ -294,12 +308,21 @@ func (r *Relay) Counts(ctx context.Context) (map[string]Counts, error) {
 // with a fresh attempt budget, and returns how many.
 func (r *Relay) Recover(ctx context.Context, endpointID string, since time.Time) (int64, error) {
 	now := store.Millis(r.opts.Now())
-	res, err := r.db.Write.ExecContext(ctx, `UPDATE outbox_deliveries SET state = 0, attempts = 0, next_attempt_at = ?,
-		finished_at = NULL WHERE endpoint_id = ? AND state = 3 AND created_at >= ?`, now, endpointID, store.Millis(since))
+	var n int64
+	err := r.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox_deliveries SET state = 0, attempts = 0, next_attempt_at = ?,
+			finished_at = NULL WHERE endpoint_id = ? AND state = 3 AND created_at >= ?`, now, endpointID, store.Millis(since))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		t := tally{}
+		t.add(endpointID, n, -n)
+		return t.flush(ctx, tx)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("recover deliveries of %s: %w", endpointID, err)
 	}
-	n, _ := res.RowsAffected()
 	if n > 0 {
 		r.Notify()
 	}
@@ -320,10 +343,11 @@ func (r *Relay) Retry(ctx context.Context, id string) (Delivery, error) {
 		j       = job{delivery: n, kind: KindManual}
 		state   int
 		created int64
+		data    []byte
 	)
 	err = r.db.Read.QueryRowContext(ctx, `SELECT d.endpoint_id, d.state, d.attempts, d.last_error, e.id, e.type, e.data, e.created_at
 		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`, n).
-		Scan(&j.endpoint, &state, &j.n, &j.lastError, &j.eventID, &j.eventType, &j.data, &created)
+		Scan(&j.endpoint, &state, &j.n, &j.lastError, &j.eventID, &j.eventType, &data, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -335,18 +359,39 @@ func (r *Relay) Retry(ctx context.Context, id string) (Delivery, error) {
 	}
 	j.n++
 	j.created = store.FromMillis(created)
-	if j.target, err = r.endpoints.Target(ctx, j.endpoint); err != nil {
+	r.body(&j, data)
+	t, err := r.endpoints.Target(ctx, j.endpoint)
+	if err != nil {
 		if errors.Is(err, webhook.ErrNotFound) {
 			return Delivery{}, ErrNotFound
 		}
 		return Delivery{}, err
 	}
-	res := r.send(ctx, j)
+	res := r.send(ctx, t, j)
 	now := r.opts.Now()
 	err = r.db.InTx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
 		if res.OK() {
+			// Read the state again under the write lock: the relay may
+			// have delivered it meanwhile. The counters follow the row.
+			var was int
+			err := tx.QueryRowContext(ctx, "SELECT state FROM outbox_deliveries WHERE id = ?", n).Scan(&was)
+			if errors.Is(err, sql.ErrNoRows) || err == nil && was == stateDelivered {
+				return nil // deleted or delivered meanwhile: nothing to record
+			}
+			if err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE outbox_deliveries SET state = 2, last_status = ?, last_error = '',
-				finished_at = ? WHERE id = ? AND state IN (0, 3)`, res.Status, store.Millis(now), n); err != nil {
+				finished_at = ? WHERE id = ?`, res.Status, store.Millis(now), n); err != nil {
+				return err
+			}
+			t := tally{}
+			if was == stateDead {
+				t.add(j.endpoint, 0, -1)
+			} else {
+				t.add(j.endpoint, -1, 0)
+			}
+			if err := t.flush(ctx, tx); err != nil {
 				return err
 			}
 		} else if _, err := tx.ExecContext(ctx, "UPDATE outbox_deliveries SET last_status = ?, last_error = ? WHERE id = ? AND state IN (0, 3)",

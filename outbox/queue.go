@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // stmts are the relay's hot statements, prepared once on the writer
 // connection; Tx.StmtContext reuses them inside each transaction.
 type stmts struct {
-	claim, lease, minDue, finish, attempt, release *sql.Stmt
+	due, fetch, minDue, deliver, finish, attempt *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
@@ -30,18 +31,25 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	// The claim reads through outbox_deliveries_due: equality on the
 	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT rows
 	// whatever the backlog.
-	p(&s.claim, `SELECT d.id, d.attempts, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq
-		WHERE d.endpoint_id = ? AND d.state = 0 AND d.next_attempt_at <= ?
-		ORDER BY d.next_attempt_at LIMIT ?`)
-	p(&s.lease, `UPDATE outbox_deliveries SET next_attempt_at = ? WHERE id = ?`)
-	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0`)
+	// Due rows of one endpoint, oldest due first: a covering scan of
+	// outbox_deliveries_due that reads no row, so skipping the ones the
+	// relay already holds (lane.held) costs next to nothing.
+	p(&s.due, `SELECT id FROM outbox_deliveries
+		WHERE endpoint_id = ? AND state = 0 AND next_attempt_at <= ?
+		ORDER BY next_attempt_at, id LIMIT ?`)
+	// The chosen rows with their events, by a JSON array of ids: one
+	// prepared statement whatever the batch size.
+	p(&s.fetch, `SELECT d.id, d.attempts, d.last_error, e.id, e.type, e.data, e.created_at
+		FROM json_each(?) j JOIN outbox_deliveries d ON d.id = j.value JOIN outbox_events e ON e.seq = d.event_seq`)
+	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
+	// A delivering attempt is recorded on the row itself: one write.
+	p(&s.deliver, `UPDATE outbox_deliveries SET state = 2, attempts = ?, last_status = ?, last_error = '',
+		last_attempt_at = ?, last_duration_ms = ?, last_response = ?, finished_at = ? WHERE id = ? AND state = 0`)
 	p(&s.finish, `UPDATE outbox_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
 		last_error = ?, finished_at = ? WHERE id = ? AND state = 0`)
 	p(&s.attempt, `INSERT INTO outbox_attempts
 		(delivery_id, n, kind, spent, started_at, duration_ms, status_code, error_class, error, response)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	p(&s.release, `UPDATE outbox_deliveries SET next_attempt_at = ? WHERE id = ? AND state = 0`)
 	if err := errors.Join(errs...); err != nil {
 		s.close()
 		return nil, fmt.Errorf("prepare relay statements: %w", err)
@@ -50,21 +58,27 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.claim, s.lease, s.minDue, s.finish, s.attempt, s.release} {
+	for _, st := range []*sql.Stmt{s.due, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
 		if st != nil {
 			st.Close()
 		}
 	}
 }
 
-// claim leases due deliveries for every lane with room and returns them
+// claim takes due deliveries for every lane with room and returns them
 // by endpoint. It also sets each lane's next look-up time.
+//
+// The claim is held in memory (lane.held) rather than written to the
+// row: one relay owns a store, so a written lease would only guard
+// against itself, at the price of an UPDATE per delivery, and would
+// delay the re-send after a crash until it expired. A held row stays
+// pending in the store until its result commits, so a crash loses no
+// claim: the next start sends it again.
 func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string][]job, error) {
 	out := map[string][]job{}
-	sel := tx.StmtContext(ctx, l.stmts.claim)
-	lease := tx.StmtContext(ctx, l.stmts.lease)
+	due := tx.StmtContext(ctx, l.stmts.due)
+	fetch := tx.StmtContext(ctx, l.stmts.fetch)
 	minDue := tx.StmtContext(ctx, l.stmts.minDue)
-	leaseUntil := store.Millis(now.Add(l.r.opts.Lease))
 	kind := KindScheduled
 	if l.offline {
 		kind = KindProbe
@@ -75,25 +89,21 @@ func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string
 		if n <= 0 {
 			continue
 		}
-		js, err := claimLane(ctx, sel, ln, id, now, n, kind)
+		js, more, err := l.claimLane(ctx, due, fetch, ln, now, n, kind)
 		if err != nil {
-			return nil, err
-		}
-		for _, j := range js {
-			if _, err := lease.ExecContext(ctx, leaseUntil, j.delivery); err != nil {
-				return nil, fmt.Errorf("lease delivery %d: %w", j.delivery, err)
-			}
+			return nil, fmt.Errorf("claim for %s: %w", id, err)
 		}
 		out[id] = js
 		switch {
 		case l.offline && len(js) > 0:
 			ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
-		case len(js) == n:
+		case more:
 			ln.nextClaim = now
 		default:
-			// Everything due is claimed; sleep until the next row falls due.
+			// Everything due is held; sleep until the next row falls due
+			// (a held row's result reschedules the lane itself).
 			var due sql.NullInt64
-			if err := minDue.QueryRowContext(ctx, id).Scan(&due); err != nil {
+			if err := minDue.QueryRowContext(ctx, id, store.Millis(now)).Scan(&due); err != nil {
 				return nil, fmt.Errorf("next due for %s: %w", id, err)
 			}
 			ln.nextClaim = now.Add(l.r.opts.Poll)
@@ -105,27 +115,58 @@ func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string
 	return out, nil
 }
 
-func claimLane(ctx context.Context, sel *sql.Stmt, ln *lane, id string, now time.Time, n int, kind string) ([]job, error) {
-	rows, err := sel.QueryContext(ctx, id, store.Millis(now), n)
+// claimLane reads up to n due rows the lane does not hold yet. more
+// reports that due rows were left over.
+func (l *loop) claimLane(ctx context.Context, due, fetch *sql.Stmt, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
+	rows, err := due.QueryContext(ctx, ln.id, store.Millis(now), n+len(ln.held)+1)
 	if err != nil {
-		return nil, fmt.Errorf("claim for %s: %w", id, err)
+		return nil, false, err
+	}
+	ids := []byte{'['}
+	taken := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		if _, held := ln.held[id]; held {
+			continue
+		}
+		if taken == n {
+			more = true
+			break
+		}
+		if taken > 0 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, id, 10)
+		taken++
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil || taken == 0 {
+		return nil, more, err
+	}
+	rows, err = fetch.QueryContext(ctx, string(append(ids, ']')))
+	if err != nil {
+		return nil, false, err
 	}
 	defer rows.Close()
-	var js []job
+	js = make([]job, 0, taken)
 	for rows.Next() {
-		j := job{endpoint: id, kind: kind, target: ln.target}
-		var created int64
-		if err := rows.Scan(&j.delivery, &j.n, &j.lastError, &j.eventID, &j.eventType, &j.data, &created); err != nil {
-			return nil, fmt.Errorf("claim for %s: %w", id, err)
+		var (
+			j       = job{endpoint: ln.id, kind: kind}
+			created int64
+			data    sql.RawBytes // only read while building the body: no copy
+		)
+		if err := rows.Scan(&j.delivery, &j.n, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
+			return nil, false, err
 		}
 		j.n++
 		j.created = store.FromMillis(created)
+		l.r.body(&j, data)
 		js = append(js, j)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim for %s: %w", id, err)
-	}
-	return js, nil
+	return js, more, rows.Err()
 }
 
 // ack records a batch of results: each delivery's new state and its
@@ -135,15 +176,30 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		return nil
 	}
 	o := l.r.opts
+	deliver := tx.StmtContext(ctx, l.stmts.deliver)
 	finish := tx.StmtContext(ctx, l.stmts.finish)
 	attempt := tx.StmtContext(ctx, l.stmts.attempt)
-	release := tx.StmtContext(ctx, l.stmts.release)
 	now := o.Now()
+	counts := tally{}
 	for _, res := range pending {
 		if res.Class == webhook.ClassCanceled {
-			// Stopped mid-request: not the endpoint's fault, no attempt.
-			if _, err := release.ExecContext(ctx, store.Millis(now), res.delivery); err != nil {
-				return fmt.Errorf("release delivery %d: %w", res.delivery, err)
+			// Stopped before or during the request: not the endpoint's
+			// fault, no attempt. The row is still due; letting go of it
+			// in memory is all a release takes.
+			continue
+		}
+		var snippet any
+		if len(res.Snippet) > 0 {
+			snippet = res.Snippet
+		}
+		if res.OK() {
+			r, err := deliver.ExecContext(ctx, res.n, res.Status, store.Millis(res.started), res.Duration.Milliseconds(),
+				snippet, store.Millis(now), res.delivery)
+			if err != nil {
+				return fmt.Errorf("record delivery %d: %w", res.delivery, err)
+			}
+			if c, _ := r.RowsAffected(); c == 1 {
+				counts.add(res.endpoint, -1, 0)
 			}
 			continue
 		}
@@ -158,8 +214,6 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			ev     = l.r.log.Debug()
 		)
 		switch {
-		case res.OK():
-			state, finAt = stateDelivered, store.Millis(now)
 		case res.Network && l.offline:
 			// The store is offline: snooze without spending the attempt.
 			n, spent, next = res.n-1, false, now.Add(o.ProbeInterval)
@@ -188,9 +242,8 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			// Deleted with its endpoint, or finished by a manual retry.
 			continue
 		}
-		var snippet any
-		if len(res.Snippet) > 0 {
-			snippet = res.Snippet
+		if state == stateDead {
+			counts.add(res.endpoint, -1, 1)
 		}
 		kind := res.kind
 		if !spent {
@@ -207,28 +260,14 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		if state == stateDead {
 			ev = ev.Bool("dead", true)
 		}
-		if !res.OK() {
-			ev.Str(logkey.EndpointID, res.endpoint).Int64(logkey.DeliveryID, res.delivery).Str(logkey.MsgID, res.eventID).
-				Int(logkey.Attempt, res.n).Int(logkey.Status, res.Status).Str("error_class", res.Class).Str("error", errMsg).
-				Bool("spent", spent).Time("next_attempt_at", next).Msg("webhook delivery failed")
+		if !next.IsZero() {
+			ev = ev.Time("next_attempt_at", next)
 		}
+		ev.Str(logkey.EndpointID, res.endpoint).Int64(logkey.DeliveryID, res.delivery).Str(logkey.MsgID, res.eventID).
+			Int(logkey.Attempt, res.n).Int(logkey.Status, res.Status).Str("error_class", res.Class).Str("error", errMsg).
+			Bool("spent", spent).Msg("webhook delivery failed")
 	}
-	return nil
-}
-
-// release makes claimed deliveries due again at once.
-func (l *loop) release(ctx context.Context, tx *sql.Tx, js []job) error {
-	if len(js) == 0 {
-		return nil
-	}
-	st := tx.StmtContext(ctx, l.stmts.release)
-	now := store.Millis(l.r.opts.Now())
-	for _, j := range js {
-		if _, err := st.ExecContext(ctx, now, j.delivery); err != nil {
-			return fmt.Errorf("release delivery %d: %w", j.delivery, err)
-		}
-	}
-	return nil
+	return counts.flush(ctx, tx)
 }
 
 func truncate(s string, n int) string {

@@ -2,6 +2,8 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,12 +32,40 @@ func (r *Relay) Prune(ctx context.Context) (deleted int64, more bool, err error)
 			WHERE e.created_at < ? AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.event_seq = e.seq) LIMIT ?)`,
 			now.Add(-r.opts.RetainDelivered)},
 	}
-	for _, s := range steps {
-		res, err := r.db.Write.ExecContext(ctx, s.q, store.Millis(s.arg), n)
+	for i, st := range steps {
+		var c int64
+		err := r.db.InTx(ctx, func(tx *sql.Tx) error {
+			if i != 1 {
+				res, err := tx.ExecContext(ctx, st.q, store.Millis(st.arg), n)
+				if err != nil {
+					return err
+				}
+				c, _ = res.RowsAffected()
+				return nil
+			}
+			// Dead rows leave the dead counters.
+			rows, err := tx.QueryContext(ctx, st.q+" RETURNING endpoint_id", store.Millis(st.arg), n)
+			if err != nil {
+				return err
+			}
+			t := tally{}
+			for rows.Next() {
+				var ep string
+				if err := rows.Scan(&ep); err != nil {
+					rows.Close()
+					return err
+				}
+				t.add(ep, 0, -1)
+				c++
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			return t.flush(ctx, tx)
+		})
 		if err != nil {
-			return deleted, false, fmt.Errorf("prune %s: %w", s.what, err)
+			return deleted, false, fmt.Errorf("prune %s: %w", st.what, err)
 		}
-		c, _ := res.RowsAffected()
 		deleted += c
 		more = more || c == int64(n)
 	}

@@ -39,7 +39,17 @@ func AppendBody(dst []byte, event, entryID string, at time.Time, attempt, maxAtt
 	return append(dst, '}')
 }
 
+// appendString appends s as a JSON string. Event types and ids are plain
+// ASCII and are copied as they are; anything else goes through
+// encoding/json.
 func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -170,8 +171,11 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // failure is a Result to record.
 func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	start := time.Now()
-	if _, err := s.CheckURL(t.URL); err != nil {
-		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
+	// The URL was validated when saved; only the scheme policy can have
+	// changed since (allow_http turned off). The address policy runs in
+	// the dialer.
+	if !s.opts.AllowHTTP && !strings.HasPrefix(t.URL, "https:") {
+		return Result{Class: ClassBlocked, Err: ErrHTTPNotAllowed.Error(), Duration: time.Since(start)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -182,8 +186,8 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	for k, v := range t.Headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", s.opts.UserAgent)
+	req.Header["Content-Type"] = contentJSON
+	req.Header["User-Agent"] = []string{s.opts.UserAgent}
 	Sign(req.Header, m.ID, m.Time, m.Body, t.Keys)
 
 	resp, err := s.client.Do(req)
@@ -193,7 +197,13 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		return r
 	}
 	defer resp.Body.Close()
-	snippet, rerr := io.ReadAll(io.LimitReader(resp.Body, SnippetSize))
+	buf := snippetPool.Get().(*[SnippetSize]byte)
+	n, rerr := io.ReadFull(resp.Body, buf[:])
+	var snippet []byte
+	if n > 0 {
+		snippet = bytes.Clone(buf[:n])
+	}
+	snippetPool.Put(buf)
 	if rerr == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainSize))
 	}
@@ -210,6 +220,11 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	}
 	return r
 }
+
+var (
+	contentJSON = []string{"application/json"}
+	snippetPool = sync.Pool{New: func() any { return new([SnippetSize]byte) }}
+)
 
 // classify turns a client error into a Result.
 func classify(ctx context.Context, err error) Result {

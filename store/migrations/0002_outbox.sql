@@ -40,9 +40,12 @@ CREATE INDEX outbox_events_type ON outbox_events (type, seq);
 CREATE INDEX outbox_events_created ON outbox_events (created_at);
 
 -- One delivery per (event, subscribed endpoint). state: 0 pending
--- (including in flight: a claim moves next_attempt_at forward by the
--- lease, so a crashed relay's claims fall due again by themselves),
--- 2 delivered, 3 dead. attempts counts attempts that spent budget.
+-- (including in flight: the relay holds its claims in memory, so after a
+-- crash they are simply due again), 2 delivered, 3 dead. attempts counts
+-- attempts that spent budget. The attempt that delivered is recorded on
+-- the row itself (last_attempt_at, last_duration_ms, last_response), so
+-- the common path writes one row; every other attempt is a row in
+-- outbox_attempts.
 CREATE TABLE outbox_deliveries (
 	id              INTEGER PRIMARY KEY,
 	event_seq       INTEGER NOT NULL REFERENCES outbox_events (seq),
@@ -50,8 +53,11 @@ CREATE TABLE outbox_deliveries (
 	state           INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 2, 3)),
 	attempts        INTEGER NOT NULL DEFAULT 0,
 	next_attempt_at INTEGER NOT NULL,
-	last_status     INTEGER NOT NULL DEFAULT 0,
-	last_error      TEXT NOT NULL DEFAULT '',
+	last_status      INTEGER NOT NULL DEFAULT 0,
+	last_error       TEXT NOT NULL DEFAULT '',
+	last_attempt_at  INTEGER,
+	last_duration_ms INTEGER NOT NULL DEFAULT 0,
+	last_response    BLOB,
 	created_at      INTEGER NOT NULL,
 	finished_at     INTEGER,
 	UNIQUE (event_seq, endpoint_id)
@@ -63,7 +69,7 @@ CREATE INDEX outbox_deliveries_endpoint ON outbox_deliveries (endpoint_id, id);
 CREATE INDEX outbox_deliveries_dead ON outbox_deliveries (endpoint_id, id) WHERE state = 3;
 CREATE INDEX outbox_deliveries_delivered ON outbox_deliveries (finished_at) WHERE state = 2;
 
--- Every attempt: kind is scheduled, manual or probe (a probe while the
+-- Attempts other than the delivering one: kind is scheduled, manual or probe (a probe while the
 -- store is offline spends no budget: spent = 0). status_code 0 = no
 -- response. response holds at most 4 KiB of the body.
 CREATE TABLE outbox_attempts (
@@ -81,9 +87,10 @@ CREATE TABLE outbox_attempts (
 ) STRICT;
 CREATE INDEX outbox_attempts_delivery ON outbox_attempts (delivery_id);
 
--- Pending and dead counts per endpoint, kept by triggers in the same
--- transaction as each state change, so listing endpoints never runs
--- COUNT(*) over a large backlog.
+-- Pending and dead counts per endpoint, kept by package outbox in the
+-- same transaction as each state change (one UPDATE per endpoint per
+-- batch; a per-row trigger cost more than the rest of the relay's write),
+-- so listing endpoints never runs COUNT(*) over a large backlog.
 CREATE TABLE outbox_counters (
 	endpoint_id TEXT PRIMARY KEY REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
 	pending     INTEGER NOT NULL DEFAULT 0,
@@ -93,25 +100,4 @@ CREATE TABLE outbox_counters (
 CREATE TRIGGER webhook_endpoints_counters AFTER INSERT ON webhook_endpoints
 BEGIN
 	INSERT INTO outbox_counters (endpoint_id) VALUES (NEW.id);
-END;
-
-CREATE TRIGGER outbox_deliveries_count_insert AFTER INSERT ON outbox_deliveries
-BEGIN
-	UPDATE outbox_counters SET pending = pending + (NEW.state = 0), dead = dead + (NEW.state = 3)
-	WHERE endpoint_id = NEW.endpoint_id;
-END;
-
-CREATE TRIGGER outbox_deliveries_count_update AFTER UPDATE OF state ON outbox_deliveries
-WHEN OLD.state <> NEW.state
-BEGIN
-	UPDATE outbox_counters
-	SET pending = pending + (NEW.state = 0) - (OLD.state = 0), dead = dead + (NEW.state = 3) - (OLD.state = 3)
-	WHERE endpoint_id = NEW.endpoint_id;
-END;
-
-CREATE TRIGGER outbox_deliveries_count_delete AFTER DELETE ON outbox_deliveries
-WHEN OLD.state <> 2
-BEGIN
-	UPDATE outbox_counters SET pending = pending - (OLD.state = 0), dead = dead - (OLD.state = 3)
-	WHERE endpoint_id = OLD.endpoint_id;
 END;

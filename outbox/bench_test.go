@@ -1,0 +1,194 @@
+package outbox_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
+)
+
+// benchData is a 1 KiB event, the size the budgets assume.
+var benchData = []byte(`{"pad":"` + strings.Repeat("x", 1014) + `"}`)
+
+// sink is a loopback receiver that counts 2xx answers.
+type sink struct {
+	*httptest.Server
+	n atomic.Int64
+}
+
+func newSink(b *testing.B) *sink {
+	s := &sink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		s.n.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(s.Close)
+	return s
+}
+
+// seed bulk-inserts n pending deliveries of benchData to endpoint, in
+// large transactions with prepared statements (the fast path a test may
+// take; producers go through EnqueueTx).
+func seed(b *testing.B, db *store.DB, endpoint string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	now := store.Millis(time.Now())
+	const batch = 20000
+	for done := 0; done < n; {
+		added := 0
+		err := db.InTx(ctx, func(tx *sql.Tx) error {
+			ev, err := tx.PrepareContext(ctx, "INSERT INTO outbox_events (id, type, data, created_at) VALUES (?, 'invoice.created', ?, ?)")
+			if err != nil {
+				return err
+			}
+			defer ev.Close()
+			dl, err := tx.PrepareContext(ctx, "INSERT INTO outbox_deliveries (event_seq, endpoint_id, next_attempt_at, created_at) VALUES (?, ?, ?, ?)")
+			if err != nil {
+				return err
+			}
+			defer dl.Close()
+			for i := 0; i < batch && done < n; i++ {
+				res, err := ev.ExecContext(ctx, fmt.Sprintf("evt_bench_%d_%d", now, done), benchData, now)
+				if err != nil {
+					return err
+				}
+				seq, _ := res.LastInsertId()
+				if _, err := dl.ExecContext(ctx, seq, endpoint, now, now); err != nil {
+					return err
+				}
+				done++
+				added++
+			}
+			_, err = tx.ExecContext(ctx, "UPDATE outbox_counters SET pending = pending + ? WHERE endpoint_id = ?", added, endpoint)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// drain runs a relay until the sink has counted want deliveries and
+// returns the rate.
+func drain(b *testing.B, e *env, s *sink, want int64) float64 {
+	b.Helper()
+	start := time.Now()
+	base := s.n.Load()
+	stop := e.run()
+	deadline := start.Add(5 * time.Minute)
+	for s.n.Load()-base < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d delivered in 5 min", s.n.Load()-base, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rate := float64(want) / time.Since(start).Seconds()
+	stop()
+	return rate
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rawRate is what a plain Go keep-alive client posting the same body with
+// the same concurrency does against the same receiver.
+func rawRate(b *testing.B, url string, n, conc int) float64 {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(benchData))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func benchEnv(b *testing.B) (*env, *sink, string) {
+	opts := outbox.Options{} // production defaults
+	e := newEnv(b, "", opts, webhook.SenderOptions{Timeout: 10 * time.Second})
+	s := newSink(b)
+	ep := e.endpoint(s.URL)
+	return e, s, ep.ID
+}
+
+// BenchmarkDelivery: deliveries/s from the outbox (synchronous=FULL,
+// signed, one attempt row each) to a loopback receiver, beside a plain
+// keep-alive client's raw rate to the same receiver in the same run.
+// Budget (DESIGN §8): ratio ≥ 0.5.
+func BenchmarkDelivery(b *testing.B) {
+	const n = 20000
+	for b.Loop() {
+		e, s, ep := benchEnv(b)
+		c0 := cpuTime()
+		raw := rawRate(b, s.URL, n, e.relay.Options().PerEndpoint)
+		rawCPU := cpuTime() - c0
+		seed(b, e.db, ep, n)
+		c0 = cpuTime()
+		rate := drain(b, e, s, n)
+		relayCPU := cpuTime() - c0
+		b.ReportMetric(float64(rawCPU.Microseconds())/n, "raw_cpu_us/req")
+		b.ReportMetric(float64(relayCPU.Microseconds())/n, "cpu_us/delivery")
+		b.ReportMetric(rate, "deliveries/s")
+		b.ReportMetric(raw, "raw_req/s")
+		b.ReportMetric(rate/raw, "ratio")
+	}
+}
+
+// BenchmarkDrain: the rate of the first 10,000 deliveries out of a
+// backlog of 1,000,000 beside the rate out of a backlog of 10,000.
+// Budget (DESIGN §8): ratio ≥ 0.8. Set POSGATE_BENCH_LARGE=0 to use a
+// 100,000 backlog instead (seeding 1M takes a while on slow disks).
+func BenchmarkDrain(b *testing.B) {
+	const measured = 10000
+	large := 1000000
+	if os.Getenv("POSGATE_BENCH_LARGE") == "0" {
+		large = 100000
+	}
+	for b.Loop() {
+		e, s, ep := benchEnv(b)
+		seed(b, e.db, ep, measured)
+		small := drain(b, e, s, measured)
+
+		e2, s2, ep2 := benchEnv(b)
+		t0 := time.Now()
+		seed(b, e2.db, ep2, large)
+		b.Logf("seeded %d deliveries in %v", large, time.Since(t0).Round(time.Millisecond))
+		big := drain(b, e2, s2, measured)
+
+		b.ReportMetric(small, "rate_10k/s")
+		b.ReportMetric(big, fmt.Sprintf("rate_%dk/s", large/1000))
+		b.ReportMetric(big/small, "ratio")
+	}
+}

@@ -1,0 +1,366 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
+)
+
+// maxLanes sizes the results channel: webhook allows 16 endpoints; more
+// lanes still work, their workers just wait on the loop sooner.
+const maxLanes = 16
+
+// job is one claimed delivery on its way to a lane worker.
+type job struct {
+	delivery  int64
+	endpoint  string
+	eventID   string
+	eventType string
+	created   time.Time
+	body      []byte // the exact bytes sent and signed (webhook.AppendBody)
+	n         int    // the attempt number this send carries
+	lastError string
+	kind      string
+	gen       int64 // the lane's claim generation
+}
+
+// result is a job's outcome.
+type result struct {
+	job
+	webhook.Result
+	started time.Time
+}
+
+// lane is one active endpoint: a queue of claimed jobs and PerEndpoint
+// workers sending from it, so one slow endpoint only ever occupies its
+// own workers. The queue holds up to Prefetch jobs beyond those in
+// flight, so workers keep sending while the loop commits a batch.
+type lane struct {
+	id      string
+	target  atomic.Pointer[webhook.Target] // read at send time: a rotation applies at once
+	jobs    chan job
+	stopped atomic.Bool  // queued jobs come back canceled, unsent
+	flushed atomic.Int64 // queued jobs of this generation or older come back canceled
+
+	gen int64 // claim generation, owned by the loop
+
+	// Owned by the loop goroutine.
+	out       int                // claimed and not yet returned
+	held      map[int64]struct{} // claimed and not yet recorded: skipped by claims
+	nextClaim time.Time          // do not look for due rows before this
+	// Offline evidence: did the last result fail at the network level,
+	// and when did it come.
+	netFail    bool
+	lastResult time.Time
+}
+
+func (ln *lane) stop() {
+	if !ln.stopped.Swap(true) {
+		close(ln.jobs)
+	}
+}
+
+// loop is the state owned by Run's goroutine.
+type loop struct {
+	r         *Relay
+	lanes     map[string]*lane
+	order     []string // lane ids in claim order
+	version   int64
+	reloadAt  time.Time
+	offline   bool
+	stmts     *stmts
+	sendCtx   context.Context
+	sem       chan struct{} // caps requests in flight across lanes
+	results   chan result
+	wg        sync.WaitGroup
+	failures  int // consecutive store errors, for rate-limited logging
+	retention time.Time
+	// firstPending is when the oldest result not yet recorded arrived.
+	firstPending time.Time
+}
+
+// errWait is step's answer when nothing needs the store yet.
+var errWait = errors.New("nothing to do yet")
+
+// startLane starts a lane's workers.
+func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
+	o := l.r.opts
+	ln := &lane{id: t.ID, jobs: make(chan job, o.PerEndpoint+o.Prefetch), nextClaim: now, held: map[int64]struct{}{}}
+	ln.target.Store(&t)
+	for range o.PerEndpoint {
+		l.wg.Go(func() {
+			for j := range ln.jobs {
+				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
+					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+					continue
+				}
+				l.sem <- struct{}{}
+				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
+				<-l.sem
+				l.results <- res
+			}
+		})
+	}
+	return ln
+}
+
+func (l *loop) outstanding() int {
+	n := 0
+	for _, ln := range l.lanes {
+		n += ln.out
+	}
+	return n
+}
+
+// collect appends every result already waiting, up to the batch size, so
+// they commit together.
+func (l *loop) collect(pending []result) []result {
+	if len(pending) == 1 {
+		l.firstPending = l.r.opts.Now()
+	}
+	l.free(pending[len(pending)-1])
+	for len(pending) < l.r.opts.BatchSize {
+		select {
+		case res := <-l.results:
+			pending = append(pending, res)
+			l.free(res)
+		default:
+			return pending
+		}
+	}
+	return pending
+}
+
+func (l *loop) free(res result) {
+	l.lanes[res.endpoint].out--
+}
+
+// recorded lets go of results whose batch committed, and of stopped
+// lanes with nothing outstanding.
+func (l *loop) recorded(pending []result) {
+	for _, res := range pending {
+		delete(l.lanes[res.endpoint].held, res.delivery)
+	}
+	for id, ln := range l.lanes {
+		if ln.stopped.Load() && ln.out == 0 && len(ln.held) == 0 {
+			delete(l.lanes, id)
+		}
+	}
+}
+
+// step acknowledges pending results and claims more work for every lane
+// with room, in one transaction, then queues what it claimed.
+func (l *loop) step(ctx context.Context, pending []result) error {
+	now := l.r.opts.Now()
+	want := false
+	for _, id := range l.order {
+		if l.room(l.lanes[id], now) > 0 {
+			want = true
+			break
+		}
+	}
+	if !want && (len(pending) == 0 || len(pending) < l.r.opts.BatchSize && now.Before(l.firstPending.Add(l.r.opts.AckDelay))) {
+		return errWait
+	}
+	l.judgeOffline(pending, now)
+	// Store calls here are bounded by the busy timeout; a context without
+	// cancellation also spares mattn a goroutine per statement.
+	ctx = context.WithoutCancel(ctx)
+	var claimed map[string][]job
+	err := store.InTx(ctx, l.r.db.Write, func(tx *sql.Tx) error {
+		if err := l.ack(ctx, tx, pending); err != nil {
+			return err
+		}
+		var err error
+		claimed, err = l.claim(ctx, tx, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	l.recorded(pending)
+	for id, js := range claimed {
+		ln := l.lanes[id]
+		ln.gen++
+		for _, j := range js {
+			j.gen = ln.gen
+			ln.held[j.delivery] = struct{}{}
+			ln.jobs <- j // never blocks: room() keeps out within the queue's capacity
+			ln.out++
+		}
+	}
+	return nil
+}
+
+// room is how many deliveries to claim for ln now.
+func (l *loop) room(ln *lane, now time.Time) int {
+	if now.Before(ln.nextClaim) || ln.stopped.Load() {
+		return 0
+	}
+	if l.offline {
+		if ln.out > 0 {
+			return 0
+		}
+		return 1
+	}
+	// Refill once half empty: fewer, larger claims and commits.
+	size := l.r.opts.PerEndpoint + l.r.opts.Prefetch
+	if free := size - ln.out; ln.out == 0 || free >= (size+1)/2 {
+		return free
+	}
+	return 0
+}
+
+// judgeOffline updates the offline evidence with a batch of results: the
+// store is offline when every endpoint heard from within OfflineWindow
+// last failed to resolve or connect.
+func (l *loop) judgeOffline(pending []result, now time.Time) {
+	if len(pending) == 0 {
+		return
+	}
+	for _, res := range pending {
+		if res.Class == webhook.ClassCanceled {
+			continue
+		}
+		if ln := l.lanes[res.endpoint]; ln != nil {
+			ln.netFail, ln.lastResult = res.Network, now
+		}
+	}
+	offline, heard := true, false
+	for _, id := range l.order {
+		ln := l.lanes[id]
+		if ln.lastResult.IsZero() || now.Sub(ln.lastResult) > l.r.opts.OfflineWindow {
+			continue
+		}
+		heard = true
+		offline = offline && ln.netFail
+	}
+	offline = offline && heard
+	switch {
+	case offline && !l.offline:
+		l.r.log.Warn().Dur("probe_every", l.r.opts.ProbeInterval).
+			Msg("every endpoint fails at the network level; store offline, pausing delivery without spending attempts")
+		// What is queued would only fail too: hand it back unsent.
+		for _, ln := range l.lanes {
+			ln.flushed.Store(ln.gen)
+		}
+	case !offline && l.offline:
+		l.r.log.Info().Msg("an endpoint answered; store online, resuming delivery")
+		for _, ln := range l.lanes {
+			ln.nextClaim = now
+		}
+	}
+	l.offline = offline
+}
+
+// nextWake returns how long the loop may sleep.
+func (l *loop) nextWake(pending int) time.Duration {
+	now := l.r.opts.Now()
+	next := now.Add(l.r.opts.Poll)
+	for _, id := range l.order {
+		ln := l.lanes[id]
+		if ln.nextClaim.Before(next) && l.room(ln, ln.nextClaim) > 0 {
+			next = ln.nextClaim
+		}
+	}
+	if l.retention.Before(next) {
+		next = l.retention
+	}
+	if pending > 0 && l.firstPending.Add(l.r.opts.AckDelay).Before(next) {
+		next = l.firstPending.Add(l.r.opts.AckDelay)
+	}
+	return max(next.Sub(now), 0)
+}
+
+// reload refreshes the lanes from the active endpoints when they changed,
+// and every 30 s or when a rotated-out secret stops signing.
+func (l *loop) reload(ctx context.Context) error {
+	now := l.r.opts.Now()
+	v := l.r.endpoints.Version()
+	if v == l.version && now.Before(l.reloadAt) {
+		return nil
+	}
+	ts, err := l.r.endpoints.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	l.version, l.reloadAt = v, now.Add(30*time.Second)
+	if exp, err := l.r.endpoints.NextExpiry(ctx); err == nil && !exp.IsZero() && exp.Before(l.reloadAt) {
+		l.reloadAt = exp
+	}
+	seen := map[string]bool{}
+	l.order = l.order[:0]
+	for _, t := range ts {
+		seen[t.ID] = true
+		l.order = append(l.order, t.ID)
+		if ln := l.lanes[t.ID]; ln != nil && !ln.stopped.Load() {
+			ln.target.Store(&t)
+			continue
+		}
+		if old := l.lanes[t.ID]; old != nil && (old.out > 0 || len(old.held) > 0) {
+			// Disabled and re-enabled while its last jobs return: wait
+			// for them before starting a new lane under the same id.
+			l.order = l.order[:len(l.order)-1]
+			l.reloadAt = now.Add(l.r.opts.Poll)
+			continue
+		}
+		l.lanes[t.ID] = l.startLane(t, now)
+	}
+	for id, ln := range l.lanes {
+		if seen[id] {
+			continue
+		}
+		// Disabled or deleted: its queued jobs come back canceled and are
+		// let go; the lane goes once nothing is outstanding.
+		ln.stop()
+		if ln.out == 0 && len(ln.held) == 0 {
+			delete(l.lanes, id)
+		}
+	}
+	return nil
+}
+
+// storeError logs a failed store operation, rate-limited, and backs off a
+// little so a broken store is not spun on.
+func (l *loop) storeError(err error) {
+	l.failures++
+	if l.failures == 1 || l.failures%100 == 0 {
+		l.r.log.Error().Err(err).Int("consecutive_errors", l.failures).Msg("relay: store operation failed; retrying")
+	}
+	time.Sleep(min(time.Duration(l.failures)*10*time.Millisecond, time.Second))
+}
+
+func (l *loop) storeOK() {
+	if l.failures > 0 {
+		l.r.log.Info().Int("consecutive_errors", l.failures).Msg("relay: store recovered")
+		l.failures = 0
+	}
+}
+
+// body builds the body of attempt j.n of an event whose data is data.
+func (r *Relay) body(j *job, data []byte) {
+	j.body = webhook.AppendBody(make([]byte, 0, len(data)+256), j.eventType, j.eventID, j.created,
+		j.n, r.opts.MaxAttempts, j.lastError, data)
+}
+
+// send performs one attempt of j to t. It runs on a lane worker.
+func (r *Relay) send(ctx context.Context, t webhook.Target, j job) (res result) {
+	res.job = j
+	res.started = r.opts.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error().Interface("panic", p).Int64(logkey.DeliveryID, j.delivery).Msg("relay: send panicked")
+			res.Result = webhook.Result{Class: webhook.ClassIO, Err: fmt.Sprint("internal error: ", p)}
+		}
+	}()
+	res.Result = r.sender.Send(ctx, t, webhook.Message{ID: j.eventID, Body: j.body, Time: r.opts.Now()})
+	return res
+}
