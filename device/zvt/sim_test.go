@@ -478,3 +478,31 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestIgnoredAbortStillApproves(t *testing.T) {
+	r := newRig(t, false)
+	ctx := context.Background()
+	if err := r.client.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.IgnoreAbort(true)
+	rec := newRecorder()
+	type out struct {
+		res device.TxResult
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := r.client.Authorize(ctx, device.Charge{Amount: 1000}, rec.handle)
+		done <- out{res, err}
+	}()
+	<-rec.first
+	if err := r.client.Abort(ctx); err != nil {
+		t.Fatalf("Abort=%v: the terminal acknowledged it", err)
+	}
+	o := <-done
+	approved(t, o.res, o.err)
+	if got := charges(r.sim.Journal()); got != 1 {
+		t.Fatalf("charges=%d, want 1", got)
+	}
+}
