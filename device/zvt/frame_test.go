@@ -207,3 +207,18 @@ func TestMaskedTrace(t *testing.T) {
 		t.Fatalf("Describe=%q lacks the amount", d)
 	}
 }
+
+func TestParseStatusInfoKeepsFieldsBeforeUnknownBMP(t *testing.T) {
+	data := zvt.AppendFields(nil, []zvt.Field{{BMP: 0x27, Value: []byte{0}}, zvt.BCDField(0x04, 1234, 6), zvt.BCDField(0x87, 42, 2)})
+	data = append(data, 0x5F, 0x01, 0x02) // a vendor BMP the table lacks
+	info, err := zvt.ParseStatusInfo(data)
+	if !errors.Is(err, zvt.ErrUnknownBMP) {
+		t.Fatalf("err=%v, want ErrUnknownBMP", err)
+	}
+	if info == nil || info.Amount != 1234 || info.ReceiptNo != 42 {
+		t.Fatalf("info=%+v", info)
+	}
+	if _, err := zvt.ParseStatusInfo([]byte{0x04, 0x00, 0x01}); errors.Is(err, zvt.ErrUnknownBMP) || err == nil {
+		t.Fatalf("truncated amount: err=%v, want a parse error", err)
+	}
+}

@@ -1,6 +1,7 @@
 package zvt
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -9,12 +10,24 @@ import (
 
 // ParseStatusInfo turns the data block of a 04 0F into a TxInfo. The PAN
 // is masked here, so it never travels further in clear.
+//
+// A BMP missing from the table stops the parser, since its length is
+// unknown. Terminals add vendor fields after the standard ones, so in that
+// case the info parsed so far is returned together with an error wrapping
+// ErrUnknownBMP, and the caller decides whether it is enough.
 func ParseStatusInfo(data []byte) (*device.TxInfo, error) {
 	fs, err := DecodeFields(data)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnknownBMP) {
 		return nil, fmt.Errorf("parse status information: %w", err)
 	}
-	m := fieldMap(fs)
+	info := statusInfo(fieldMap(fs))
+	if err != nil {
+		return info, fmt.Errorf("parse status information: %w", err)
+	}
+	return info, nil
+}
+
+func statusInfo(m map[byte][]byte) *device.TxInfo {
 	info := &device.TxInfo{}
 	num := func(bmp byte) int64 {
 		v, _ := unbcd(m[bmp])
@@ -48,7 +61,7 @@ func ParseStatusInfo(data []byte) (*device.TxInfo, error) {
 	if v, ok := m[0x3B]; ok {
 		info.AID = bcdDigits(v)
 	}
-	return info, nil
+	return info
 }
 
 // MaskPAN renders a BMP 22 value (BCD digits, E = already masked, F = pad)

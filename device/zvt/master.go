@@ -100,7 +100,15 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		case CmdStatusInfo:
 			t4 = now.Add(c.opts.T4)
 			info, perr := ParseStatusInfo(msg.Data)
-			if perr != nil {
+			switch {
+			case perr != nil && info != nil && info.ResultCode == 0 && info.ReceiptNo == 0 && info.Amount == 0:
+				info = nil // an unknown BMP came before anything worth keeping
+			case perr != nil && info != nil:
+				// Vendor fields after the standard ones: keep what we read
+				// rather than refuse every payment on this terminal.
+				c.log.Warn().Err(perr).Msg("zvt status information partly parsed")
+			}
+			if info == nil {
 				// We cannot read it, so we cannot persist it: refuse.
 				persistErr = perr
 				err = answer(Nack(0x9A))
@@ -165,6 +173,12 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			if res.Info != nil && res.Info.ResultCode != 0 {
 				res.Outcome = device.Declined
 				res.Code = res.Info.ResultCode
+			}
+			if fs, _ := DecodeFields(msg.Data); res.Outcome == device.Approved {
+				// A Completion may carry its own result code (BMP 27).
+				if rc, ok := fieldMap(fs)[0x27]; ok && len(rc) == 1 && rc[0] != 0 {
+					res.Outcome, res.Code = device.Declined, rc[0]
+				}
 			}
 			res.Message = ResultText(res.Code)
 			if len(lines) > 0 {
