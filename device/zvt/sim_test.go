@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -504,5 +505,41 @@ func TestIgnoredAbortStillApproves(t *testing.T) {
 	approved(t, o.res, o.err)
 	if got := charges(r.sim.Journal()); got != 1 {
 		t.Fatalf("charges=%d, want 1", got)
+	}
+}
+
+// TestT3 shows a terminal that takes the command but never answers.
+func TestT3(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c) // a deaf terminal
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), T3: 150 * time.Millisecond,
+		Log: zerolog.New(zerolog.NewTestWriter(t))})
+	wg.Go(func() { c.Run(ctx) })
+	defer func() { cancel(); ln.Close(); wg.Wait() }()
+	start := time.Now()
+	for {
+		err = c.Register(ctx)
+		if !errors.Is(err, device.ErrOffline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // still connecting
+	}
+	if !errors.Is(err, zvt.ErrT3) || !errors.Is(err, device.ErrTimeout) {
+		t.Fatalf("err=%v, want ErrT3", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("gave up after %v, before T3", d)
 	}
 }
