@@ -69,6 +69,10 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodeEndpointValidation:
 		return http.StatusUnprocessableEntity
+	case CodeTerminalBusy, CodePaymentNotCancellable, CodePaymentReversed:
+		return http.StatusConflict
+	case CodeTerminalOffline:
+		return http.StatusServiceUnavailable
 	case CodeUnavailable, CodeDeviceUnavailable:
 		return http.StatusServiceUnavailable
 	default:

@@ -33,6 +33,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/printers/{id}/reports/{kind}", anyKey(create(handlePrinterReport(d))))
 	mux.Handle("POST /v1/printers/{id}/cash", anyKey(create(handlePrinterCash(d))))
 
+	mux.Handle("POST /v1/payments", anyKey(create(handlePaymentCreate(d))))
+	mux.Handle("GET /v1/payments", anyKey(handlePaymentList(d)))
+	mux.Handle("GET /v1/payments/{id}", anyKey(handlePaymentGet(d)))
+	mux.Handle("POST /v1/payments/{id}/cancel", anyKey(handlePaymentCancel(d)))
+	mux.Handle("POST /v1/terminals/{id}/end-of-day", anyKey(create(handleEndOfDay(d)))) // a retry gets the first totals
+	mux.Handle("GET /v1/devices", anyKey(handleDeviceList(d)))
+	mux.Handle("GET /v1/devices/{id}", anyKey(handleDeviceGet(d)))
+
 	mux.Handle("POST /v1/webhooks", admin(handleWebhookCreate(d))) // idempotent on its own row: see webhooks.go
 	mux.Handle("GET /v1/webhooks", admin(handleWebhookList(d)))
 	mux.Handle("GET /v1/webhooks/{id}", admin(handleWebhookGet(d)))

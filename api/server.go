@@ -16,6 +16,7 @@ import (
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/webhook"
 )
@@ -46,6 +47,9 @@ type Deps struct {
 	// Printers are the fiscal printers by configured id, for reports and
 	// cash operations.
 	Printers map[string]device.Printer
+	// Payments serves /v1/payments, /v1/terminals and the terminals of
+	// /v1/devices. Optional: without it those routes answer 503.
+	Payments *payment.Service
 }
 
 // NewHandler returns the API's root handler.

@@ -50,7 +50,8 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 	if last == nil {
 		last = res.Info
 	}
-	r, err = s.update(ctx, r.ID, func(tx *sql.Tx, r *record) ([]string, error) {
+	id := r.ID
+	r, err = s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
 		if r.Status != StatusInProgress {
 			return nil, errUnchanged
 		}
@@ -60,7 +61,7 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 		return []string{EventTimeout}, nil
 	})
 	if errors.Is(err, errUnchanged) {
-		r, err = getRecord(ctx, s.db.Read, r.ID)
+		r, err = getRecord(ctx, s.db.Read, id)
 	}
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 			return s.needsReview(r, "the terminal's last transaction does not match the approval posgate recorded", last, nil), nil
 		}
 	}
-	r, err = s.update(ctx, r.ID, fn)
+	r, err = s.update(ctx, id, fn)
 	if err != nil {
 		return err
 	}

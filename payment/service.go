@@ -31,6 +31,8 @@ type Terminal struct {
 	Online func() bool
 	// Currency is the only currency the terminal takes. Default "EUR".
 	Currency string
+	// Protocol and Port describe the terminal for GET /v1/devices.
+	Protocol, Port string
 }
 
 // Options configure a Service. Terminals are required.
@@ -401,6 +403,9 @@ type TerminalState struct {
 	State     string
 	PaymentID string // the payment in its session, if any
 	LastError string
+	Protocol  string
+	Port      string
+	Software  string // as the terminal's Status Enquiry reported it
 }
 
 // Terminals returns the state of every terminal, sorted by id.

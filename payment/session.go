@@ -65,6 +65,13 @@ func (s *Service) prepare(ctx context.Context, t *term) error {
 	if err := t.cfg.Device.Register(ctx); err != nil {
 		return fmt.Errorf("register %s: %w", t.cfg.ID, err)
 	}
+	// The software version is for GET /v1/devices only; a terminal that
+	// does not answer a Status Enquiry still takes payments.
+	if st, err := t.cfg.Device.Status(ctx); err == nil {
+		t.mu.Lock()
+		t.software = st.Software
+		t.mu.Unlock()
+	}
 	r, err := openOn(ctx, s.db.Read, t.cfg.ID)
 	if errors.Is(err, ErrNotFound) {
 		return nil

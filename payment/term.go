@@ -17,6 +17,7 @@ type term struct {
 	current  string     // payment id in the session
 	msg      string     // what the terminal shows, for current
 	lastErr  error
+	software string
 	cancel   chan string // Cancel's requests for current; cap 1
 	seen     chan struct{}
 }
@@ -130,14 +131,14 @@ func (t *term) requestCancel(id string) {
 }
 
 func (t *term) state() TerminalState {
-	st := TerminalState{ID: t.cfg.ID}
+	st := TerminalState{ID: t.cfg.ID, Protocol: t.cfg.Protocol, Port: t.cfg.Port}
 	online := t.online()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.lastErr != nil {
 		st.LastError = t.lastErr.Error()
 	}
-	st.PaymentID = t.current
+	st.PaymentID, st.Software = t.current, t.software
 	switch {
 	case !online:
 		st.State = "offline"

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/payment"
+)
+
+// Payment error codes (statuses in statusOf).
+const (
+	CodeTerminalBusy          = "TERMINAL_BUSY"
+	CodeTerminalOffline       = "TERMINAL_OFFLINE"
+	CodePaymentNotCancellable = "PAYMENT_NOT_CANCELLABLE"
+	CodePaymentReversed       = "PAYMENT_ALREADY_REVERSED"
+)
+
+// maxWait caps ?wait= on GET /v1/payments/{id}; it stays below the
+// server's WriteTimeout.
+const maxWait = 60 * time.Second
+
+func handlePaymentCreate(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Payments == nil {
+			writeError(w, r, d.Log, paymentsOff())
+			return
+		}
+		var req payment.NewPayment
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, r, d.Log, err)
+			return
+		}
+		key := keyFrom(r.Context())
+		p, err := d.Payments.Create(r.Context(), req, payment.Caller{KeyID: key.ID, IdempotencyKey: IdempotencyKey(r.Context())})
+		if err != nil {
+			writeError(w, r, d.Log, paymentError(err))
+			return
+		}
+		d.Log.Debug().Str(logkey.PaymentID, p.ID).Str(logkey.KeyID, key.ID).Msg("payment accepted")
+		w.Header().Set("Location", "/v1/payments/"+p.ID)
+		writeJSON(w, http.StatusCreated, p)
+	})
+}
+
+func handlePaymentGet(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Payments == nil {
+			writeError(w, r, d.Log, paymentsOff())
+			return
+		}
+		var wait time.Duration
+		if s := r.URL.Query().Get("wait"); s != "" {
+			var err error
+			if wait, err = parseWait(s); err != nil {
+				writeError(w, r, d.Log, err)
+				return
+			}
+		}
+		p, err := d.Payments.Wait(r.Context(), r.PathValue("id"), wait)
+		if err != nil {
+			writeError(w, r, d.Log, paymentError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+}
+
+// parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30"),
+// capped at maxWait.
+func parseWait(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.Atoi(s)
+		if nerr != nil {
+			return 0, validationError("wait", "must be a duration such as 30s, at most 60s")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, validationError("wait", "must not be negative")
+	}
+	return min(d, maxWait), nil
+}
+
+func handlePaymentList(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Payments == nil {
+			writeError(w, r, d.Log, paymentsOff())
+			return
+		}
+		q := r.URL.Query()
+		p := payment.ListParams{Cursor: q.Get("cursor")}
+		if s := q.Get("since"); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				writeError(w, r, d.Log, validationError("since", "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"))
+				return
+			}
+			p.Since = t
+		}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 200 {
+				writeError(w, r, d.Log, validationError("limit", "must be 1 to 200"))
+				return
+			}
+			p.Limit = n
+		}
+		ps, next, err := d.Payments.List(r.Context(), p)
+		if err != nil {
+			writeError(w, r, d.Log, paymentError(err))
+			return
+		}
+		writeList(w, ps, next)
+	})
+}
+
+// handlePaymentCancel sends Abort for a payment in progress. The answer
+// is 202 while the terminal has not ended it yet (poll with ?wait=),
+// 200 once it has.
+func handlePaymentCancel(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Payments == nil {
+			writeError(w, r, d.Log, paymentsOff())
+			return
+		}
+		p, err := d.Payments.Cancel(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, d.Log, paymentError(err))
+			return
+		}
+		status := http.StatusOK
+		if !p.Status.Final() {
+			status = http.StatusAccepted
+		}
+		writeJSON(w, status, p)
+	})
+}
+
+func paymentsOff() error {
+	return &Error{Code: CodeUnavailable, Message: "payments are not configured: add a [[terminals]] section"}
+}
+
+// paymentError maps payment's errors to client errors.
+func paymentError(err error) error {
+	var ve *payment.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return validationError(ve.Field, ve.Message)
+	case errors.Is(err, payment.ErrNotFound):
+		return notFound("payment")
+	case errors.Is(err, payment.ErrBadCursor):
+		return validationError("cursor", "is not a cursor from a previous page")
+	case errors.Is(err, payment.ErrTerminalBusy):
+		return &Error{Code: CodeTerminalBusy, Message: err.Error()}
+	case errors.Is(err, payment.ErrTerminalOffline):
+		return &Error{Code: CodeTerminalOffline, Message: err.Error()}
+	case errors.Is(err, payment.ErrIdempotencyReused):
+		return &Error{Code: CodeIdempotencyReused, Message: "Idempotency-Key was already used with a different payment",
+			Details: map[string]any{"field": "Idempotency-Key"}}
+	case errors.Is(err, payment.ErrNotCancellable):
+		return &Error{Code: CodePaymentNotCancellable, Message: err.Error()}
+	case errors.Is(err, payment.ErrAlreadyReversed):
+		return &Error{Code: CodePaymentReversed, Message: err.Error(), Details: map[string]any{"field": "original_payment_id"}}
+	}
+	return err
+}
