@@ -71,7 +71,7 @@ func newPayEnv(t testing.TB, o payOptions) *payEnv {
 			}}},
 			Timeout:  o.timeout,
 			RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-			Log:      d.Log,
+			Log: d.Log,
 		})
 		d.Payments = pe.svc
 	})
