@@ -141,7 +141,7 @@ func openSerial(path string, opts PortOptions) (Port, error) {
 // ResolveUSB finds the serial port path for a usb:VID:PID[:serial] spec.
 // VID and PID are hex and compared case-insensitively.
 func ResolveUSB(spec string) (string, error) {
-	parts := strings.Split(strings.TrimPrefix(spec, "usb:"), ":")
+	parts := splitUSB(spec)
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return "", fmt.Errorf("resolve %s: %w: want usb:VID:PID[:serial]", spec, ErrBadSpec)
 	}
@@ -149,6 +149,13 @@ func ResolveUSB(spec string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolve %s: list ports: %w", spec, err)
 	}
+	return pickUSB(spec, parts, list)
+}
+
+// pickUSB returns the first USB port in list matching VID, PID and, when
+// given, the serial number. /dev/ttyACM* numbering changes on replug, so
+// the serial number is what tells two identical terminals apart.
+func pickUSB(spec string, parts []string, list []*enumerator.PortDetails) (string, error) {
 	for _, p := range list {
 		if !p.IsUSB || !strings.EqualFold(p.VID, parts[0]) || !strings.EqualFold(p.PID, parts[1]) {
 			continue
@@ -245,3 +252,5 @@ func (t *tcpPort) SetReadTimeout(d time.Duration) error {
 	t.timeout = d
 	return nil
 }
+
+func splitUSB(spec string) []string { return strings.Split(strings.TrimPrefix(spec, "usb:"), ":") }
