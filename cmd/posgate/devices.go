@@ -12,11 +12,13 @@ import (
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/device/zvt"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
+	"github.com/posgate/posgate/simulator/terminal"
 	"github.com/posgate/posgate/store"
 )
 
@@ -44,6 +46,45 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 		links = append(links, link)
 	}
 	return printers, links
+}
+
+// openTerminals builds one ZVT client per configured terminal; each owns
+// its port through a Link that reconnects after an unplug. The caller runs
+// every client.
+func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (map[string]*zvt.Client, error) {
+	terminals := map[string]*zvt.Client{}
+	for i, tc := range cfg.Terminals {
+		opts := zvt.Options{
+			ID:       tc.ID,
+			Spec:     tc.Port,
+			Password: tc.Password,
+			Currency: tc.Currency,
+			Port:     device.PortOptions{BaudRate: tc.Baud, StopBits: 2},
+			Log:      log.With().Str(logkey.Component, "terminal").Str(logkey.DeviceID, tc.ID).Logger(),
+			Notifier: notifier,
+		}
+		if err := opts.Validate(); err != nil {
+			return nil, &ConfigError{Key: fmt.Sprintf("terminals[%d]", i), Value: tc.ID, Err: err}
+		}
+		terminals[tc.ID] = zvt.New(opts)
+	}
+	return terminals, nil
+}
+
+// startTerminalSimulator serves a simulated ZVT terminal on a pty for
+// --simulate and makes it terminal t1. Its receipts are rendered to out.
+func startTerminalSimulator(ctx context.Context, cfg *Config, out io.Writer, log zerolog.Logger) (*simulator.PTY, error) {
+	sim := terminal.New(terminal.Options{
+		Receipts: out,
+		Log:      log.With().Str(logkey.Component, "sim-terminal").Logger(),
+	})
+	pty, err := simulator.ServePTY(ctx, sim.ServeSerial, simulator.PTYOptions{Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("start simulated terminal: %w", err)
+	}
+	setDevice(&cfg.Terminals, TerminalConfig{ID: "t1", Protocol: "zvt", Port: pty.Path(), Baud: 9600,
+		Password: "000000", Currency: "EUR"})
+	return pty, nil
 }
 
 // startPrinterSimulator serves a simulated Datecs printer on a pty for

@@ -85,12 +85,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// 6. With --simulate, in-process simulators on ptys become terminal t1
 	// and printer p1, so posgate does its whole job with no hardware.
 	if *simulate {
-		pty, err := startPrinterSimulator(ctx, &cfg, stdout, log)
+		tpty, err := startTerminalSimulator(ctx, &cfg, stdout, log)
 		if err != nil {
 			return err
 		}
-		defer pty.Close()
-		fmt.Fprintf(stdout, "simulated printer p1 on %s\n", pty.Path())
+		defer tpty.Close()
+		ppty, err := startPrinterSimulator(ctx, &cfg, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer ppty.Close()
+		fmt.Fprintf(stdout, "simulated terminal t1 on %s, printer p1 on %s\n", tpty.Path(), ppty.Path())
 	}
 
 	// 7. Webhooks: endpoints with sealed secrets, a sender whose dialer
@@ -112,6 +117,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	notifier := &device.Notifier{}
 	devEvents := newDeviceEvents(relay, log.With().Str(logkey.Component, "devices").Logger(), notifier)
 	printers, links := openPrinters(cfg, db, log, notifier)
+	terminals, err := openTerminals(cfg, log, notifier)
+	if err != nil {
+		return err
+	}
 
 	// 9. Fiscal: certificates (keys sealed), the signing scheme, invoices,
 	// and a print job per invoice on the first printer.
@@ -197,6 +206,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range links {
 		g.Go(func() error { return l.Run(gctx) })
+	}
+	for _, t := range terminals {
+		g.Go(func() error { return t.Run(gctx) })
 	}
 	if jobs != nil {
 		g.Go(func() error { return jobs.Run(gctx) })
