@@ -1,0 +1,234 @@
+//go:build linux
+
+package powerfs
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+var (
+	// ErrMounted is returned by Mount and Reset while the FS is mounted.
+	ErrMounted = errors.New("powerfs: mounted")
+	// ErrNotMounted is returned by Unmount when the FS is not mounted.
+	ErrNotMounted = errors.New("powerfs: not mounted")
+)
+
+// FS is the modelled disk. It survives Unmount and Mount, as a disk
+// survives a reboot. All methods are safe for concurrent use.
+type FS struct {
+	mu      sync.Mutex
+	root    *dir
+	nextIno uint64
+	ops     int64  // mutating operations since Mount
+	cutAt   int64  // the op that cuts the power; 0: not armed
+	onCut   func() // called once, at the cut
+	cut     bool   // the power is off: every operation fails with EIO
+	server  *fuse.Server
+	mnt     string
+}
+
+// New returns an empty, unmounted FS whose root directory is durable.
+func New() *FS {
+	root := &dir{id: 1, perm: 0o755, mtime: time.Now(), cur: map[string]node{}, dur: map[string]node{}}
+	return &FS{root: root, nextIno: 2}
+}
+
+// Mount serves the FS at mountpoint, calling mount(2) directly (root
+// only, no fusermount). The kernel caches no entries or attributes, and
+// files are not direct-io, so SQLite's shared mmap of -shm works.
+func (fsys *FS) Mount(mountpoint string) error {
+	fsys.mu.Lock()
+	if fsys.server != nil {
+		fsys.mu.Unlock()
+		return ErrMounted
+	}
+	fsys.mu.Unlock()
+
+	zero := time.Duration(0)
+	opts := &fs.Options{
+		MountOptions: fuse.MountOptions{
+			DirectMountStrict: true,
+			FsName:            "powerfs",
+			Name:              "powerfs",
+			DisableXAttrs:     true,
+			// Locks stay kernel-local (EnableLocks false): SQLite's
+			// fcntl locks between the daemon and a CLI work as on disk.
+		},
+		EntryTimeout:    &zero,
+		AttrTimeout:     &zero,
+		NegativeTimeout: &zero,
+		UID:             uint32(syscall.Getuid()),
+		GID:             uint32(syscall.Getgid()),
+	}
+	server, err := fs.Mount(mountpoint, &dirNode{fsys: fsys, d: fsys.root}, opts)
+	if err != nil {
+		return fmt.Errorf("powerfs: mount %s: %w", mountpoint, err)
+	}
+	fsys.mu.Lock()
+	fsys.server, fsys.mnt, fsys.ops = server, mountpoint, 0
+	fsys.mu.Unlock()
+	return nil
+}
+
+// Unmount unmounts the FS, retrying while the mount is busy (a killed
+// process's files are closed a moment after it is reaped). If it still
+// fails it detaches the mount lazily and returns the error. Unmounting
+// also drops the kernel's page cache for it, which may hold lost data.
+//
+// A process must not exit holding a file open on a mount it serves
+// itself: closing it at exit waits for a server that is already gone.
+func (fsys *FS) Unmount() error {
+	fsys.mu.Lock()
+	server, mnt := fsys.server, fsys.mnt
+	fsys.mu.Unlock()
+	if server == nil {
+		return ErrNotMounted
+	}
+	var err error
+	for range 100 {
+		if err = server.Unmount(); !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		// Detach, and do not wait for the server: it serves the open
+		// files until they are closed, and if this process holds one,
+		// waiting would deadlock. The FS stays "mounted" for Reset.
+		if derr := syscall.Unmount(mnt, syscall.MNT_DETACH); derr != nil {
+			return fmt.Errorf("powerfs: unmount %s: %w (detach: %v)", mnt, err, derr)
+		}
+		return fmt.Errorf("powerfs: unmount %s: %w (detached instead; close its files)", mnt, err)
+	}
+	server.Wait()
+	fsys.mu.Lock()
+	fsys.server, fsys.mnt = nil, ""
+	fsys.mu.Unlock()
+	return nil
+}
+
+// ArmCut cuts the power at the k-th mutating operation from now (k ≥ 1):
+// writes, truncates, fsyncs, creates, links, unlinks, renames, mkdirs and
+// rmdirs count; reads and lookups do not. That operation and every later
+// one fail with EIO. onCut, if not nil, runs once, synchronously in the
+// operation that cuts, before it returns: kill the processes using the
+// FS there. It must not use the FS itself.
+func (fsys *FS) ArmCut(k int64, onCut func()) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.cutAt = fsys.ops + max(k, 1)
+	fsys.onCut = onCut
+}
+
+// Cut cuts the power now. onCut set by ArmCut does not run.
+func (fsys *FS) Cut() {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.cut = true
+}
+
+// IsCut reports whether the power has been cut.
+func (fsys *FS) IsCut() bool {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return fsys.cut
+}
+
+// Ops returns the number of mutating operations since Mount. A run
+// without a cut measures how many there are to choose a cut point from.
+func (fsys *FS) Ops() int64 {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return fsys.ops
+}
+
+// Reset is the reboot after a power cut: what was not durable is lost
+// as loss says (rng drives LossRandom and may be nil for LossDrop), the
+// power is back on and nothing is armed. It also makes sense without a
+// cut: it then models a power cut at the last operation. The FS must be
+// unmounted.
+func (fsys *FS) Reset(loss Loss, rng *rand.Rand) error {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	if fsys.server != nil {
+		return ErrMounted
+	}
+	if loss == LossDrop {
+		rng = nil
+	} else if rng == nil {
+		return errors.New("powerfs: LossRandom needs an rng")
+	}
+	// Directories first: which entries survive decides which files
+	// remain, but every file that might is visited in a fixed order.
+	var files []*file
+	walk(fsys.root, func(n node) {
+		switch n := n.(type) {
+		case *dir:
+			n.lose(rng)
+		case *file:
+			files = append(files, n)
+		}
+	})
+	for _, f := range files {
+		f.lose(rng)
+	}
+	fsys.cut, fsys.cutAt, fsys.onCut = false, 0, nil
+	return nil
+}
+
+// enter starts one operation under fsys.mu. It returns EIO, with mu
+// unlocked, when the power is off or this mutating operation cuts it;
+// otherwise it returns 0 with mu held, for the caller to unlock.
+func (fsys *FS) enter(mutating bool) syscall.Errno {
+	fsys.mu.Lock()
+	if fsys.cut {
+		fsys.mu.Unlock()
+		return syscall.EIO
+	}
+	if !mutating {
+		return 0
+	}
+	fsys.ops++
+	if fsys.cutAt == 0 || fsys.ops < fsys.cutAt {
+		return 0
+	}
+	fsys.cut = true
+	onCut := fsys.onCut
+	fsys.mu.Unlock()
+	if onCut != nil {
+		onCut()
+	}
+	return syscall.EIO
+}
+
+// newFile and newDir make nodes; caller must hold mu.
+func (fsys *FS) newFile(perm uint32) *file {
+	fsys.nextIno++
+	return &file{id: fsys.nextIno, perm: perm & 0o7777, mtime: time.Now()}
+}
+
+func (fsys *FS) newDir(perm uint32) *dir {
+	fsys.nextIno++
+	return &dir{id: fsys.nextIno, perm: perm & 0o7777, mtime: time.Now(), cur: map[string]node{}, dur: map[string]node{}}
+}
+
+// Available reports why Mount cannot work here, or nil: it needs
+// /dev/fuse and root (mount(2) is called directly).
+func Available() error {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("powerfs: no /dev/fuse: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("powerfs: mounting needs root")
+	}
+	return nil
+}
