@@ -94,7 +94,7 @@ func TestRetryScheduleThreeAttempts(t *testing.T) {
 			t.Fatalf("hit %d: entry_id=%q attempt=%d", i, h.EntryID, h.Attempt)
 		}
 	}
-	const slack = 150 * time.Millisecond // poll and commit latency
+	const slack = 250 * time.Millisecond // poll and commit latency, on a busy machine
 	for i, want := range opts.Schedule {
 		gap := hits[i+1].At.Sub(hits[i].At)
 		if gap < want || gap > want+slack {
