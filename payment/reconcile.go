@@ -23,20 +23,13 @@ import (
 // answer; a reversal of it means that already happened; an older trace
 // means the terminal reversed it itself. Anything else needs a person.
 //
-// An interrupted payment still in progress ends as timeout (the cashier
+// An interrupted payment still pending or in progress (the request may
+// go out before the in_progress transition commits) ends as timeout (the cashier
 // got no answer in time) with payment.timeout, then gets its resolution.
 // It returns an error, to be retried, while the terminal cannot answer.
 func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 	log := s.log.With().Str(logkey.PaymentID, r.ID).Str(logkey.DeviceID, t.cfg.ID).Logger()
 	log.Warn().Str("status", string(r.Status)).Msg("reconciling an interrupted payment")
-	if r.Status == StatusPending {
-		// The in_progress transition commits before the request goes out,
-		// so a pending payment never reached the terminal.
-		_, err := s.update(ctx, r.ID, func(tx *sql.Tx, r *record) ([]string, error) {
-			return s.closeNotCharged(r, "interrupted before it reached the terminal", nil), nil
-		})
-		return err
-	}
 	var last *device.TxInfo
 	res, err := t.cfg.Device.RepeatLastResult(ctx, func(_ context.Context, e device.TxEvent) error {
 		if e.Kind == device.EventStatusInfo && e.Info != nil {
@@ -52,7 +45,7 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 	}
 	id := r.ID
 	r, err = s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-		if r.Status != StatusInProgress {
+		if r.Status != StatusInProgress && r.Status != StatusPending {
 			return nil, errUnchanged
 		}
 		now := s.now()

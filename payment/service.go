@@ -144,16 +144,6 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 	if err := validate(&req); err != nil {
 		return Payment{}, err
 	}
-	// A retried request gets its payment, whatever the terminal does now.
-	if c.IdempotencyKey != "" {
-		r, err := byIdempotencyKey(ctx, s.db.Read, c.KeyID, c.IdempotencyKey)
-		if err == nil {
-			return s.replay(r, req)
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return Payment{}, err
-		}
-	}
 	var orig *record
 	if req.OriginalPaymentID != "" {
 		var err error
@@ -177,6 +167,17 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 		return Payment{}, err
 	}
 	if err := t.reserve(); err != nil {
+		// A retried request gets its payment, whatever the terminal does
+		// now (the transaction below checks on the way to a new one).
+		if c.IdempotencyKey != "" {
+			r, rerr := byIdempotencyKey(ctx, s.db.Read, c.KeyID, c.IdempotencyKey)
+			if rerr == nil {
+				return s.replay(r, req)
+			}
+			if !errors.Is(rerr, ErrNotFound) {
+				return Payment{}, rerr
+			}
+		}
 		return Payment{}, err
 	}
 	handed := false
@@ -216,7 +217,20 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 				return err
 			}
 		}
-		return insertTx(ctx, tx, r)
+		if err := insertTx(ctx, tx, r); err != nil {
+			return err
+		}
+		// Hand the payment over before the commit, so its request is on
+		// the line while the commit syncs (DESIGN §8: API to first byte).
+		// That is safe: the loop's first write waits for this
+		// transaction (the store has one writer connection), and should
+		// the commit fail, the terminal cannot commit the payment either,
+		// since the loop cannot persist, and so refuses, its
+		// Status-Information.
+		handed = true
+		cp := *r
+		t.jobs <- job{payment: &cp}
+		return nil
 	})
 	if err != nil {
 		return Payment{}, err
@@ -224,8 +238,6 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 	if prev != nil {
 		return s.replay(prev, req)
 	}
-	handed = true
-	t.jobs <- job{paymentID: r.ID}
 	s.log.Info().Str(logkey.PaymentID, r.ID).Str(logkey.DeviceID, t.cfg.ID).Str("type", string(r.Type)).
 		Int64("amount", r.Amount).Msg("payment created")
 	return r.Payment, nil
@@ -286,8 +298,9 @@ func (s *Service) List(ctx context.Context, p ListParams) ([]Payment, string, er
 	return out, next, nil
 }
 
-// Cancel asks for a payment to stop. A pending one is cancelled at once;
-// for one in progress the terminal is sent Abort, and the payment ends
+// Cancel asks for a payment to stop. One not sent yet is cancelled
+// without reaching the terminal; for one in progress the terminal is sent
+// Abort, and the payment ends
 // as the terminal decides (cancelled, or completed if it approved
 // first): follow with Wait. Cancelling a payment that already ended is
 // a no-op, except a completed one: ErrNotCancellable. Errors also:
@@ -298,24 +311,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (Payment, error) {
 		return Payment{}, err
 	}
 	switch r.Status {
-	case StatusPending:
-		_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-			if r.Status != StatusPending {
-				return nil, errUnchanged
-			}
-			now := s.now()
-			r.Status, r.Open, r.EndedAt = StatusCancelled, false, &now
-			r.ResultText = "cancelled before it reached the terminal"
-			return []string{EventCancelled}, nil
-		})
-		if err != nil && !errors.Is(err, errUnchanged) {
-			return Payment{}, err
-		}
-		if err == nil {
-			break
-		}
-		fallthrough // the session loop took it meanwhile
-	case StatusInProgress:
+	case StatusPending, StatusInProgress:
+		// The session loop owns the transitions: it cancels a payment it
+		// has not sent yet, and aborts one on the terminal.
 		s.terms[r.TerminalID].requestCancel(id)
 	case StatusCompleted:
 		return Payment{}, ErrNotCancellable

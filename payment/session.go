@@ -52,7 +52,7 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 					t.end(true)
 					continue
 				}
-				doubt = s.runPayment(ctx, t, j.paymentID)
+				doubt = s.runPayment(ctx, t, j.payment)
 				t.end(!doubt)
 			}
 		}
@@ -88,31 +88,37 @@ type outcome struct {
 	err error
 }
 
-// runPayment runs payment id on t and reports whether it ended in doubt
-// (the terminal may have charged and posgate does not know).
-func (s *Service) runPayment(ctx context.Context, t *term, id string) (doubt bool) {
+// runPayment runs the pending payment r on t and reports whether it
+// ended in doubt (the terminal may have charged and posgate does not
+// know).
+func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt bool) {
+	id := r.ID
 	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
-	t.start(id)
-	r, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-		if r.Status != StatusPending {
-			return nil, errUnchanged // cancelled while it waited
+	if t.start(id) {
+		_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+			if r.Status != StatusPending {
+				return nil, errUnchanged
+			}
+			now := s.now()
+			r.Status, r.Open, r.EndedAt = StatusCancelled, false, &now
+			r.ResultText = "cancelled before it reached the terminal"
+			return []string{EventCancelled}, nil
+		})
+		if err != nil && !errors.Is(err, errUnchanged) {
+			log.Error().Err(err).Msg("payment cancel not recorded")
+			return true
 		}
-		now := s.now()
-		deadline := now.Add(s.opts.Timeout)
-		r.Status, r.StartedAt, r.DeadlineAt = StatusInProgress, &now, &deadline
-		return nil, nil
-	})
-	if errors.Is(err, errUnchanged) {
 		return false
 	}
-	if err != nil {
-		log.Error().Err(err).Msg("payment start failed")
-		return true // reconcile closes the pending payment
-	}
-	// The timer starts as the request goes out: the driver sends it at
-	// once, as this loop is the only user of the line.
+	// The request goes out at once, as this loop is the only user of the
+	// line, so the timer runs from here. The in_progress transition
+	// commits meanwhile, off the path to the terminal: sending before it
+	// is safe because the terminal commits nothing until posgate has
+	// persisted and acknowledged its Status-Information, and reconcile
+	// treats a pending payment like one in progress.
 	timer := time.NewTimer(s.opts.Timeout)
 	defer timer.Stop()
+	started := s.now()
 	done := make(chan outcome, 1)
 	h := s.handler(t, id, false)
 	go func() {
@@ -131,6 +137,17 @@ func (s *Service) runPayment(ctx context.Context, t *term, id string) (doubt boo
 		}
 		done <- o
 	}()
+	_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		if r.Status != StatusPending {
+			return nil, errUnchanged
+		}
+		deadline := started.Add(s.opts.Timeout)
+		r.Status, r.StartedAt, r.DeadlineAt = StatusInProgress, &started, &deadline
+		return nil, nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		log.Error().Err(err).Msg("payment start not recorded")
+	}
 
 	// Abort may only reach into a transaction the terminal has taken;
 	// one asked for before its first message is sent again then.
@@ -176,7 +193,7 @@ func (s *Service) runPayment(ctx context.Context, t *term, id string) (doubt boo
 			abortWanted = true
 			abort("timeout")
 			_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-				if r.Status != StatusInProgress {
+				if r.Status != StatusInProgress && r.Status != StatusPending {
 					return nil, errUnchanged
 				}
 				now := s.now()
@@ -262,7 +279,7 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 		r.setResult(res.Code, res.Message)
 		now := s.now()
 		switch r.Status {
-		case StatusInProgress:
+		case StatusPending, StatusInProgress:
 			r.Open, r.EndedAt = false, &now
 			switch res.Outcome {
 			case device.Approved:

@@ -18,13 +18,14 @@ type term struct {
 	msg      string     // what the terminal shows, for current
 	lastErr  error
 	software string
+	cancelID string      // the payment Cancel was asked for
 	cancel   chan string // Cancel's requests for current; cap 1
 	seen     chan struct{}
 }
 
 type job struct {
-	paymentID string
-	eod       chan eodReply // set for an end-of-day
+	payment *record       // a payment just created, still pending
+	eod     chan eodReply // set for an end-of-day
 }
 
 type eodReply struct {
@@ -74,7 +75,8 @@ func (t *term) setReady(ready bool, err error) {
 }
 
 // start makes id the payment in the session and drops stale signals.
-func (t *term) start(id string) {
+// It reports whether Cancel was asked for id before it started.
+func (t *term) start(id string) (cancelled bool) {
 	select {
 	case <-t.cancel:
 	default:
@@ -84,15 +86,16 @@ func (t *term) start(id string) {
 	default:
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.current, t.msg = id, ""
-	t.mu.Unlock()
+	return t.cancelID == id
 }
 
 // end ends the job: the terminal is free again, unless ready is false
 // (the session left a payment in doubt and must be reconciled first).
 func (t *term) end(ready bool) {
 	t.mu.Lock()
-	t.current, t.msg = "", ""
+	t.current, t.msg, t.cancelID = "", "", ""
 	t.ready = ready
 	t.reserved = false
 	t.mu.Unlock()
@@ -117,8 +120,11 @@ func (t *term) message(id string) string {
 	return t.msg
 }
 
+// requestCancel asks the session loop to cancel id: before it starts,
+// or, once running, with Abort.
 func (t *term) requestCancel(id string) {
 	t.mu.Lock()
+	t.cancelID = id
 	running := t.current == id
 	t.mu.Unlock()
 	if !running {
