@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func simulatedTerminal(t testing.TB, opts terminal.Options) (*terminal.Simulator
 		opts.T3 = time.Second
 	}
 	sim := terminal.New(opts)
-	p, err := simulator.ServePTY(context.Background(), sim.ServeSerial, simulator.PTYOptions{Log: zerolog.Nop()})
+	// The link survives a simulated unplug, when the pty is replaced.
+	link := filepath.Join(t.TempDir(), "ttyZVT")
+	p, err := simulator.ServePTY(context.Background(), sim.ServeSerial, simulator.PTYOptions{Link: link, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("serve pty: %v", err)
 	}
