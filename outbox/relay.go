@@ -160,6 +160,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := store.InTx(sctx, r.db.Write, func(tx *sql.Tx) error { return l.ack(sctx, tx, pending) }); err != nil {
 		r.log.Warn().Err(err).Msg("relay: record results at stop; their deliveries will be sent again at the next start")
 	}
+	// Its keep-alive connections would outlive it by the idle timeout.
+	r.sender.CloseIdleConnections()
 	r.log.Info().Msg("relay stopped")
 	return nil
 }

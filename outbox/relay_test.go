@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -342,4 +343,24 @@ func relisten(t *testing.T, addr string) *receiver {
 	t.Cleanup(srv.Close)
 	r.Server = srv
 	return r
+}
+
+// Run leaves nothing behind: after it returns, the goroutine count is back
+// where it was (lane workers, senders and their connections are gone).
+func TestRunStopsEverything(t *testing.T) {
+	e := newEnv(t, "", fastOptions(), webhook.SenderOptions{})
+	r1, r2 := newReceiver(t, nil), newReceiver(t, nil)
+	e.endpoint(r1.URL)
+	e.endpoint(r2.URL)
+	e.hooks.Sender().CloseIdleConnections()
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	stop := e.run()
+	for range 50 {
+		e.enqueue("invoice.created", `{}`)
+	}
+	waitFor(t, 5*time.Second, "deliveries", func() bool { return len(r1.deliveries()) >= 50 && len(r2.deliveries()) >= 50 })
+	stop()
+	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }

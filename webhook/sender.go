@@ -113,6 +113,9 @@ func NewSender(opts SenderOptions) *Sender {
 // Options returns the sender's options with defaults filled in.
 func (s *Sender) Options() SenderOptions { return s.opts }
 
+// CloseIdleConnections closes kept-alive connections nobody is using.
+func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 // Dialer returns the policy dialer the sender connects through.
 func (s *Sender) Dialer() *Dialer { return s.dialer }
 
