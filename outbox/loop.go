@@ -60,6 +60,9 @@ type lane struct {
 	// and when did it come.
 	netFail    bool
 	lastResult time.Time
+	// failStreak counts failed attempts since the last success, for
+	// rate-limited logging.
+	failStreak int
 }
 
 func (ln *lane) stop() {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/webhook"
@@ -201,6 +203,11 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			if c, _ := r.RowsAffected(); c == 1 {
 				counts.add(res.endpoint, -1, 0)
 			}
+			if ln := l.lanes[res.endpoint]; ln != nil && ln.failStreak > 0 {
+				l.r.log.Info().Str(logkey.EndpointID, res.endpoint).Int("failed_attempts", ln.failStreak).
+					Msg("webhook endpoint recovered")
+				ln.failStreak = 0
+			}
 			continue
 		}
 		var (
@@ -211,7 +218,6 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			finAt  any
 			errMsg = truncate(res.Err, 500)
 			ln     = l.lanes[res.endpoint]
-			ev     = l.r.log.Debug()
 		)
 		switch {
 		case res.Network && l.offline:
@@ -219,14 +225,12 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			n, spent, next = res.n-1, false, now.Add(o.ProbeInterval)
 		case res.Status == 410:
 			state, finAt = stateDead, store.Millis(now)
-			ev = l.r.log.Warn()
 			if err := l.r.endpoints.DisableTx(ctx, tx, res.endpoint, "gone"); err != nil {
 				return err
 			}
 			l.r.log.Warn().Str(logkey.EndpointID, res.endpoint).Msg("endpoint answered 410 Gone; disabled")
 		case res.n >= o.MaxAttempts:
 			state, finAt = stateDead, store.Millis(now)
-			ev = l.r.log.Warn()
 		default:
 			next = now.Add(o.Delay(res.n, res.RetryAfter))
 		}
@@ -257,15 +261,26 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		if ln != nil && !next.IsZero() && next.Before(ln.nextClaim) {
 			ln.nextClaim = next
 		}
-		if state == stateDead {
-			ev = ev.Bool("dead", true)
+		// One warning at the 1st, 10th, 100th… failure in a row and for
+		// every dead delivery; the rest at debug level.
+		lvl, streak := zerolog.DebugLevel, 0
+		if ln != nil && spent {
+			ln.failStreak++
+			streak = ln.failStreak
+			if streak == 1 || streak == 10 || streak == 100 || streak%1000 == 0 {
+				lvl = zerolog.WarnLevel
+			}
 		}
+		if state == stateDead {
+			lvl = zerolog.WarnLevel
+		}
+		ev := l.r.log.WithLevel(lvl).Bool("dead", state == stateDead)
 		if !next.IsZero() {
 			ev = ev.Time("next_attempt_at", next)
 		}
 		ev.Str(logkey.EndpointID, res.endpoint).Int64(logkey.DeliveryID, res.delivery).Str(logkey.MsgID, res.eventID).
 			Int(logkey.Attempt, res.n).Int(logkey.Status, res.Status).Str("error_class", res.Class).Str("error", errMsg).
-			Bool("spent", spent).Msg("webhook delivery failed")
+			Bool("spent", spent).Int("failed_attempts", streak).Msg("webhook delivery failed")
 	}
 	return counts.flush(ctx, tx)
 }
