@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -363,4 +364,57 @@ func TestRunStopsEverything(t *testing.T) {
 	waitFor(t, 5*time.Second, "deliveries", func() bool { return len(r1.deliveries()) >= 50 && len(r2.deliveries()) >= 50 })
 	stop()
 	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// Disabling an endpoint mid-drain hands its queue back unsent; enabling
+// it again resumes; deleting another mid-drain takes its rows away
+// without upsetting the relay.
+func TestDisableEnableDeleteMidDrain(t *testing.T) {
+	e := newEnv(t, "", fastOptions(), webhook.SenderOptions{})
+	slow := func(int, hit) int { time.Sleep(2 * time.Millisecond); return 200 }
+	r1, r2 := newReceiver(t, slow), newReceiver(t, slow)
+	ep1, ep2 := e.endpoint(r1.URL), e.endpoint(r2.URL)
+	ctx := context.Background()
+	for i := range 300 {
+		e.enqueue("invoice.created", fmt.Sprintf(`{"i":%d}`, i))
+	}
+	e.run()
+	waitFor(t, 10*time.Second, "some deliveries", func() bool { return len(r1.deliveries()) >= 20 && len(r2.deliveries()) >= 20 })
+
+	disabled, active := webhook.StatusDisabled, webhook.StatusActive
+	if _, err := e.hooks.Update(ctx, ep1.ID, webhook.Patch{Status: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hooks.Delete(ctx, ep2.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // in-flight requests finish
+	n1 := len(r1.deliveries())
+	time.Sleep(200 * time.Millisecond)
+	if got := len(r1.deliveries()); got != n1 {
+		t.Fatalf("disabled endpoint still receives: %d then %d", n1, got)
+	}
+	c, _ := e.relay.Counts(ctx)
+	if c[ep1.ID].Pending == 0 {
+		t.Fatal("disabled endpoint has no pending deliveries left to resume")
+	}
+	if _, ok := c[ep2.ID]; ok {
+		t.Fatal("deleted endpoint still has counters")
+	}
+
+	if _, err := e.hooks.Update(ctx, ep1.ID, webhook.Patch{Status: &active}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "resumed drain", func() bool {
+		c, _ := e.relay.Counts(ctx)
+		return c[ep1.ID].Pending == 0
+	})
+	seen := map[string]bool{}
+	for _, h := range r1.deliveries() {
+		seen[h.EntryID] = true
+	}
+	if len(seen) != 300 {
+		t.Fatalf("endpoint 1 got %d distinct events, want 300", len(seen))
+	}
+	checkCounters(t, e)
 }
