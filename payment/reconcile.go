@@ -102,7 +102,7 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 			return s.needsReview(r, "the terminal's last transaction does not match the approval posgate recorded", last, nil), nil
 		}
 	}
-	r, err = s.update(ctx, id, fn)
+	r, err = s.updateQuiet(ctx, id, fn) // watchers wake once the terminal is ready
 	if err != nil {
 		return err
 	}

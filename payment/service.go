@@ -337,6 +337,17 @@ func (s *Service) view(r *record) Payment {
 // commits its changes with the events fn returns. fn returning
 // errUnchanged rolls back; update then returns errUnchanged.
 func (s *Service) update(ctx context.Context, id string, fn func(tx *sql.Tx, r *record) ([]string, error)) (*record, error) {
+	r, err := s.updateQuiet(ctx, id, fn)
+	if err == nil {
+		s.changed(id)
+	}
+	return r, err
+}
+
+// updateQuiet is update without waking the payment's watchers, for the
+// session loop's last write: it frees the terminal first, then wakes
+// them.
+func (s *Service) updateQuiet(ctx context.Context, id string, fn func(tx *sql.Tx, r *record) ([]string, error)) (*record, error) {
 	var (
 		out    *record
 		events []string
@@ -364,7 +375,6 @@ func (s *Service) update(ctx context.Context, id string, fn func(tx *sql.Tx, r *
 	if err != nil {
 		return nil, err
 	}
-	s.changed(id)
 	if len(events) > 0 && s.opts.Notify != nil {
 		s.opts.Notify()
 	}

@@ -21,7 +21,8 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 	backoff := s.opts.RetryMin
 	failures := 0
 	for ctx.Err() == nil {
-		if err := s.prepare(ctx, t); err != nil {
+		reconciled, err := s.prepare(ctx, t)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -41,6 +42,9 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 		}
 		failures, backoff = 0, s.opts.RetryMin
 		t.setReady(true, nil)
+		if reconciled != "" {
+			s.changed(reconciled)
+		}
 		for doubt := false; !doubt; {
 			select {
 			case <-ctx.Done():
@@ -53,17 +57,20 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 					continue
 				}
 				doubt = s.runPayment(ctx, t, j.payment)
+				// Free the terminal before the final status is visible, so
+				// a cashier who sees it can start the next payment.
 				t.end(!doubt)
+				s.changed(j.payment.ID)
 			}
 		}
 	}
 }
 
 // prepare registers with the terminal and reconciles the payment left
-// open on it, if any.
-func (s *Service) prepare(ctx context.Context, t *term) error {
+// open on it, if any, and returns that payment's id.
+func (s *Service) prepare(ctx context.Context, t *term) (string, error) {
 	if err := t.cfg.Device.Register(ctx); err != nil {
-		return fmt.Errorf("register %s: %w", t.cfg.ID, err)
+		return "", fmt.Errorf("register %s: %w", t.cfg.ID, err)
 	}
 	// The software version is for GET /v1/devices only; a terminal that
 	// does not answer a Status Enquiry still takes payments.
@@ -74,12 +81,12 @@ func (s *Service) prepare(ctx context.Context, t *term) error {
 	}
 	r, err := openOn(ctx, s.db.Read, t.cfg.ID)
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.reconcile(ctx, t, r)
+	return r.ID, s.reconcile(ctx, t, r)
 }
 
 // outcome is what a driver call returned.
@@ -95,7 +102,7 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 	id := r.ID
 	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
 	if t.start(id) {
-		_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
 			if r.Status != StatusPending {
 				return nil, errUnchanged
 			}
@@ -261,7 +268,7 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 			return true
 		}
 		// The link refused the job: nothing reached the terminal.
-		_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
 			return s.closeNotCharged(r, "terminal offline: "+o.err.Error(), nil), nil
 		})
 		if err != nil {
@@ -272,7 +279,7 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 	}
 	res := o.res
 	reverse := false
-	_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+	_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
 		if r.Info == nil && res.Info != nil {
 			r.setInfo(res.Info)
 		}
@@ -334,7 +341,7 @@ func (s *Service) autoReverse(ctx context.Context, t *term, id string) (doubt bo
 		log.Warn().Err(err).Msg("automatic reversal in doubt; reconciling")
 		return true
 	}
-	_, err = s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+	_, err = s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
 		if res.Outcome != device.Approved {
 			return s.needsReview(r, fmt.Sprintf("approved after the timeout; the terminal refused the reversal: %02X %s", res.Code, res.Message),
 				res.Info, nil), nil
