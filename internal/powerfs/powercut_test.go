@@ -53,7 +53,7 @@ func TestPowerCut(t *testing.T) {
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices", calib.ops, pcInvoices)
 	var acked, inFlight, failed int
-	list := seeds(t, 40)
+	list := seeds(t, 80)
 	for _, seed := range list {
 		k := 1 + rngFor(seed).Int64N(calib.ops)
 		res := pc.run(t, seed, k)
@@ -195,6 +195,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k int64) runResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.kill) // before the unmount above, if the test stops here
 	c := &client{http: &http.Client{Timeout: 30 * time.Second}, url: d.url, apiKey: pc.apiKey}
 	opsBefore := fsys.Ops()
 	if k > 0 {
@@ -262,8 +263,12 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k int64) runResult {
 	d, err = startDaemon(pc.bin, pc.cfg, nil)
 	if err != nil {
 		res.failure = "restart after the cut: " + err.Error()
+		if err := fsys.Unmount(); err != nil {
+			t.Fatal(err)
+		}
 		return res
 	}
+	t.Cleanup(d.kill)
 	c.url = d.url
 	failures := pc.check(c, seed, acks, inFlight)
 	if err := d.stop(); err != nil {

@@ -270,3 +270,38 @@ func TestResetWhileMounted(t *testing.T) {
 		t.Fatalf("Reset while mounted: err=%v, want ErrMounted", err)
 	}
 }
+
+// TestClone: a clone starts from the same durable and unsynced state and
+// is independent of the original.
+func TestClone(t *testing.T) {
+	fsys, mnt := mount(t)
+	writeFile(t, filepath.Join(mnt, "f"), []byte("synced"), true)
+	syncDir(t, mnt)
+	writeFile(t, filepath.Join(mnt, "g"), []byte("unsynced"), false)
+	if err := fsys.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	clone := fsys.Clone()
+	if err := clone.Mount(mnt); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := content(t, filepath.Join(mnt, "g")), "unsynced"; got != want {
+		t.Fatalf("clone before the cut: g=%q, want %q", got, want)
+	}
+	writeFile(t, filepath.Join(mnt, "f"), []byte("changed in the clone"), true)
+	if err := clone.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := clone.Reset(powerfs.LossDrop, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Mount(mnt); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := content(t, filepath.Join(mnt, "f")), "synced"; got != want {
+		t.Fatalf("original after the clone wrote: f=%q, want %q", got, want)
+	}
+	if got, want := content(t, filepath.Join(mnt, "g")), "unsynced"; got != want {
+		t.Fatalf("original after the clone's cut: g=%q, want %q", got, want)
+	}
+}
