@@ -22,7 +22,7 @@ var (
 	ErrBadCursor          = errors.New("not a cursor from a previous page")
 	ErrAlreadyReversed    = errors.New("the original payment is already reversed")
 	errUnchanged          = errors.New("payment: nothing to change")
-	errNoAnswer           = errors.New("payment: the terminal gave no answer")
+	errStopped            = errors.New("payment: service stopped")
 	errReversalNotAllowed = errors.New("payment: automatic reversal only for sales")
 )
 

@@ -18,6 +18,7 @@ import (
 // payment in doubt sends it back to reconcile before the next.
 func (s *Service) runTerminal(ctx context.Context, t *term) {
 	log := s.log.With().Str(logkey.DeviceID, t.cfg.ID).Logger()
+	defer t.setReady(false, errStopped)
 	backoff := s.opts.RetryMin
 	failures := 0
 	for ctx.Err() == nil {
