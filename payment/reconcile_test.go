@@ -95,64 +95,165 @@ func reverseWith(outcome device.Outcome) func(ctx context.Context, receiptNo int
 	}
 }
 
-// TestReconcile covers reconcile's decisions for a payment whose line was
-// lost mid-transaction, by what the terminal's Repeat Receipt reports.
+// persistThenHang persists info (if any) and then hangs until the
+// service stops, as if the process died there.
+func persistThenHang(info *device.TxInfo) func(context.Context, device.Charge, device.TxEventHandler) (device.TxResult, error) {
+	return func(ctx context.Context, c device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+		if info != nil {
+			if err := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, Info: info}); err != nil {
+				return device.TxResult{}, err
+			}
+		} else {
+			_ = h(ctx, device.TxEvent{Kind: device.EventIntermediate, Status: 0x0A, Text: "insert card"})
+		}
+		<-ctx.Done()
+		return device.TxResult{}, ctx.Err()
+	}
+}
+
+// runService runs svc until the returned stop is called.
+func runService(t *testing.T, svc *payment.Service) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	waitReady(t, svc)
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestReconcile covers reconcile's decisions at start for a payment a
+// stopped process left in progress, by what it had recorded and what
+// the terminal's Repeat Receipt reports.
 func TestReconcile(t *testing.T) {
+	approved := &device.TxInfo{Amount: 100, ReceiptNo: 7, Trace: 10, CardName: "Girocard", PAN: "6799********0019"}
 	for _, tc := range []struct {
 		name       string
-		authorize  func(context.Context, device.Charge, device.TxEventHandler) (device.TxResult, error)
+		recorded   *device.TxInfo
 		last       *device.TxInfo
 		reverse    device.Outcome
 		resolution payment.Resolution
 		events     []string
 		reversals  []int
 	}{
-		{"NothingAcknowledged", lostBeforeResult, &device.TxInfo{Trace: 9, ReceiptNo: 6},
+		{"NothingAcknowledged", nil, &device.TxInfo{Trace: 9, ReceiptNo: 6},
 			"", payment.ResolutionNotCharged, []string{payment.EventTimeout}, nil},
-		{"CommittedIsReversed", approvedThenLost, &device.TxInfo{Trace: 10, ReceiptNo: 7, Amount: 100},
+		{"Declined", &device.TxInfo{ResultCode: 0x05, Trace: 10}, &device.TxInfo{Trace: 10, ResultCode: 0x05},
+			"", payment.ResolutionNotCharged, []string{payment.EventTimeout}, nil},
+		{"CommittedIsReversed", approved, &device.TxInfo{Trace: 10, ReceiptNo: 7, Amount: 100},
 			device.Approved, payment.ResolutionReversed, []string{payment.EventTimeout, payment.EventReversed}, []int{7}},
-		{"AlreadyReversed", approvedThenLost, &device.TxInfo{Trace: 11, ReceiptNo: 8, OrigTrace: 10},
+		{"AlreadyReversed", approved, &device.TxInfo{Trace: 11, ReceiptNo: 8, OrigTrace: 10},
 			"", payment.ResolutionReversed, []string{payment.EventTimeout, payment.EventReversed}, nil},
-		{"TerminalReversedItself", approvedThenLost, &device.TxInfo{Trace: 9, ReceiptNo: 6},
+		{"TerminalReversedItself", approved, &device.TxInfo{Trace: 9, ReceiptNo: 6},
 			"", payment.ResolutionNotCharged, []string{payment.EventTimeout}, nil},
-		{"ErrUnknownNewer", approvedThenLost, &device.TxInfo{Trace: 12, ReceiptNo: 9},
+		{"ErrUnknownNewer", approved, &device.TxInfo{Trace: 12, ReceiptNo: 9},
 			"", payment.ResolutionNeedsReview, []string{payment.EventTimeout}, nil},
-		{"ErrNoLastTransaction", approvedThenLost, nil,
+		{"ErrNoLastTransaction", approved, nil,
 			"", payment.ResolutionNeedsReview, []string{payment.EventTimeout}, nil},
-		{"ErrReversalRefused", approvedThenLost, &device.TxInfo{Trace: 10, ReceiptNo: 7},
+		{"ErrReversalRefused", approved, &device.TxInfo{Trace: 10, ReceiptNo: 7},
 			device.Declined, payment.ResolutionNeedsReview, []string{payment.EventTimeout}, []int{7}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := storetest.Open(t)
-			f := &fakeTerminal{authorize: tc.authorize, repeat: lastIs(tc.last), reverse: reverseWith(tc.reverse)}
-			svc := payment.New(db, payment.Options{Terminals: []payment.Terminal{{ID: "t1", Device: f}},
-				RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); svc.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			waitReady(t, svc)
+			opts := payment.Options{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}
 
+			// 1. A payment in progress when the process stops.
+			first := &fakeTerminal{authorize: persistThenHang(tc.recorded), repeat: lastIs(nil)}
+			opts.Terminals = []payment.Terminal{{ID: "t1", Device: first}}
+			svc := payment.New(db, opts)
+			stop := runService(t, svc)
 			p, err := svc.Create(context.Background(), sale(100), caller("k"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			p = resolved(t, svc, p.ID, 5*time.Second)
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				got, _ := svc.Get(context.Background(), p.ID)
+				if got.Status == payment.StatusInProgress && (tc.recorded == nil || got.TraceNumber == tc.recorded.Trace) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("payment never got in progress: %+v", got)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			stop()
+			if got, _ := svc.Get(context.Background(), p.ID); got.Status != payment.StatusInProgress {
+				t.Fatalf("left %s, want in_progress", got.Status)
+			}
+
+			// 2. The next start reconciles it before taking new work.
+			f := &fakeTerminal{authorize: persistThenHang(nil), repeat: lastIs(tc.last), reverse: reverseWith(tc.reverse)}
+			opts.Terminals = []payment.Terminal{{ID: "t1", Device: f}}
+			svc = payment.New(db, opts)
+			runService(t, svc)
+			p, err = svc.Get(context.Background(), p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if p.Status != payment.StatusTimeout || p.Resolution != tc.resolution {
 				t.Fatalf("status %s resolution %s, want timeout %s (evidence %+v)", p.Status, p.Resolution, tc.resolution, p.Evidence)
 			}
-			if tc.resolution == payment.ResolutionNeedsReview && (p.Evidence == nil || p.Evidence.Reason == "") {
-				t.Fatalf("needs_review without evidence: %+v", p)
+			if p.Evidence == nil || p.Evidence.Reason == "" {
+				t.Fatalf("no evidence: %+v", p)
 			}
 			if got := eventTypes(events(t, db)); !slices.Equal(got, tc.events) {
 				t.Fatalf("events=%v, want %v", got, tc.events)
 			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			if !slices.Equal(f.reversals, tc.reversals) {
 				t.Fatalf("reversals=%v, want %v", f.reversals, tc.reversals)
 			}
-			waitReady(t, svc) // and the terminal takes work again
 		})
 	}
+}
+
+// TestLineLost: when the line goes mid-payment, the cashier gets a final
+// status at once: failed and not charged if no approval was recorded
+// (the terminal cannot have committed), else timeout, then reconciled.
+func TestLineLost(t *testing.T) {
+	t.Run("BeforeApproval", func(t *testing.T) {
+		db := storetest.Open(t)
+		f := &fakeTerminal{authorize: lostBeforeResult, repeat: lastIs(nil)}
+		svc := payment.New(db, payment.Options{Terminals: []payment.Terminal{{ID: "t1", Device: f}},
+			RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+		runService(t, svc)
+		p, err := svc.Create(context.Background(), sale(100), caller("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = final(t, svc, p.ID, 5*time.Second)
+		if p.Status != payment.StatusFailed || p.Resolution != payment.ResolutionNotCharged {
+			t.Fatalf("status %s resolution %s", p.Status, p.Resolution)
+		}
+		if got := eventTypes(events(t, db)); !slices.Equal(got, []string{payment.EventFailed}) {
+			t.Fatalf("events %v", got)
+		}
+		waitReady(t, svc)
+	})
+	t.Run("AfterApproval", func(t *testing.T) {
+		db := storetest.Open(t)
+		f := &fakeTerminal{authorize: approvedThenLost, repeat: lastIs(&device.TxInfo{Trace: 10, ReceiptNo: 7}),
+			reverse: reverseWith(device.Approved)}
+		svc := payment.New(db, payment.Options{Terminals: []payment.Terminal{{ID: "t1", Device: f}},
+			RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+		runService(t, svc)
+		p, err := svc.Create(context.Background(), sale(100), caller("k"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p = final(t, svc, p.ID, 5*time.Second); p.Status != payment.StatusTimeout {
+			t.Fatalf("status %s", p.Status)
+		}
+		if p = resolved(t, svc, p.ID, 5*time.Second); p.Resolution != payment.ResolutionReversed {
+			t.Fatalf("resolution %s", p.Resolution)
+		}
+		if got := eventTypes(events(t, db)); !slices.Equal(got, []string{payment.EventTimeout, payment.EventReversed}) {
+			t.Fatalf("events %v", got)
+		}
+	})
 }
 
 // TestReconcileBeforeNewWork: while the terminal cannot say what
@@ -228,7 +329,7 @@ func TestLineDroppedMidPayment(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = resolved(t, r.svc, p.ID, 15*time.Second)
-	if p.Status != payment.StatusTimeout || p.Resolution != payment.ResolutionNotCharged {
+	if p.Status != payment.StatusFailed || p.Resolution != payment.ResolutionNotCharged {
 		t.Fatalf("status %s resolution %s (%s)", p.Status, p.Resolution, p.ResultText)
 	}
 	waitReady(t, r.svc)

@@ -265,7 +265,7 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
 	if o.err != nil {
 		if !errors.Is(o.err, device.ErrOffline) || errors.Is(o.err, device.ErrDisconnected) {
-			log.Warn().Err(o.err).Msg("payment in doubt; reconciling")
+			s.lost(ctx, id, o.err)
 			return true
 		}
 		// The link refused the job: nothing reached the terminal.
@@ -326,6 +326,33 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 		return s.autoReverse(ctx, t, id)
 	}
 	return false
+}
+
+// lost records what can be known at once of a payment whose driver call
+// failed after the request may have reached the terminal, so the cashier
+// gets a final status now, not when the terminal is back. The terminal
+// commits only what posgate acknowledged, and posgate persists before it
+// acknowledges: without an approved Status-Information on record the
+// payment is not charged. With one, the answer was lost after the
+// approval: it is a timeout, and reconcile decides the rest.
+func (s *Service) lost(ctx context.Context, id string, cause error) {
+	log := s.log.With().Str(logkey.PaymentID, id).Logger()
+	_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
+		if r.Info == nil || r.Info.ResultCode != 0 {
+			return s.closeNotCharged(r, "the terminal stopped answering: "+cause.Error(), nil), nil
+		}
+		if r.Status.Final() {
+			return nil, errUnchanged
+		}
+		now := s.now()
+		r.Status, r.EndedAt = StatusTimeout, &now
+		r.ResultText = "the line was lost after the terminal approved; reconciling"
+		return []string{EventTimeout}, nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		log.Error().Err(err).Msg("payment result not recorded")
+	}
+	log.Warn().Err(cause).Msg("payment in doubt; reconciling the terminal")
 }
 
 // autoReverse voids a sale the terminal approved after posgate had
