@@ -117,6 +117,16 @@ func (d *daemon) stop() error {
 	}
 }
 
+// exit waits up to d for the daemon to exit on its own, then kills it.
+func (d *daemon) exit(timeout time.Duration) {
+	select {
+	case err := <-d.done:
+		d.done <- err
+	case <-time.After(timeout):
+		d.kill()
+	}
+}
+
 // wait reaps the daemon, which must be dying.
 func (d *daemon) wait() {
 	select {

@@ -241,8 +241,8 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k int64) runResult {
 	wg.Wait()
 	res := runResult{ops: fsys.Ops() - opsBefore, acked: len(acks), inFlight: len(inFlight)}
 	if loadErr != nil {
-		d.kill()
-		t.Fatalf("seed %d: %v\n%s", seed, loadErr, d.stderr.tail(2000))
+		d.exit(2 * time.Second) // a daemon that failed says why on its way out
+		t.Fatalf("seed %d: %v\ndaemon (%v) log:\n%s", seed, loadErr, d.cmd.ProcessState, d.stderr.tail(2000))
 	}
 
 	// The power goes (now, if the armed cut did not come), the daemon
