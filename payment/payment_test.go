@@ -191,6 +191,28 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
+// TestAbortIgnored: a terminal that acknowledges Abort and carries on
+// (some acquirers do) approves after the timeout; the sale is reversed.
+func TestAbortIgnored(t *testing.T) {
+	r := newRig(t, rigOptions{timeout: 700 * time.Millisecond, sim: terminal.Options{Slow: 1500 * time.Millisecond}})
+	r.sim.IgnoreAbort(true)
+	p, err := r.svc.Create(context.Background(), sale(1255), caller("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p = final(t, r.svc, p.ID, 5*time.Second); p.Status != payment.StatusTimeout {
+		t.Fatalf("Status=%v", p.Status)
+	}
+	p = resolved(t, r.svc, p.ID, 10*time.Second)
+	if p.Resolution != payment.ResolutionReversed {
+		t.Fatalf("Resolution=%v (%s)", p.Resolution, p.ResultText)
+	}
+	j := r.sim.Journal()
+	if len(j) != 2 || !j[0].Reversed || j[1].Kind != terminal.Reversal {
+		t.Fatalf("journal %+v", j)
+	}
+}
+
 func TestBusyAndOffline(t *testing.T) {
 	r := newRig(t, rigOptions{sim: terminal.Options{Slow: 1500 * time.Millisecond}})
 	ctx := context.Background()
