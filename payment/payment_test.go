@@ -252,3 +252,36 @@ func TestBusyAndOffline(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayAfterLostRecord: the idempotency middleware's record may be
+// lost in a crash; a retry then reaches the service, which answers with
+// the payment recorded under the key, even once the terminal is busy or
+// the original sale has been reversed by that very request.
+func TestReplayAfterLostRecord(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	s, err := r.svc.Create(ctx, sale(300), caller("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final(t, r.svc, s.ID, 10*time.Second)
+	waitReady(t, r.svc)
+	rev := payment.NewPayment{Type: payment.TypeReversal, OriginalPaymentID: s.ID}
+	p, err := r.svc.Create(ctx, rev, caller("rv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p = final(t, r.svc, p.ID, 10*time.Second); p.Status != payment.StatusCompleted {
+		t.Fatalf("reversal %s", p.Status)
+	}
+	again, err := r.svc.Create(ctx, rev, caller("rv"))
+	if err != nil || again.ID != p.ID {
+		t.Fatalf("retried reversal: %v %s, want %s", err, again.ID, p.ID)
+	}
+	if _, err := r.svc.Create(ctx, rev, caller("rv2")); !errors.Is(err, payment.ErrAlreadyReversed) {
+		t.Fatalf("a second reversal: %v", err)
+	}
+	if j := r.sim.Journal(); len(j) != 2 {
+		t.Fatalf("journal %+v", j)
+	}
+}

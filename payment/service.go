@@ -163,12 +163,11 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 		}
 		return Payment{}, invalid("terminal_id", "no terminal %q; configured: %s", req.TerminalID, strings.Join(s.ids, ", "))
 	}
-	if err := checkAgainst(&req, t.cfg, orig); err != nil {
-		return Payment{}, err
-	}
-	if err := t.reserve(); err != nil {
-		// A retried request gets its payment, whatever the terminal does
-		// now (the transaction below checks on the way to a new one).
+	// A retried request gets its payment, whatever the terminal or the
+	// original payment is like now. On the way to a new payment the
+	// transaction below checks that, so the lookup is made here only
+	// when the request would be refused.
+	orReplay := func(err error) (Payment, error) {
 		if c.IdempotencyKey != "" {
 			r, rerr := byIdempotencyKey(ctx, s.db.Read, c.KeyID, c.IdempotencyKey)
 			if rerr == nil {
@@ -179,6 +178,12 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 			}
 		}
 		return Payment{}, err
+	}
+	if err := checkAgainst(&req, t.cfg, orig); err != nil {
+		return orReplay(err)
+	}
+	if err := t.reserve(); err != nil {
+		return orReplay(err)
 	}
 	handed := false
 	defer func() {
