@@ -319,7 +319,9 @@ func (s *Service) Cancel(ctx context.Context, id string) (Payment, error) {
 	case StatusPending, StatusInProgress:
 		// The session loop owns the transitions: it cancels a payment it
 		// has not sent yet, and aborts one on the terminal.
-		s.terms[r.TerminalID].requestCancel(id)
+		if t, ok := s.terms[r.TerminalID]; ok { // else no loop runs it
+			t.requestCancel(id)
+		}
 	case StatusCompleted:
 		return Payment{}, ErrNotCancellable
 	}
