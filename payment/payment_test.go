@@ -285,3 +285,36 @@ func TestReplayAfterLostRecord(t *testing.T) {
 		t.Fatalf("journal %+v", j)
 	}
 }
+
+// TestWait: a long poll returns as soon as the payment is final, and
+// after its wait when it is not.
+func TestWait(t *testing.T) {
+	r := newRig(t, rigOptions{sim: terminal.Options{Slow: time.Second}})
+	ctx := context.Background()
+	p, err := r.svc.Create(ctx, sale(2055), caller("w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got, err := r.svc.Wait(ctx, p.ID, 200*time.Millisecond)
+	if err != nil || got.Status.Final() {
+		t.Fatalf("short wait: %v %s", err, got.Status)
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 700*time.Millisecond {
+		t.Fatalf("short wait took %s", d)
+	}
+	got, err = r.svc.Wait(ctx, p.ID, 30*time.Second)
+	if err != nil || got.Status != payment.StatusCompleted {
+		t.Fatalf("long wait: %v %s", err, got.Status)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("long wait returned after %s, not at completion", d)
+	}
+	start = time.Now()
+	if _, err := r.svc.Wait(ctx, p.ID, 30*time.Second); err != nil || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("wait on a final payment: %v after %s", err, time.Since(start))
+	}
+	if _, err := r.svc.Wait(ctx, "pay_nope", time.Second); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatalf("unknown payment: %v", err)
+	}
+}
