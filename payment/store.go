@@ -21,6 +21,8 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// newID returns "pay_" and 96 random bits: ids from a reinstalled box
+// never collide with ones a receiver has seen.
 func newID() string {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -29,6 +31,9 @@ func newID() string {
 	return "pay_" + strings.ToLower(base64.RawURLEncoding.EncodeToString(b[:]))
 }
 
+// insertTx writes a new payment. The columns beside doc are copies of its
+// fields for queries and constraints: the unique (key_id,
+// idempotency_key) and the one open session per terminal.
 func insertTx(ctx context.Context, tx *sql.Tx, r *record) error {
 	doc, err := json.Marshal(r)
 	if err != nil {
@@ -52,6 +57,7 @@ func insertTx(ctx context.Context, tx *sql.Tx, r *record) error {
 	return nil
 }
 
+// saveTx writes r back, keeping its query columns in step with doc.
 func saveTx(ctx context.Context, tx *sql.Tx, r *record) error {
 	doc, err := json.Marshal(r)
 	if err != nil {
@@ -117,6 +123,9 @@ func listRecords(ctx context.Context, q querier, p ListParams) ([]*record, strin
 		p.Limit = 50
 	}
 	p.Limit = min(p.Limit, 200)
+	// A page starts after (created_at, id). Since is "after the last
+	// millisecond before it, with an id above any" ('~' sorts after every
+	// id character).
 	afterMs, afterID := store.Millis(p.Since)-1, "~"
 	if p.Since.IsZero() {
 		afterMs = -1

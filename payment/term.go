@@ -20,7 +20,9 @@ type term struct {
 	software string
 	cancelID string      // the payment Cancel was asked for
 	cancel   chan string // Cancel's requests for current; cap 1
-	seen     chan struct{}
+	// seen tells the loop the terminal sent something for the running
+	// payment, so it holds master rights and an Abort can reach it.
+	seen chan struct{}
 }
 
 type job struct {
@@ -40,7 +42,9 @@ func newTerm(cfg Terminal) *term {
 func (t *term) online() bool { return t.cfg.Online == nil || t.cfg.Online() }
 
 // reserve claims the terminal for one job. An offline terminal is
-// refused first, so nothing is recorded for it.
+// refused first, so nothing is recorded for it. The reservation, not the
+// database, is what keeps a second payment off a busy terminal; the
+// unique index on open sessions backs it up.
 func (t *term) reserve() error {
 	if !t.online() {
 		return fmt.Errorf("%w: %s", ErrTerminalOffline, t.cfg.ID)
