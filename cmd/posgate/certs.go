@@ -162,7 +162,8 @@ func readPassword(file, env string, getenv func(string) string) (string, error) 
 	return getenv(env), nil
 }
 
-// openStoreAndKey opens the store and the master key as serve does.
+// openStoreAndKey opens the store and the master key as serve does, for
+// the subcommands that write the store directly (keys, certs).
 func openStoreAndKey(ctx context.Context, cfg Config) (*store.DB, *masterkey.Key, error) {
 	db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/posgate/posgate/apikey"
-	"github.com/posgate/posgate/masterkey"
-	"github.com/posgate/posgate/store"
 )
 
 // runKeys manages API keys by writing the store directly, so the first
@@ -37,11 +35,12 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	db, keys, err := openKeys(ctx, cfg)
+	db, mk, err := openStoreAndKey(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	keys := apikey.New(db, mk)
 
 	switch sub {
 	case "create":
@@ -95,20 +94,6 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	default:
 		return fmt.Errorf("keys: unknown subcommand %q; want create, list or revoke", sub)
 	}
-}
-
-// openKeys opens the store and the master key as serve does.
-func openKeys(ctx context.Context, cfg Config) (*store.DB, *apikey.Keys, error) {
-	db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("open store: %w", err)
-	}
-	mk, err := masterkey.LoadOrCreate(cfg.MasterKeyPath())
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return db, apikey.New(db, mk), nil
 }
 
 // printCreatedKey shows a new key to a person, with a curl line to try.
