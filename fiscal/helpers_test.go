@@ -17,33 +17,14 @@ import (
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/masterkey"
 	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/store/storetest"
 )
 
-// openStore returns a migrated store in t.TempDir(), closed when the
-// test ends. Never ":memory:": each pooled connection would get its own.
-func openStore(t testing.TB) *store.DB {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "posgate.db"), store.Options{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return db
-}
-
-// masterKey returns a fresh master key in t.TempDir().
-func masterKey(t testing.TB) *masterkey.Key {
-	t.Helper()
-	k, err := masterkey.LoadOrCreate(filepath.Join(t.TempDir(), "master.key"))
-	if err != nil {
-		t.Fatalf("master key: %v", err)
-	}
-	return k
-}
+// openStore and masterKey are storetest's, under the names these tests use.
+var (
+	openStore = storetest.Open
+	masterKey = storetest.MasterKey
+)
 
 // exampleKey is the Montenegrin specification's public example key.
 func exampleKey(t testing.TB) *rsa.PrivateKey {
