@@ -292,8 +292,12 @@ func (l *loop) reload(ctx context.Context) error {
 		return nil
 	}
 	ts, err := l.r.endpoints.Targets(ctx)
-	if err != nil {
+	if err != nil && ts == nil {
 		return err
+	}
+	if err != nil {
+		// Some endpoints cannot be used; the others go on.
+		l.r.log.Error().Err(err).Msg("relay: skipping endpoints that cannot be loaded")
 	}
 	l.version, l.reloadAt = v, now.Add(30*time.Second)
 	if exp, err := l.r.endpoints.NextExpiry(ctx); err == nil && !exp.IsZero() && exp.Before(l.reloadAt) {

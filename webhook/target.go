@@ -11,7 +11,10 @@ import (
 	"github.com/posgate/posgate/store"
 )
 
-// Targets returns every active endpoint ready to sign and send to.
+// Targets returns every active endpoint ready to sign and send to. An
+// endpoint whose row cannot be used (a secret that does not open under
+// this master key) is left out and named in the error, which then comes
+// with the usable targets: one broken endpoint must not stop the others.
 func (s *Endpoints) Targets(ctx context.Context) ([]Target, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, url, headers, secret_sealed, prev_secret_sealed, prev_expires_at
 		FROM webhook_endpoints WHERE status = 'active' ORDER BY id`)
@@ -19,18 +22,22 @@ func (s *Endpoints) Targets(ctx context.Context) ([]Target, error) {
 		return nil, fmt.Errorf("load targets: %w", err)
 	}
 	defer rows.Close()
-	var ts []Target
+	var (
+		ts   []Target
+		errs []error
+	)
 	for rows.Next() {
 		t, err := s.scanTarget(rows)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		ts = append(ts, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load targets: %w", err)
 	}
-	return ts, nil
+	return ts, errors.Join(errs...)
 }
 
 // Target returns one endpoint's target, whatever its status (a manual
