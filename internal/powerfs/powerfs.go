@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -80,13 +82,12 @@ func (fsys *FS) Mount(mountpoint string) error {
 	return nil
 }
 
-// Unmount unmounts the FS, retrying while the mount is busy (a killed
-// process's files are closed a moment after it is reaped). If it still
-// fails it detaches the mount lazily and returns the error. Unmounting
-// also drops the kernel's page cache for it, which may hold lost data.
-//
-// A process must not exit holding a file open on a mount it serves
-// itself: closing it at exit waits for a server that is already gone.
+// Unmount unmounts the FS, retrying for about 2 s while the mount is busy
+// (a killed process's files are closed a moment after it is reaped). If
+// it stays busy, Unmount aborts the FUSE connection (files still open on
+// it fail from then on, instead of hanging) and detaches the mount, and
+// returns the error. Unmounting also drops the kernel's page cache for
+// the mount, which may hold lost data.
 func (fsys *FS) Unmount() error {
 	fsys.mu.Lock()
 	server, mnt := fsys.server, fsys.mnt
@@ -95,26 +96,31 @@ func (fsys *FS) Unmount() error {
 		return ErrNotMounted
 	}
 	var err error
-	for range 100 {
+	// server.Unmount itself retries for about 0.3 s; this makes it ~2 s.
+	for range 7 {
 		if err = server.Unmount(); !errors.Is(err, syscall.EBUSY) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
-		// Detach, and do not wait for the server: it serves the open
-		// files until they are closed, and if this process holds one,
-		// waiting would deadlock. The FS stays "mounted" for Reset.
-		if derr := syscall.Unmount(mnt, syscall.MNT_DETACH); derr != nil {
-			return fmt.Errorf("powerfs: unmount %s: %w (detach: %v)", mnt, err, derr)
+		// Someone still holds a file open. Abort the connection, so
+		// nobody can block on this server any more (a process closing a
+		// file at exit waits for an answer, even this one), and detach.
+		aerr := abort(mnt)
+		derr := syscall.Unmount(mnt, syscall.MNT_DETACH)
+		if aerr != nil {
+			// The server may still be needed: leave it running, and
+			// the FS "mounted", so Reset refuses it.
+			return fmt.Errorf("powerfs: unmount %s: %w (abort: %v, detach: %v)", mnt, err, aerr, derr)
 		}
-		return fmt.Errorf("powerfs: unmount %s: %w (detached instead; close its files)", mnt, err)
+		err = fmt.Errorf("powerfs: unmount %s: %w (aborted the connection and detached, detach: %v)", mnt, err, derr)
 	}
 	server.Wait()
 	fsys.mu.Lock()
 	fsys.server, fsys.mnt = nil, ""
 	fsys.mu.Unlock()
-	return nil
+	return err
 }
 
 // ArmCut cuts the power at the k-th mutating operation from now (k ≥ 1):
@@ -268,4 +274,34 @@ func (fsys *FS) Clone() *FS {
 		panic("powerfs: unknown node type")
 	}
 	return &FS{root: cp(fsys.root).(*dir), nextIno: fsys.nextIno}
+}
+
+// fuseCtl is where the fusectl filesystem lists FUSE connections.
+const fuseCtl = "/sys/fs/fuse/connections"
+
+// abort ends the FUSE connection mounted at mnt through fusectl (mounting
+// it if needed): every pending and later request fails at once.
+func abort(mnt string) error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	minor := ""
+	for line := range strings.Lines(string(b)) {
+		// 36 35 0:52 / /mnt rw,... - fuse.powerfs powerfs rw,...
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == mnt {
+			_, minor, _ = strings.Cut(f[2], ":")
+		}
+	}
+	if minor == "" {
+		return fmt.Errorf("%s not in mountinfo", mnt)
+	}
+	ctl := filepath.Join(fuseCtl, minor, "abort")
+	if _, err := os.Stat(ctl); err != nil {
+		if err := syscall.Mount("fusectl", fuseCtl, "fusectl", 0, ""); err != nil {
+			return fmt.Errorf("mount fusectl: %w", err)
+		}
+	}
+	return os.WriteFile(ctl, []byte("1"), 0o200)
 }

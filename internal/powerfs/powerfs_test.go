@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/posgate/posgate/internal/powerfs"
 )
@@ -237,6 +238,7 @@ func TestLossRandomTearsBySector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	// One write straddling sector boundaries: from the middle of sector
 	// 0 to the middle of sector 7.
 	if _, err := f.WriteAt(bytes.Repeat([]byte{'n'}, 7*512), 256); err != nil {
@@ -303,5 +305,25 @@ func TestClone(t *testing.T) {
 	}
 	if got, want := content(t, filepath.Join(mnt, "g")), "unsynced"; got != want {
 		t.Fatalf("original after the clone's cut: g=%q, want %q", got, want)
+	}
+}
+
+// TestUnmountBusy: a file held open makes Unmount abort the connection
+// and detach, so closing the file later cannot hang.
+func TestUnmountBusy(t *testing.T) {
+	fsys, mnt := mount(t)
+	f, err := os.Create(filepath.Join(mnt, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Unmount(); err == nil {
+		t.Fatal("Unmount with a file open: err=nil, want an error")
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Close() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing a file of an aborted mount hangs")
 	}
 }
