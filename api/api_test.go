@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +20,13 @@ import (
 	"github.com/posgate/posgate/api"
 	"github.com/posgate/posgate/apikey"
 	"github.com/posgate/posgate/idempotency"
+	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/store/storetest"
 )
 
 type env struct {
 	srv   *httptest.Server
+	db    *store.DB
 	keys  *apikey.Keys
 	admin apikey.Created
 	pos   apikey.Created
@@ -35,7 +38,8 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 func newEnvWith(t testing.TB, with func(d *api.Deps)) *env {
 	t.Helper()
 	db := storetest.Open(t)
-	keys := apikey.New(db, storetest.MasterKey(t))
+	mk := storetest.MasterKey(t)
+	keys := apikey.New(db, mk)
 	log := zerolog.Nop() // a fuzz target's F may not be logged to from its workers
 	if tt, ok := t.(*testing.T); ok {
 		log = zerolog.New(zerolog.NewTestWriter(tt))
@@ -44,7 +48,7 @@ func newEnvWith(t testing.TB, with func(d *api.Deps)) *env {
 		Log:   log,
 		Store: db,
 		Keys:  keys,
-		Idem:  idempotency.New(db),
+		Idem:  idempotency.New(db, mk),
 	}
 	if with != nil {
 		with(&deps)
@@ -61,7 +65,7 @@ func newEnvWith(t testing.TB, with func(d *api.Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{srv: srv, keys: keys, admin: admin, pos: pos}
+	return &env{srv: srv, db: db, keys: keys, admin: admin, pos: pos}
 }
 
 type response struct {
@@ -317,5 +321,32 @@ func TestMetrics(t *testing.T) {
 	}
 	if r.status != 200 || strings.Contains(body, e.admin.ClientID) {
 		t.Fatalf("status %d, or a client id leaked into metrics", r.status)
+	}
+}
+
+// A created key's secret is in the response, and the response is kept for
+// idempotent retries: it must be kept sealed, never in plaintext. A retry
+// still gets the same secret.
+func TestKeptAnswersHoldNoPlaintextSecret(t *testing.T) {
+	e := newEnv(t)
+	first := e.do(t, "POST", "/v1/api-keys", &e.admin, `{"label":"kept","role":"pos"}`, "Idempotency-Key", "kept-1")
+	var c apikey.Created
+	if err := json.Unmarshal(first.body, &c); err != nil || c.ClientSecret == "" {
+		t.Fatalf("create: %d %s", first.status, first.body)
+	}
+	again := e.do(t, "POST", "/v1/api-keys", &e.admin, `{"label":"kept","role":"pos"}`, "Idempotency-Key", "kept-1")
+	if !bytes.Equal(first.body, again.body) {
+		t.Fatalf("retry got another answer:\n%s\n%s", first.body, again.body)
+	}
+	var raw []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(e.db.Path() + suffix)
+		raw = append(raw, b...)
+	}
+	if len(raw) == 0 {
+		t.Fatal("read no database bytes")
+	}
+	if bytes.Contains(raw, []byte(c.ClientSecret)) || bytes.Contains(raw, []byte(c.ClientSecret[3:])) {
+		t.Fatal("the database holds the client secret in plaintext")
 	}
 }

@@ -76,7 +76,7 @@ func newFiscEnv(t testing.TB) *fiscEnv {
 	if e.pos, err = e.keys.Create(ctx, apikey.NewParams{Label: "till", Role: apikey.RolePOS, CertificateID: e.cert.ID}); err != nil {
 		t.Fatal(err)
 	}
-	e.h = api.NewHandler(api.Deps{Log: zerolog.Nop(), Store: db, Keys: e.keys, Idem: idempotency.New(db),
+	e.h = api.NewHandler(api.Deps{Log: zerolog.Nop(), Store: db, Keys: e.keys, Idem: idempotency.New(db, mk),
 		Certificates: certs, Invoices: invs})
 	return e
 }
@@ -384,7 +384,7 @@ func TestHealthzReportsCertificates(t *testing.T) {
 	// Two weeks before the test certificate expires.
 	certs := fiscal.NewCertificates(e.db, fiscal.CertificatesOptions{Master: mk,
 		Now: func() time.Time { return e.cert.NotAfter.Add(-14 * 24 * time.Hour) }})
-	h := api.NewHandler(api.Deps{Log: zerolog.Nop(), Store: e.db, Keys: e.keys, Idem: idempotency.New(e.db), Health: certs.Health})
+	h := api.NewHandler(api.Deps{Log: zerolog.Nop(), Store: e.db, Keys: e.keys, Idem: idempotency.New(e.db, mk), Health: certs.Health})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
 	var body struct {

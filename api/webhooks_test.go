@@ -55,7 +55,7 @@ func newWHEnv(t *testing.T, so webhook.SenderOptions) *whEnv {
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, Store: db, Keys: keys, Idem: idempotency.New(db),
+	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, Store: db, Keys: keys, Idem: idempotency.New(db, mk),
 		Webhooks: hooks, Outbox: relay}))
 	t.Cleanup(srv.Close)
 	admin, err := keys.Create(ctx, apikey.NewParams{Label: "admin", Role: apikey.RoleAdmin})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/posgate/posgate/masterkey"
 	"github.com/posgate/posgate/store"
 )
 
@@ -30,18 +31,26 @@ type Response struct {
 }
 
 // Store keeps idempotency records in SQLite.
+//
+// A kept answer may hold a secret shown once (a new API key's
+// client_secret, a webhook's whsec_), so bodies are sealed under the
+// master key, bound to their scope and key, and never stored in plaintext.
 type Store struct {
-	db  *store.DB
-	now func() time.Time
+	db     *store.DB
+	master *masterkey.Key
+	now    func() time.Time
 }
 
-// New returns a Store over db.
-func New(db *store.DB) *Store {
-	if db == nil {
-		panic("idempotency: db is required")
+// New returns a Store over db that seals kept answers with master.
+func New(db *store.DB, master *masterkey.Key) *Store {
+	if db == nil || master == nil {
+		panic("idempotency: db and master key are required")
 	}
-	return &Store{db: db, now: time.Now}
+	return &Store{db: db, master: master, now: time.Now}
 }
+
+// aad binds a sealed body to its row.
+func aad(scope, key string) []byte { return []byte(scope + "\x00" + key) }
 
 // SetClock replaces the clock (tests).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
@@ -79,7 +88,11 @@ func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*
 		case status == 0:
 			return ErrInProgress
 		default:
-			resp = &Response{Status: status, ContentType: ct, Body: body}
+			plain, err := s.master.Open(body, aad(scope, key))
+			if err != nil {
+				return fmt.Errorf("open kept answer: %w", err)
+			}
+			resp = &Response{Status: status, ContentType: ct, Body: plain}
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key_id, idem_key, request_hash, created_at, expires_at)
@@ -102,7 +115,7 @@ func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*
 func (s *Store) Complete(ctx context.Context, scope, key string, r Response) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, content_type = ?, body = ?
-			WHERE key_id = ? AND idem_key = ?`, r.Status, r.ContentType, r.Body, scope, key)
+			WHERE key_id = ? AND idem_key = ?`, r.Status, r.ContentType, s.master.Seal(r.Body, aad(scope, key)), scope, key)
 		if err != nil {
 			return fmt.Errorf("complete idempotency key: %w", err)
 		}

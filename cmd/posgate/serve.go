@@ -76,7 +76,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// 5. API keys and idempotency records. Keys left reserved by a process
 	// that died mid-request are released before anything is served.
 	keys := apikey.New(db, master)
-	idem := idempotency.New(db)
+	idem := idempotency.New(db, master)
 	if n, err := idem.ReleaseAbandoned(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -107,7 +107,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Timeout:      cfg.Webhooks.Timeout.Duration,
 	})
 	endpoints := webhook.New(db, master, sender, webhook.Options{})
-	relay := outbox.NewRelay(db, endpoints, log.With().Str(logkey.Component, "outbox").Logger(), outbox.Options{
+	relay := outbox.NewRelay(db, endpoints, log, outbox.Options{
 		Schedule:    durations(cfg.Webhooks.RetrySchedule),
 		MaxAttempts: cfg.Webhooks.MaxAttempts,
 	})
