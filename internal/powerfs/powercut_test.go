@@ -5,6 +5,7 @@ package powerfs_test
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,31 +43,39 @@ const (
 // PRAGMA integrity_check.
 //
 // POWERCUT_SEEDS sets how many seeds run, POWERCUT_SEED reruns one. Odd
-// seeds tear and reorder unsynced writes, even seeds drop them.
+// seeds tear and reorder unsynced writes, even seeds drop them; every
+// third seed cuts the power a second time while the daemon restarts.
 func TestPowerCut(t *testing.T) {
 	requireFUSE(t)
 	start := time.Now()
 	pc := newPowerCut(t)
-	calib := pc.run(t, 0, 0)
+	calib := pc.run(t, 0, 0, 0)
 	if calib.failure != "" || calib.acked != pcInvoices {
 		t.Fatalf("calibration run without a cut: %d of %d acked: %s", calib.acked, pcInvoices, calib.failure)
 	}
-	t.Logf("calibration: %d filesystem ops for %d invoices", calib.ops, pcInvoices)
-	var acked, inFlight, failed int
+	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
+	var acked, inFlight, failed, double int
 	list := seeds(t, 80)
 	for _, seed := range list {
-		k := 1 + rngFor(seed).Int64N(calib.ops)
-		res := pc.run(t, seed, k)
+		rng := rngFor(seed)
+		k, k2 := 1+rng.Int64N(calib.ops), int64(0)
+		what := fmt.Sprintf("loss %v, cut at op %d of ~%d", lossFor(seed), k, calib.ops)
+		if seed%3 == 0 {
+			k2 = 1 + rng.Int64N(calib.restartOps)
+			what += fmt.Sprintf(", again at op %d of ~%d of the restart", k2, calib.restartOps)
+			double++
+		}
+		res := pc.run(t, seed, k, k2)
 		acked += res.acked
 		inFlight += res.inFlight
 		if res.failure != "" {
 			failed++
-			t.Errorf("seed %d (loss %v, cut at op %d of ~%d, %d acked): %s\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs",
-				seed, lossFor(seed), k, calib.ops, res.acked, res.failure, seed)
+			t.Errorf("seed %d (%s; %d acked): %s\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs",
+				seed, what, res.acked, res.failure, seed)
 		}
 	}
-	t.Logf("%d seeds, %d failed; %d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
-		len(list), failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds (%d cut twice), %d failed; %d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
+		len(list), double, failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
 }
 
 // powerCut is the set-up shared by every seed: the binaries, a config
@@ -163,10 +172,11 @@ type invoice struct {
 }
 
 type runResult struct {
-	ops      int64 // filesystem ops during the load
-	acked    int
-	inFlight int    // requests sent but not answered 201 before the cut
-	failure  string // why the run failed; "" if it passed
+	ops        int64 // filesystem ops during the load
+	restartOps int64 // filesystem ops from the restart to listening
+	acked      int
+	inFlight   int    // requests sent but not answered 201 before the cut
+	failure    string // why the run failed; "" if it passed
 }
 
 // invoiceBody is request i's body. The price identifies the request, so
@@ -181,9 +191,10 @@ func idemKey(seed uint64, i int) string { return fmt.Sprintf("powercut-%d-%d", s
 
 // run is one seed: a clone of the disk, the daemon under load with the
 // power cut at op k (0: no cut until the load is done), then a restart
-// on what survived and the checks. Failures of the checks are returned;
-// failures of the harness itself stop the test.
-func (pc *powerCut) run(t *testing.T, seed uint64, k int64) runResult {
+// on what survived (cut again at its op k2, if not 0, and restarted once
+// more) and the checks. Failures of the checks are returned; failures of
+// the harness itself stop the test.
+func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
 	t.Helper()
 	fsys := pc.disk.Clone()
 	if err := fsys.Mount(pc.mnt); err != nil {
@@ -260,7 +271,31 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k int64) runResult {
 		t.Fatal(err)
 	}
 
+	// A second cut, at op k2 of the restart, hits the daemon's recovery;
+	// the machine boots again on what survived both.
+	if k2 > 0 {
+		var kl2 killer
+		fsys.ArmCut(k2, kl2.kill)
+		d2, err := startDaemon(pc.bin, pc.cfg, &kl2)
+		fsys.Cut()
+		kl2.kill()
+		if err == nil {
+			d2.wait()
+		}
+		if err := fsys.Unmount(); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.Reset(lossFor(seed), rand.New(rand.NewPCG(seed, 2))); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.Mount(pc.mnt); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	opsBefore = fsys.Ops()
 	d, err = startDaemon(pc.bin, pc.cfg, nil)
+	res.restartOps = fsys.Ops() - opsBefore
 	if err != nil {
 		res.failure = "restart after the cut: " + err.Error()
 		if err := fsys.Unmount(); err != nil {
