@@ -116,9 +116,11 @@ func TestLinkReconnects(t *testing.T) {
 	wait(device.Connected)
 	p := <-o.ports
 
-	// A job reads what the device sends.
-	p.in <- []byte("hi")
+	// A job reads what the device sends while the job holds the port.
+	// (Bytes that arrive between jobs are unsolicited and dropped, so the
+	// device "answers" only once the job has begun.)
 	err := l.Do(ctx, func(ctx context.Context, port device.Port) error {
+		p.in <- []byte("hi")
 		b := make([]byte, 2)
 		n, err := device.Read(ctx, port, b, time.Now().Add(time.Second))
 		if err != nil || string(b[:n]) != "hi" {
