@@ -67,15 +67,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "posgate", version)
 		return nil
-	// Subcommands added by device and fiscal code go here.
 	case "certs":
 		return runCerts(ctx, rest, getenv, stdout, stderr)
 	case "sim":
-		if len(rest) > 0 && rest[0] == "printer" {
-			return runSimPrinter(ctx, rest[1:], stdout, stderr)
-		}
-		if len(rest) > 0 && rest[0] == "terminal" {
+		switch {
+		case len(rest) > 0 && rest[0] == "terminal":
 			return runSimTerminal(ctx, rest[1:], stdout, stderr)
+		case len(rest) > 0 && rest[0] == "printer":
+			return runSimPrinter(ctx, rest[1:], stdout, stderr)
 		}
 		fmt.Fprint(stderr, usage)
 		return errors.New("sim: want terminal or printer")
