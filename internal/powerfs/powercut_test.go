@@ -34,13 +34,18 @@ const (
 	pcWorkers  = 2
 )
 
+// webhookWait bounds how long the restarted daemon may take to deliver
+// what it had not delivered before the cut.
+const webhookWait = 15 * time.Second
+
 // TestPowerCut runs the real posgate binary on powerfs, cuts the power
 // at a seeded filesystem operation while clients create invoices, and
 // restarts it on what survived. Every invoice that got a 201 must be
 // there, with its number, its invoice.created outbox event, and numbering
 // without gaps; a client retrying an unanswered request with its
-// Idempotency-Key must not get a second invoice; the database must pass
-// PRAGMA integrity_check.
+// Idempotency-Key must not get a second invoice; the webhook receiver
+// must get every invoice at least once, and none that the box lost; the
+// database must pass PRAGMA integrity_check.
 //
 // POWERCUT_SEEDS sets how many seeds run, POWERCUT_SEED reruns one. Odd
 // seeds tear and reorder unsynced writes, even seeds drop them; every
@@ -55,7 +60,7 @@ func TestPowerCut(t *testing.T) {
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
 	var acked, inFlight, failed, double int
-	list := seeds(t, 80)
+	list := seeds(t, 60)
 	for _, seed := range list {
 		rng := rngFor(seed)
 		k, k2 := 1+rng.Int64N(calib.ops), int64(0)
@@ -88,6 +93,7 @@ type powerCut struct {
 	db          string
 	apiKey      string
 	disk        *powerfs.FS
+	recv        *receiver
 }
 
 func newPowerCut(t *testing.T) *powerCut {
@@ -96,6 +102,7 @@ func newPowerCut(t *testing.T) *powerCut {
 		bin:    build(t, "github.com/posgate/posgate/cmd/posgate"),
 		victim: build(t, "./testdata/victim"),
 		mnt:    t.TempDir(),
+		recv:   newReceiver(t),
 	}
 	work := t.TempDir()
 	dataDir := filepath.Join(pc.mnt, "data")
@@ -106,6 +113,10 @@ data_dir = %q
 
 [log]
 level = "warn"
+
+[webhooks]
+allow_http    = true # the receiver is this test, on 127.0.0.1
+allow_private = true
 
 [fiscal]
 tin = %q
@@ -139,6 +150,25 @@ software = %q
 	pc.apiKey = key.ClientID + ":" + key.ClientSecret
 	certPath, keyPath := writeCertificate(t, work, pcTIN)
 	runCLI(t, pc.bin, "certs", "import", "--cert", certPath, "--key", keyPath, "--tin", pcTIN, "--bind", key.ID, "--json", "--config", pc.cfg)
+
+	// The head office subscribes to invoice.created (the daemon pings it
+	// before it answers).
+	d, err := startDaemon(pc.bin, pc.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.kill)
+	c := &client{http: &http.Client{Timeout: 30 * time.Second}, url: d.url, apiKey: pc.apiKey}
+	var ep struct {
+		ID string `json:"id"`
+	}
+	body := fmt.Appendf(nil, `{"url":%q,"events":["invoice.created"]}`, pc.recv.url)
+	if _, err := c.post("/v1/webhooks", "powercut-webhook", body, &ep); err != nil {
+		t.Fatalf("create webhook endpoint: %v\n%s", err, d.stderr.tail(2000))
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
 
 	// What the set-up made durable is the disk every run starts from.
 	r.fsys.Cut()
@@ -196,6 +226,7 @@ func idemKey(seed uint64, i int) string { return fmt.Sprintf("powercut-%d-%d", s
 // the harness itself stop the test.
 func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
 	t.Helper()
+	pc.recv.reset()
 	fsys := pc.disk.Clone()
 	if err := fsys.Mount(pc.mnt); err != nil {
 		t.Fatal(err)
@@ -403,6 +434,35 @@ func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []
 			fail = append(fail, fmt.Sprintf("request with total %d made %d invoices", total, n))
 		}
 	}
+	// The head office gets every invoice at least once, and nothing it
+	// got is missing from the box: an event is sent only after its
+	// transaction committed.
+	present := map[string]bool{}
+	for _, inv := range invs {
+		present[inv.ID] = true
+	}
+	var missing []string
+	for deadline := time.Now().Add(webhookWait); ; time.Sleep(20 * time.Millisecond) {
+		got := pc.recv.received()
+		missing = missing[:0]
+		for id := range present {
+			if !got[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			for id := range got {
+				if !present[id] {
+					fail = append(fail, fmt.Sprintf("invoice %s was delivered to the webhook but is gone after the cut", id))
+				}
+			}
+			break
+		}
+	}
+	if len(missing) > 0 {
+		fail = append(fail, fmt.Sprintf("%d of %d invoices not delivered to the webhook within %v after the restart", len(missing), len(invs), webhookWait))
+	}
+
 	// Numbering is gapless and monotonic: 1…n, once each.
 	slices.Sort(ordinals)
 	for i, o := range ordinals {
