@@ -59,7 +59,7 @@ func TestPowerCut(t *testing.T) {
 		t.Fatalf("calibration run without a cut: %d of %d acked: %s", calib.acked, pcInvoices, calib.failure)
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
-	var acked, inFlight, failed, double int
+	var acked, inFlight, failed, double, cutInLoad int
 	list := seeds(t, 60)
 	for _, seed := range list {
 		rng := rngFor(seed)
@@ -71,6 +71,9 @@ func TestPowerCut(t *testing.T) {
 			double++
 		}
 		res := pc.run(t, seed, k, k2)
+		if res.cutInLoad {
+			cutInLoad++
+		}
 		acked += res.acked
 		inFlight += res.inFlight
 		if res.failure != "" {
@@ -79,8 +82,12 @@ func TestPowerCut(t *testing.T) {
 				seed, what, res.acked, res.failure, seed)
 		}
 	}
-	t.Logf("%d seeds (%d cut twice), %d failed; %d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
-		len(list), double, failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds (%d cut during the load, %d cut twice), %d failed; %d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
+		len(list), cutInLoad, double, failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
+	// A harness whose cut never comes checks nothing.
+	if len(list) >= 10 && cutInLoad < len(list)/2 {
+		t.Errorf("the cut came during the load in only %d of %d seeds", cutInLoad, len(list))
+	}
 }
 
 // powerCut is the set-up shared by every seed: the binaries, a config
@@ -204,6 +211,7 @@ type invoice struct {
 type runResult struct {
 	ops        int64 // filesystem ops during the load
 	restartOps int64 // filesystem ops from the restart to listening
+	cutInLoad  bool  // the armed cut came while the clients were posting
 	acked      int
 	inFlight   int    // requests sent but not answered 201 before the cut
 	failure    string // why the run failed; "" if it passed
@@ -281,7 +289,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
 		})
 	}
 	wg.Wait()
-	res := runResult{ops: fsys.Ops() - opsBefore, acked: len(acks), inFlight: len(inFlight)}
+	res := runResult{ops: fsys.Ops() - opsBefore, acked: len(acks), inFlight: len(inFlight), cutInLoad: fsys.IsCut()}
 	if loadErr != nil {
 		d.exit(2 * time.Second) // a daemon that failed says why on its way out
 		t.Fatalf("seed %d: %v\ndaemon (%v) log:\n%s", seed, loadErr, d.cmd.ProcessState, d.stderr.tail(2000))

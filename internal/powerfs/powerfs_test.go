@@ -168,6 +168,28 @@ func TestDurability(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "v1"},
+		{"UnsyncedTruncateReverts", func(t *testing.T, mnt string) {
+			writeFile(t, filepath.Join(mnt, "f"), []byte("v1"), true)
+			syncDir(t, mnt)
+			if err := os.Truncate(filepath.Join(mnt, "f"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "v1"},
+		{"Fdatasync", func(t *testing.T, mnt string) {
+			writeFile(t, filepath.Join(mnt, "f"), nil, true)
+			syncDir(t, mnt)
+			f, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write([]byte("appended")); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+				t.Fatal(err)
+			}
+		}, "appended"},
 		{"UnlinkWithoutDirSyncComesBack", func(t *testing.T, mnt string) {
 			writeFile(t, filepath.Join(mnt, "f"), []byte("v1"), true)
 			syncDir(t, mnt)
