@@ -202,12 +202,12 @@ type invoice struct {
 	ID      string `json:"id"`
 	Number  string `json:"number"`
 	Ordinal int64  `json:"ordinal"`
-	Year    int    `json:"year"`
 	Totals  struct {
 		Total int64 `json:"total"`
 	} `json:"totals"`
 }
 
+// runResult is what one run saw.
 type runResult struct {
 	ops        int64 // filesystem ops during the load
 	restartOps int64 // filesystem ops from the restart to listening
