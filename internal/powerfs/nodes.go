@@ -352,6 +352,11 @@ func (n *fileNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) sy
 		return e
 	}
 	defer n.fsys.mu.Unlock()
+	n.fsys.fsyncs++
+	if n.fsys.fsyncs == n.fsys.failAt {
+		n.f.pending = nil // see FailFsync
+		return syscall.EIO
+	}
 	n.f.sync()
 	return 0
 }

@@ -54,12 +54,12 @@ func TestPowerCut(t *testing.T) {
 	requireFUSE(t)
 	start := time.Now()
 	pc := newPowerCut(t)
-	calib := pc.run(t, 0, 0, 0)
+	calib := pc.run(t, 0, 0, 0, 0)
 	if calib.failure != "" || calib.acked != pcInvoices {
 		t.Fatalf("calibration run without a cut: %d of %d acked: %s", calib.acked, pcInvoices, calib.failure)
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
-	var acked, inFlight, failed, double, cutInLoad int
+	var acked, inFlight, failed, double, syncErrs, syncErrHit, cutInLoad int
 	list := seeds(t, 60)
 	for _, seed := range list {
 		rng := rngFor(seed)
@@ -70,9 +70,19 @@ func TestPowerCut(t *testing.T) {
 			what += fmt.Sprintf(", again at op %d of ~%d of the restart", k2, calib.restartOps)
 			double++
 		}
-		res := pc.run(t, seed, k, k2)
+		failSync := int64(0)
+		if seed%4 == 2 {
+			// Among the fsyncs before the cut, so that it comes first.
+			failSync = 1 + rng.Int64N(max(1, calib.fsyncs*k/calib.ops))
+			what += fmt.Sprintf(", fsync %d of ~%d fails first", failSync, calib.fsyncs)
+			syncErrs++
+		}
+		res := pc.run(t, seed, k, k2, failSync)
 		if res.cutInLoad {
 			cutInLoad++
+		}
+		if res.syncErrHit {
+			syncErrHit++
 		}
 		acked += res.acked
 		inFlight += res.inFlight
@@ -82,8 +92,9 @@ func TestPowerCut(t *testing.T) {
 				seed, what, res.acked, res.failure, seed)
 		}
 	}
-	t.Logf("%d seeds (%d cut during the load, %d cut twice), %d failed; %d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
-		len(list), cutInLoad, double, failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds (%d cut during the load, %d cut twice, %d with an fsync error armed, %d hit before the cut), %d failed; "+
+		"%d invoices acked before the cut, all checked after it; %d unanswered requests retried; %v",
+		len(list), cutInLoad, double, syncErrs, syncErrHit, failed, acked, inFlight, time.Since(start).Round(time.Millisecond))
 	// A harness whose cut never comes checks nothing.
 	if len(list) >= 10 && cutInLoad < len(list)/2 {
 		t.Errorf("the cut came during the load in only %d of %d seeds", cutInLoad, len(list))
@@ -210,8 +221,10 @@ type invoice struct {
 // runResult is what one run saw.
 type runResult struct {
 	ops        int64 // filesystem ops during the load
+	fsyncs     int64 // file fsyncs during the load
 	restartOps int64 // filesystem ops from the restart to listening
 	cutInLoad  bool  // the armed cut came while the clients were posting
+	syncErrHit bool  // the fsync error came while the clients were posting
 	acked      int
 	inFlight   int    // requests sent but not answered 201 before the cut
 	failure    string // why the run failed; "" if it passed
@@ -232,7 +245,7 @@ func idemKey(seed uint64, i int) string { return fmt.Sprintf("powercut-%d-%d", s
 // on what survived (cut again at its op k2, if not 0, and restarted once
 // more) and the checks. Failures of the checks are returned; failures of
 // the harness itself stop the test.
-func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
+func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runResult {
 	t.Helper()
 	pc.recv.reset()
 	fsys := pc.disk.Clone()
@@ -247,13 +260,21 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
 	}
 	t.Cleanup(d.kill) // before the unmount above, if the test stops here
 	c := &client{http: &http.Client{Timeout: 30 * time.Second}, url: d.url, apiKey: pc.apiKey}
-	opsBefore := fsys.Ops()
+	opsBefore, fsyncsBefore := fsys.Ops(), fsys.Fsyncs()
 	if k > 0 {
 		fsys.ArmCut(k, kl.kill)
 	}
+	if failSync > 0 {
+		fsys.FailFsync(failSync)
+	}
+	// failed reports whether the daemon may answer with errors: the
+	// power is off, or the fsync error has come.
+	failed := func() bool { return fsys.IsCut() || failSync > 0 && fsys.Fsyncs() >= fsyncsBefore+failSync }
 
 	// The load: workers take request numbers in turn and stop at the
-	// first request that gets no answer (the daemon is dead).
+	// first request that gets no answer (the daemon is dead). An error
+	// answer after the fsync error is no ack either; the client retries
+	// it after the restart.
 	var (
 		mu       sync.Mutex
 		acks     []ack
@@ -276,20 +297,22 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2 int64) runResult {
 				switch {
 				case err == nil && status == http.StatusCreated:
 					acks = append(acks, ack{req: i, id: inv.ID, number: inv.Number, ordinal: inv.Ordinal})
-				case err != nil && fsys.IsCut():
+				case err != nil && failed():
 					inFlight = append(inFlight, i)
 				default:
 					loadErr = fmt.Errorf("request %d before any cut: status %d: %v", i, status, err)
 				}
 				mu.Unlock()
-				if err != nil {
+				if status == 0 || loadErr != nil {
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	res := runResult{ops: fsys.Ops() - opsBefore, acked: len(acks), inFlight: len(inFlight), cutInLoad: fsys.IsCut()}
+	res := runResult{ops: fsys.Ops() - opsBefore, fsyncs: fsys.Fsyncs() - fsyncsBefore,
+		acked: len(acks), inFlight: len(inFlight), cutInLoad: fsys.IsCut()}
+	res.syncErrHit = failSync > 0 && res.fsyncs >= failSync
 	if loadErr != nil {
 		d.exit(2 * time.Second) // a daemon that failed says why on its way out
 		t.Fatalf("seed %d: %v\ndaemon (%v) log:\n%s", seed, loadErr, d.cmd.ProcessState, d.stderr.tail(2000))

@@ -35,6 +35,8 @@ type FS struct {
 	cutAt   int64  // the op that cuts the power; 0: not armed
 	onCut   func() // called once, at the cut
 	cut     bool   // the power is off: every operation fails with EIO
+	fsyncs  int64  // file fsyncs since Mount
+	failAt  int64  // the file fsync that fails; 0: none
 	server  *fuse.Server
 	mnt     string
 }
@@ -77,7 +79,7 @@ func (fsys *FS) Mount(mountpoint string) error {
 		return fmt.Errorf("powerfs: mount %s: %w", mountpoint, err)
 	}
 	fsys.mu.Lock()
-	fsys.server, fsys.mnt, fsys.ops = server, mountpoint, 0
+	fsys.server, fsys.mnt, fsys.ops, fsys.fsyncs = server, mountpoint, 0, 0
 	fsys.mu.Unlock()
 	return nil
 }
@@ -136,6 +138,26 @@ func (fsys *FS) ArmCut(k int64, onCut func()) {
 	fsys.onCut = onCut
 }
 
+// FailFsync makes the k-th file fsync from now (k ≥ 1) fail with EIO
+// and forget the file's unsynced writes, as Linux does since 4.13 after a
+// writeback error: the error is reported once, the dirty pages are marked
+// clean, readers still see the data until the reboot, and a later fsync
+// succeeds without writing it. Only a program that treats the first error
+// as fatal keeps its promises.
+func (fsys *FS) FailFsync(k int64) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.failAt = fsys.fsyncs + max(k, 1)
+}
+
+// Fsyncs returns the number of file fsyncs since Mount, to choose k for
+// FailFsync from.
+func (fsys *FS) Fsyncs() int64 {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return fsys.fsyncs
+}
+
 // Cut cuts the power now. onCut set by ArmCut does not run.
 func (fsys *FS) Cut() {
 	fsys.mu.Lock()
@@ -188,7 +210,7 @@ func (fsys *FS) Reset(loss Loss, rng *rand.Rand) error {
 	for _, f := range files {
 		f.lose(rng)
 	}
-	fsys.cut, fsys.cutAt, fsys.onCut = false, 0, nil
+	fsys.cut, fsys.cutAt, fsys.onCut, fsys.failAt = false, 0, nil, 0
 	return nil
 }
 

@@ -349,3 +349,35 @@ func TestUnmountBusy(t *testing.T) {
 		t.Fatal("closing a file of an aborted mount hangs")
 	}
 }
+
+// TestFailFsync: the failed fsync forgets the unsynced write, which stays
+// visible until the reboot; the next fsync succeeds.
+func TestFailFsync(t *testing.T) {
+	fsys, mnt := mount(t)
+	path := filepath.Join(mnt, "f")
+	writeFile(t, path, []byte("v1"), true)
+	syncDir(t, mnt)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("v2"), 0); err != nil {
+		t.Fatal(err)
+	}
+	fsys.FailFsync(1)
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("failing fsync: err=%v, want EIO", err)
+	}
+	if got, want := content(t, path), "v2"; got != want {
+		t.Fatalf("after the failed fsync f=%q, want %q", got, want)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync after the failed one: %v", err)
+	}
+	f.Close()
+	reboot(t, fsys, mnt, powerfs.LossDrop, nil)
+	if got, want := content(t, path), "v1"; got != want {
+		t.Fatalf("after the reboot f=%q, want %q", got, want)
+	}
+}

@@ -4,6 +4,7 @@
 //
 //	victim insert DB store|normal ROWS  inserts ROWS rows, one transaction each,
 //	                                    printing "acked ID" once each commit returned
+//	                                    (a failed commit is reported on stderr, and skipped)
 //	victim check DB [TABLE]             opens DB read-write, so SQLite's recovery runs,
 //	                                    and prints integrity_check and TABLE's ids as JSON
 package main
@@ -81,7 +82,9 @@ func insert(path, mode string, rows int, stdout io.Writer) error {
 			return err
 		})
 		if err != nil {
-			return err
+			// Like the daemon, answer this one with an error and go on.
+			fmt.Fprintf(os.Stderr, "failed %d: %v\n", i, err)
+			continue
 		}
 		// Flushed per row: an ack the parent has not read is no ack.
 		fmt.Fprintf(w, "acked %d\n", i)
