@@ -16,6 +16,7 @@ import (
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
 	"github.com/posgate/posgate/simulator/terminal"
@@ -69,6 +70,24 @@ func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (m
 		terminals[tc.ID] = zvt.New(opts)
 	}
 	return terminals, nil
+}
+
+// paymentTerminals describes the configured terminals to the payment
+// service, each with its driver and line state.
+func paymentTerminals(cfg Config, clients map[string]*zvt.Client) []payment.Terminal {
+	var ts []payment.Terminal
+	for _, tc := range cfg.Terminals {
+		c := clients[tc.ID]
+		ts = append(ts, payment.Terminal{
+			ID:       tc.ID,
+			Device:   c,
+			Online:   func() bool { online, _ := c.Link().State(); return online },
+			Currency: tc.Currency,
+			Protocol: tc.Protocol,
+			Port:     tc.Port,
+		})
+	}
+	return ts
 }
 
 // startTerminalSimulator serves a simulated ZVT terminal on a pty for

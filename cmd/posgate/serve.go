@@ -22,6 +22,7 @@ import (
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/masterkey"
 	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/webhook"
 )
@@ -122,7 +123,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	// 9. Fiscal: certificates (keys sealed), the signing scheme, invoices,
+	// 9. Payments: one session owner per terminal. Its Run first
+	// reconciles any payment a crash left in_progress (Repeat Receipt)
+	// before that terminal takes new work.
+	var payments *payment.Service
+	if len(terminals) > 0 {
+		payments = payment.New(db, payment.Options{
+			Terminals: paymentTerminals(cfg, terminals),
+			Timeout:   cfg.Payments.Timeout.Duration,
+			Notify:    relay.Notify,
+			Log:       log.With().Str(logkey.Component, "payments").Logger(),
+		})
+	} else {
+		log.Warn().Msg("no terminals configured: payments are off")
+	}
+
+	// 10. Fiscal: certificates (keys sealed), the signing scheme, invoices,
 	// and a print job per invoice on the first printer.
 	certs := fiscal.NewCertificates(db, fiscal.CertificatesOptions{
 		Master: master,
@@ -179,7 +195,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}
 
-	// 10. Bind before serving, so a port clash fails here, not later.
+	// 11. Bind before serving, so a port clash fails here, not later.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -198,11 +214,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks:     endpoints,
 		Outbox:       relay,
 		Printers:     printerMap(printers),
+		Payments:     payments,
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
 
-	// 11. Run every long-lived component; the first failure stops the rest.
+	// 12. Run every long-lived component; the first failure stops the rest.
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range links {
 		g.Go(func() error { return l.Run(gctx) })
@@ -212,6 +229,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if jobs != nil {
 		g.Go(func() error { return jobs.Run(gctx) })
+	}
+	if payments != nil {
+		g.Go(func() error { return payments.Run(gctx) })
 	}
 	g.Go(func() error { return devEvents.Run(gctx) })
 	g.Go(func() error { return relay.Run(gctx) })

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -157,5 +158,79 @@ func TestDevSimulateInvoiceCurl(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 201 || !strings.Contains(string(b), `"fiscal_signature"`) {
 		t.Fatalf("printed curl: %d %s", res.StatusCode, b)
+	}
+}
+
+// A sale on the simulated terminal t1 through the API completes with the
+// terminal's receipt number; an amount ending in 51 is declined.
+func TestSimulatePayment(t *testing.T) {
+	cfg := writeConfig(t, "")
+	pos := cliKey(t, cfg, "pos")
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--simulate"}, noenv, stdout, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve did not listen:\n%s", stdout.String())
+	}
+	call := func(method, path, body, idem string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+		if idem != "" {
+			req.Header.Set("Idempotency-Key", idem)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m
+	}
+	pay := func(amount int, idem string) map[string]any {
+		t.Helper()
+		var (
+			status int
+			p      map[string]any
+		)
+		// The terminal registers in the background after start: until then
+		// it is busy or offline, and the cashier is told so.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			status, p = call("POST", "/v1/payments", fmt.Sprintf(`{"type":"sale","terminal_id":"t1","amount":%d,"currency":"EUR"}`, amount), idem)
+			if status < 500 && status != 409 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if status != 201 && status != 202 {
+			t.Fatalf("create payment: %d %v", status, p)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			_, p = call("GET", "/v1/payments/"+p["id"].(string)+"?wait=10s", "", "")
+			if s := p["status"]; s != "pending" && s != "in_progress" || time.Now().After(deadline) {
+				return p
+			}
+		}
+	}
+	sale := pay(1234, "sale-1")
+	if sale["status"] != "completed" || sale["receipt_number"] == nil {
+		t.Fatalf("sale: %v", sale)
+	}
+	declined := pay(1251, "sale-2")
+	if declined["status"] != "failed" {
+		t.Fatalf("amount …51: %v", declined)
 	}
 }
