@@ -72,6 +72,30 @@ func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (m
 	return terminals, nil
 }
 
+// deviceStates reports each device's line for /healthz: online, or
+// offline with the last error.
+func deviceStates(printerLinks []*device.Link, terminals map[string]*zvt.Client) map[string]any {
+	out := map[string]any{}
+	add := func(l *device.Link) {
+		online, err := l.State()
+		st := map[string]any{"state": "online"}
+		if !online {
+			st["state"] = "offline"
+			if err != nil {
+				st["last_error"] = err.Error()
+			}
+		}
+		out[l.ID()] = st
+	}
+	for _, l := range printerLinks {
+		add(l)
+	}
+	for _, c := range terminals {
+		add(c.Link())
+	}
+	return out
+}
+
 // paymentTerminals describes the configured terminals to the payment
 // service, each with its driver and line state.
 func paymentTerminals(cfg Config, clients map[string]*zvt.Client) []payment.Terminal {

@@ -207,7 +207,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Idem:    idem,
 		Version: version,
 		Health: func(ctx context.Context) map[string]any {
-			return certs.Health(ctx)
+			h := certs.Health(ctx)
+			h["devices"] = deviceStates(links, terminals)
+			return h
 		},
 		Certificates: certs,
 		Invoices:     invoices,

@@ -226,6 +226,18 @@ func TestSimulatePayment(t *testing.T) {
 		}
 	}
 	sale := pay(1234, "sale-1")
+	res, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Devices map[string]struct{ State string } `json:"devices"`
+	}
+	json.NewDecoder(res.Body).Decode(&health)
+	res.Body.Close()
+	if health.Devices["t1"].State != "online" || health.Devices["p1"].State != "online" {
+		t.Fatalf("healthz devices: %+v", health.Devices)
+	}
 	if sale["status"] != "completed" || sale["receipt_number"] == nil {
 		t.Fatalf("sale: %v", sale)
 	}
