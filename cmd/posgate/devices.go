@@ -74,9 +74,9 @@ func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (m
 
 // deviceStates reports each device's line for /healthz: online, or
 // offline with the last error.
-func deviceStates(printerLinks []*device.Link, terminals map[string]*zvt.Client) map[string]any {
+func deviceStates(links []*device.Link) map[string]any {
 	out := map[string]any{}
-	add := func(l *device.Link) {
+	for _, l := range links {
 		online, err := l.State()
 		st := map[string]any{"state": "online"}
 		if !online {
@@ -86,12 +86,6 @@ func deviceStates(printerLinks []*device.Link, terminals map[string]*zvt.Client)
 			}
 		}
 		out[l.ID()] = st
-	}
-	for _, l := range printerLinks {
-		add(l)
-	}
-	for _, c := range terminals {
-		add(c.Link())
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -200,7 +201,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	set := metrics.NewSet()
+	allLinks := append([]*device.Link(nil), links...)
+	for _, c := range terminals {
+		allLinks = append(allLinks, c.Link())
+	}
+	registerGauges(set, allLinks, relay)
 	handler := api.NewHandler(api.Deps{
+		Metrics: set,
 		Log:     log.With().Str(logkey.Component, "api").Logger(),
 		Store:   db,
 		Keys:    keys,
@@ -208,7 +216,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Version: version,
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
-			h["devices"] = deviceStates(links, terminals)
+			h["devices"] = deviceStates(allLinks)
 			return h
 		},
 		Certificates: certs,

@@ -238,6 +238,17 @@ func TestSimulatePayment(t *testing.T) {
 	if health.Devices["t1"].State != "online" || health.Devices["p1"].State != "online" {
 		t.Fatalf("healthz devices: %+v", health.Devices)
 	}
+	res, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`posgate_device_online{device="t1"} 1`, `posgate_webhook_deliveries_pending 0`} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if sale["status"] != "completed" || sale["receipt_number"] == nil {
 		t.Fatalf("sale: %v", sale)
 	}
