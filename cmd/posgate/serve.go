@@ -18,7 +18,6 @@ import (
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/fiscal"
-	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/masterkey"
@@ -150,50 +149,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	var (
-		invoices *fiscal.Invoices
-		jobs     *fiscal.PrintJobs
-	)
-	if len(cfg.Printers) > 0 {
-		pc := cfg.Printers[0]
-		jobs = fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
-			Printer:   printers[pc.ID],
-			PrinterID: pc.ID,
-			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
-			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
-			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
-		})
-	}
-	if cfg.Fiscal.Enabled() {
-		// Invoice numbers restart each calendar year in the country's zone.
-		loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[cfg.Fiscal.Country])
-		if err != nil {
-			return fmt.Errorf("fiscal time zone: %w", err)
-		}
-		scheme, err := iic.New(iic.Options{Country: cfg.Fiscal.Country, Environment: cfg.Fiscal.Environment,
-			VerifyURL: cfg.Fiscal.VerifyURL, Location: loc})
-		if err != nil {
-			return fmt.Errorf("fiscal scheme: %w", err)
-		}
-		opts := fiscal.InvoicesOptions{
-			Scheme:       scheme,
-			Certificates: certs,
-			TIN:          cfg.Fiscal.TIN,
-			BusinessUnit: cfg.Fiscal.BusinessUnit,
-			Device:       cfg.Fiscal.TCR,
-			Software:     cfg.Fiscal.Software,
-			Currency:     cfg.Fiscal.Currency,
-			Location:     loc,
-			VATGroups:    vatGroups,
-			Notify:       relay.Notify,
-		}
-		if jobs != nil {
-			opts.PrinterID = cfg.Printers[0].ID
-			opts.Notify = func() { jobs.Wake(); relay.Notify() }
-		}
-		invoices = fiscal.NewInvoices(db, opts)
-	} else {
-		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
+	invoices, jobs, err := newInvoicing(cfg, db, certs, printers, relay, log)
+	if err != nil {
+		return err
 	}
 
 	// 11. Bind before serving, so a port clash fails here, not later.

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/fiscal/iic"
+	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/store"
+)
+
+// newInvoicing builds the invoice service with its signing scheme and,
+// when a printer is configured, the print-job runner on the first printer
+// (the caller runs it). Without the fiscal identifiers invoices are off
+// and both are nil.
+func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers map[string]*datecs.Device,
+	relay *outbox.Relay, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
+	var (
+		invoices *fiscal.Invoices
+		jobs     *fiscal.PrintJobs
+	)
+	if len(cfg.Printers) > 0 {
+		pc := cfg.Printers[0]
+		jobs = fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
+			Printer:   printers[pc.ID],
+			PrinterID: pc.ID,
+			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
+			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
+			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
+		})
+	}
+	if cfg.Fiscal.Enabled() {
+		// Invoice numbers restart each calendar year in the country's zone.
+		loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[cfg.Fiscal.Country])
+		if err != nil {
+			return nil, nil, fmt.Errorf("fiscal time zone: %w", err)
+		}
+		scheme, err := iic.New(iic.Options{Country: cfg.Fiscal.Country, Environment: cfg.Fiscal.Environment,
+			VerifyURL: cfg.Fiscal.VerifyURL, Location: loc})
+		if err != nil {
+			return nil, nil, fmt.Errorf("fiscal scheme: %w", err)
+		}
+		opts := fiscal.InvoicesOptions{
+			Scheme:       scheme,
+			Certificates: certs,
+			TIN:          cfg.Fiscal.TIN,
+			BusinessUnit: cfg.Fiscal.BusinessUnit,
+			Device:       cfg.Fiscal.TCR,
+			Software:     cfg.Fiscal.Software,
+			Currency:     cfg.Fiscal.Currency,
+			Location:     loc,
+			VATGroups:    vatGroups,
+			Notify:       relay.Notify,
+		}
+		if jobs != nil {
+			opts.PrinterID = cfg.Printers[0].ID
+			opts.Notify = func() { jobs.Wake(); relay.Notify() }
+		}
+		invoices = fiscal.NewInvoices(db, opts)
+	} else {
+		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
+	}
+	return invoices, jobs, nil
+}
