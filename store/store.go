@@ -110,7 +110,7 @@ func dsn(path string, opts Options, readOnly bool) string {
 // before SQLite does, so the file never exists with looser permissions.
 func prepareFile(path string) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
@@ -123,8 +123,55 @@ func prepareFile(path string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("create database %s: %w", path, err)
 	}
+	// SQLite syncs the directory when it creates the WAL, which also
+	// covers the database's own entry; syncing here as well costs one
+	// fsync at start and does not depend on that detail.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		return fmt.Errorf("restrict database %s: %w", path, err)
+	}
+	return nil
+}
+
+// mkdirDurable creates dir and any missing parents, 0700, and fsyncs the
+// parent of each directory it created: a new directory's entry is durable
+// only once its parent is synced, and a power cut after the first start
+// of a fresh box would otherwise take the whole data directory (store and
+// master key) with it.
+func mkdirDurable(dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := syncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory, making the entries in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }

@@ -146,13 +146,9 @@ software = %q
 		t.Fatal(err)
 	}
 
-	// The installer made the data directory, durably: posgate creates it
-	// when missing but does not fsync its parent (see docs/durability.md).
+	// posgate makes the missing data directory itself, durably
+	// (TestFreshDataDirSurvivesCut).
 	r := newRig(t, pc.mnt)
-	if err := os.Mkdir(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	syncDir(t, pc.mnt)
 
 	out := runCLI(t, pc.bin, "keys", "create", "--json", "--label", "power-cut test", "--role", "admin", "--config", pc.cfg)
 	var key struct {
