@@ -35,7 +35,7 @@ vet:
 
 # staticcheck comes from the Go module proxy at a pinned version.
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # Every benchmark prints its figure beside a baseline from the same run
 # (raw loopback HTTP, raw SQLite commit); see README "Performance".

@@ -24,8 +24,7 @@ const (
 // reqInfo is filled in as a request passes the middleware, for the one
 // log line written at its end.
 type reqInfo struct {
-	key    *apikey.Key
-	status int
+	key *apikey.Key
 }
 
 func infoFrom(ctx context.Context) *reqInfo {

@@ -105,7 +105,8 @@ func parseKeyPEM(s string) (any, error) {
 	case "PRIVATE KEY":
 		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
 	case "RSA PRIVATE KEY":
-		if x509.IsEncryptedPEMBlock(blk) { //nolint:staticcheck // detecting it only, to refuse it
+		// Legacy RFC 1423 encryption shows in the PEM headers.
+		if strings.Contains(blk.Headers["Proc-Type"], "ENCRYPTED") {
 			return nil, fmt.Errorf("%w: private_key_pem is encrypted; import the PKCS#12 file instead", ErrInvalidCertificate)
 		}
 		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)

@@ -280,9 +280,7 @@ func (s *Invoices) checkOriginalTx(ctx context.Context, tx *sql.Tx, req NewInvoi
 			items[i] = it
 		}
 		pays = make([]Payment, len(orig.Payments))
-		for i, p := range orig.Payments {
-			pays[i] = p
-		}
+		copy(pays, orig.Payments)
 		// Change given on the sale is not paid back.
 		if orig.Totals.Change > 0 {
 			for i := range pays {

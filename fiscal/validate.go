@@ -104,7 +104,7 @@ func validate(req NewInvoice, currency string, rates []int64) ([]Item, []Payment
 		if p.Amount <= 0 || p.Amount > MaxUnitPrice {
 			return nil, nil, invalid(f+".amount", "must be a positive amount in minor units, at most %d", int64(MaxUnitPrice))
 		}
-		pays[i] = Payment{Type: p.Type, Amount: p.Amount, PaymentID: p.PaymentID}
+		pays[i] = Payment(p)
 	}
 	return items, pays, nil
 }

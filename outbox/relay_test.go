@@ -238,8 +238,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 
 func TestRetryAfterHonoured(t *testing.T) {
 	e := newEnv(t, "", fastOptions(), webhook.SenderOptions{})
-	var rcv *receiver
-	rcv = newReceiver(t, func(n int, _ hit) int { return []int{429, 200}[min(n, 1)] })
+	rcv := newReceiver(t, func(n int, _ hit) int { return []int{429, 200}[min(n, 1)] })
 	rcv.Config.Handler = retryAfter(rcv.Config.Handler)
 	e.endpoint(rcv.URL)
 	e.run()

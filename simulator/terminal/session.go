@@ -11,8 +11,6 @@ import (
 	"github.com/posgate/posgate/simulator"
 )
 
-// errAborted ends a scenario when the ECR's Abort was honoured.
-var errAborted = errors.New("aborted by ecr")
 
 // session is one connection's view: the transport and whether the ECR
 // asked to abort while the terminal held master rights.
