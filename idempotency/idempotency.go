@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/posgate/posgate/masterkey"
@@ -30,7 +31,13 @@ type Response struct {
 	Body        []byte
 }
 
-// Store keeps idempotency records in SQLite.
+// Store keeps idempotency records.
+//
+// A request that is running is reserved in memory only: posgate is one
+// process, so nothing else can race it, and a crash forgets reservations
+// together with the requests they guarded. That keeps a synced write off
+// the path from a creating POST to its device. Completed answers are
+// written to SQLite, and a retry after a restart finds them there.
 //
 // A kept answer may hold a secret shown once (a new API key's
 // client_secret, a webhook's whsec_), so bodies are sealed under the
@@ -39,6 +46,9 @@ type Store struct {
 	db     *store.DB
 	master *masterkey.Key
 	now    func() time.Time
+
+	mu      sync.Mutex
+	running map[string][]byte // scope+key -> request hash; guarded by mu
 }
 
 // New returns a Store over db that seals kept answers with master.
@@ -46,14 +56,14 @@ func New(db *store.DB, master *masterkey.Key) *Store {
 	if db == nil || master == nil {
 		panic("idempotency: db and master key are required")
 	}
-	return &Store{db: db, master: master, now: time.Now}
+	return &Store{db: db, master: master, now: time.Now, running: map[string][]byte{}}
 }
-
-// aad binds a sealed body to its row.
-func aad(scope, key string) []byte { return []byte(scope + "\x00" + key) }
 
 // SetClock replaces the clock (tests).
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// aad binds a sealed body to its row; it also names a reservation.
+func aad(scope, key string) []byte { return []byte(scope + "\x00" + key) }
 
 // Begin claims key for a request whose hash is reqHash. It returns:
 //   - (nil, nil): the key is new and now reserved; the caller runs the
@@ -62,43 +72,78 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 //     resp is the first answer, to be sent again;
 //   - ErrMismatch or ErrInProgress.
 func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*Response, error) {
-	var resp *Response
-	now := s.now()
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var (
-			hash    []byte
-			status  int
-			ct      string
-			body    []byte
-			expires int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT request_hash, status, content_type, body, expires_at
-			FROM idempotency_keys WHERE key_id = ? AND idem_key = ?`, scope, key).
-			Scan(&hash, &status, &ct, &body, &expires)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read idempotency key: %w", err)
-		case expires <= store.Millis(now):
-			if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE key_id = ? AND idem_key = ?", scope, key); err != nil {
-				return fmt.Errorf("expire idempotency key: %w", err)
-			}
-		case subtle.ConstantTimeCompare(hash, reqHash) != 1:
-			return ErrMismatch
-		case status == 0:
-			return ErrInProgress
-		default:
-			plain, err := s.master.Open(body, aad(scope, key))
-			if err != nil {
-				return fmt.Errorf("open kept answer: %w", err)
-			}
-			resp = &Response{Status: status, ContentType: ct, Body: plain}
-			return nil
+	name := string(aad(scope, key))
+	s.mu.Lock()
+	if h, ok := s.running[name]; ok {
+		s.mu.Unlock()
+		if subtle.ConstantTimeCompare(h, reqHash) != 1 {
+			return nil, ErrMismatch
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO idempotency_keys (key_id, idem_key, request_hash, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?)`, scope, key, reqHash, store.Millis(now), store.Millis(now.Add(TTL)))
+		return nil, ErrInProgress
+	}
+	s.running[name] = reqHash
+	s.mu.Unlock()
+
+	resp, err := s.lookup(ctx, scope, key, reqHash)
+	if resp != nil || err != nil {
+		s.forget(name)
+	}
+	return resp, err
+}
+
+// lookup finds a completed, unexpired answer.
+func (s *Store) lookup(ctx context.Context, scope, key string, reqHash []byte) (*Response, error) {
+	var (
+		hash   []byte
+		status int
+		ct     string
+		body   []byte
+	)
+	err := s.db.Read.QueryRowContext(ctx, `SELECT request_hash, status, content_type, body
+		FROM idempotency_keys WHERE key_id = ? AND idem_key = ? AND status <> 0 AND expires_at > ?`,
+		scope, key, store.Millis(s.now())).Scan(&hash, &status, &ct, &body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	case subtle.ConstantTimeCompare(hash, reqHash) != 1:
+		return nil, ErrMismatch
+	}
+	plain, err := s.master.Open(body, aad(scope, key))
+	if err != nil {
+		return nil, fmt.Errorf("open kept answer: %w", err)
+	}
+	return &Response{Status: status, ContentType: ct, Body: plain}, nil
+}
+
+func (s *Store) forget(name string) {
+	s.mu.Lock()
+	delete(s.running, name)
+	s.mu.Unlock()
+}
+
+// Complete stores the answer to a reserved key and ends the reservation.
+// The answer is written before the reservation ends, so a retry waiting on
+// it finds the answer.
+func (s *Store) Complete(ctx context.Context, scope, key string, r Response) error {
+	name := string(aad(scope, key))
+	defer s.forget(name)
+	s.mu.Lock()
+	hash := s.running[name]
+	s.mu.Unlock()
+	now := s.now()
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+			(key_id, idem_key, request_hash, status, content_type, body, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash,
+				status = excluded.status, content_type = excluded.content_type, body = excluded.body,
+				created_at = excluded.created_at, expires_at = excluded.expires_at`,
+			scope, key, hash, r.Status, r.ContentType, s.master.Seal(r.Body, aad(scope, key)),
+			store.Millis(now), store.Millis(now.Add(TTL)))
 		if err != nil {
-			return fmt.Errorf("reserve idempotency key: %w", err)
+			return fmt.Errorf("complete idempotency key: %w", err)
 		}
 		// Prune a small batch of expired keys while the lock is held anyway.
 		_, err = tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE rowid IN
@@ -108,45 +153,12 @@ func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*
 		}
 		return nil
 	})
-	return resp, err
 }
 
-// Complete stores the answer to a reserved key.
-func (s *Store) Complete(ctx context.Context, scope, key string, r Response) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, content_type = ?, body = ?
-			WHERE key_id = ? AND idem_key = ?`, r.Status, r.ContentType, s.master.Seal(r.Body, aad(scope, key)), scope, key)
-		if err != nil {
-			return fmt.Errorf("complete idempotency key: %w", err)
-		}
-		return nil
-	})
-}
-
-// Release forgets a reserved key, so the client may retry it: used when
-// the request failed in a way that changed nothing (a 5xx, a panic).
-func (s *Store) Release(ctx context.Context, scope, key string) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE key_id = ? AND idem_key = ? AND status = 0", scope, key)
-		if err != nil {
-			return fmt.Errorf("release idempotency key: %w", err)
-		}
-		return nil
-	})
-}
-
-// ReleaseAbandoned forgets keys left reserved by a process that died
-// mid-request. Call it once at start-up, before serving: in a single
-// process nothing else can be running them.
-func (s *Store) ReleaseAbandoned(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE status = 0")
-		if err != nil {
-			return fmt.Errorf("release abandoned idempotency keys: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
+// Release ends a reservation without keeping an answer, so the client may
+// retry: used when the request failed in a way that changed nothing (a
+// 5xx, a panic).
+func (s *Store) Release(_ context.Context, scope, key string) error {
+	s.forget(string(aad(scope, key)))
+	return nil
 }

@@ -211,7 +211,7 @@ func (de *deviceEvents) Run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("encode device event: %w", err)
 			}
-			if _, err := de.relay.Enqueue(ctx, outbox.Event{Type: "device." + string(c.Kind), Data: b, Time: c.At}); err != nil {
+			if _, err := de.relay.Enqueue(ctx, outbox.Event{Type: string(c.Kind), Data: b, Time: c.At}); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}

@@ -74,15 +74,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	// 5. API keys and idempotency records. Keys left reserved by a process
-	// that died mid-request are released before anything is served.
+	// 5. API keys and idempotency records.
 	keys := apikey.New(db, master)
 	idem := idempotency.New(db, master)
-	if n, err := idem.ReleaseAbandoned(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn().Int64("count", n).Msg("released idempotency keys abandoned by a crash")
-	}
+
 	// 6. With --simulate, in-process simulators on ptys become terminal t1
 	// and printer p1, so posgate does its whole job with no hardware.
 	if *simulate {

@@ -24,8 +24,9 @@ CREATE TABLE request_signatures (
 ) STRICT;
 CREATE INDEX request_signatures_seen ON request_signatures (seen_at);
 
--- Idempotency-Key records for creating POSTs, kept 24 h. status 0 marks a
--- request still being handled.
+-- Answers to creating POSTs by Idempotency-Key, kept 24 h, the body sealed
+-- under the master key. A request still running is reserved in memory
+-- only (package idempotency), so every row here is a completed answer.
 CREATE TABLE idempotency_keys (
 	key_id       TEXT NOT NULL,
 	idem_key     TEXT NOT NULL,
