@@ -166,6 +166,7 @@ func TestDevSimulateInvoiceCurl(t *testing.T) {
 func TestSimulatePayment(t *testing.T) {
 	cfg := writeConfig(t, "")
 	pos := cliKey(t, cfg, "pos")
+	admin := cliKey(t, cfg, "admin")
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	done := make(chan error, 1)
@@ -255,5 +256,31 @@ func TestSimulatePayment(t *testing.T) {
 	declined := pay(1251, "sale-2")
 	if declined["status"] != "failed" {
 		t.Fatalf("amount …51: %v", declined)
+	}
+
+	// Both simulated devices came online, and each said so in the event log.
+	req, _ := http.NewRequest("GET", base+"/v1/events?type=device.connected", nil)
+	req.Header.Set("X-Api-Key", admin.ClientID+":"+admin.ClientSecret)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events struct {
+		Data []map[string]any `json:"data"`
+	}
+	json.NewDecoder(res.Body).Decode(&events)
+	res.Body.Close()
+	seen := map[string]bool{}
+	for _, e := range events.Data {
+		if b, err := json.Marshal(e); err == nil {
+			for _, id := range []string{"t1", "p1"} {
+				if strings.Contains(string(b), `"device_id":"`+id+`"`) {
+					seen[id] = true
+				}
+			}
+		}
+	}
+	if !seen["t1"] || !seen["p1"] {
+		t.Fatalf("device.connected events: %v", events.Data)
 	}
 }
