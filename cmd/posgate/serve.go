@@ -119,7 +119,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// 9. Payments: one session owner per terminal. Its Run first
-	// reconciles any payment a crash left in_progress (Repeat Receipt)
+	// reconciles any payment a crash left pending or in_progress (Repeat Receipt)
 	// before that terminal takes new work.
 	var payments *payment.Service
 	if len(terminals) > 0 {
