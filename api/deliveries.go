@@ -3,34 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/posgate/posgate/outbox"
 )
-
-// pageParams reads cursor and limit.
-func pageParams(r *http.Request) (cursor string, limit int, err error) {
-	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return "", 0, validationError("limit", "must be an integer from 1 to 1000")
-		}
-	}
-	return q.Get("cursor"), limit, nil
-}
-
-// timeParam reads an RFC 3339 time; zero when absent.
-func timeParam(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, validationError(name, "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
-	}
-	return t, nil
-}
 
 func outboxError(err error) error {
 	switch {
@@ -59,7 +34,7 @@ func handleDeliveryList(d Deps) http.Handler {
 			writeError(w, r, d.Log, webhookError(err))
 			return
 		}
-		cursor, limit, err := pageParams(r)
+		cursor, limit, err := pageParams(r, 1000)
 		if err != nil {
 			writeError(w, r, d.Log, err)
 			return

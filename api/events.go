@@ -20,7 +20,7 @@ func handleEventList(d Deps) http.Handler {
 			writeError(w, r, d.Log, err)
 			return
 		}
-		cursor, limit, err := pageParams(r)
+		cursor, limit, err := pageParams(r, 1000)
 		if err != nil {
 			writeError(w, r, d.Log, err)
 			return

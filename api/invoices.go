@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/logkey"
@@ -69,24 +68,17 @@ func handleInvoiceList(d Deps) http.Handler {
 			writeError(w, r, d.Log, fiscalOff())
 			return
 		}
-		q := r.URL.Query()
-		p := fiscal.ListParams{Cursor: q.Get("cursor")}
-		if s := q.Get("since"); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				writeError(w, r, d.Log, validationError("since", "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z"))
-				return
-			}
-			p.Since = t
+		since, err := timeParam("since", r.URL.Query().Get("since"))
+		if err != nil {
+			writeError(w, r, d.Log, err)
+			return
 		}
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 200 {
-				writeError(w, r, d.Log, validationError("limit", "must be 1 to 200"))
-				return
-			}
-			p.Limit = n
+		cursor, limit, err := pageParams(r, 200)
+		if err != nil {
+			writeError(w, r, d.Log, err)
+			return
 		}
+		p := fiscal.ListParams{Cursor: cursor, Since: since, Limit: limit}
 		invs, next, err := d.Invoices.List(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, invoiceError(err))
