@@ -30,3 +30,13 @@ func timeParam(name, v string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// listParams reads ?since=, ?cursor= and ?limit= (at most 200) for the
+// resource lists (payments, invoices).
+func listParams(r *http.Request) (since time.Time, cursor string, limit int, err error) {
+	if since, err = timeParam("since", r.URL.Query().Get("since")); err != nil {
+		return time.Time{}, "", 0, err
+	}
+	cursor, limit, err = pageParams(r, 200)
+	return since, cursor, limit, err
+}

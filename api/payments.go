@@ -91,12 +91,7 @@ func handlePaymentList(d Deps) http.Handler {
 			writeError(w, r, d.Log, paymentsOff())
 			return
 		}
-		since, err := timeParam("since", r.URL.Query().Get("since"))
-		if err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
-		cursor, limit, err := pageParams(r, 200)
+		since, cursor, limit, err := listParams(r)
 		if err != nil {
 			writeError(w, r, d.Log, err)
 			return
