@@ -11,7 +11,6 @@ import (
 	"github.com/posgate/posgate/simulator"
 )
 
-
 // session is one connection's view: the transport and whether the ECR
 // asked to abort while the terminal held master rights.
 type session struct {
