@@ -31,6 +31,15 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if sub == "create" {
+		// Refuse bad flags before touching the store.
+		p := apikey.NewParams{Label: *label, Role: *role}
+		if err := p.Validate(); errors.Is(err, apikey.ErrInvalidLabel) {
+			return errors.New("keys create: --label is required (1 to 100 characters)")
+		} else if err != nil {
+			return fmt.Errorf("keys create: --role %q: want admin or pos", *role)
+		}
+	}
 	cfg, err := loadConfig(*cfgPath, getenv)
 	if err != nil {
 		return err
@@ -45,12 +54,6 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	switch sub {
 	case "create":
 		created, err := keys.Create(ctx, apikey.NewParams{Label: *label, Role: *role, CertificateID: *cert})
-		if errors.Is(err, apikey.ErrInvalidLabel) {
-			return errors.New("keys create: --label is required (1 to 100 characters)")
-		}
-		if errors.Is(err, apikey.ErrInvalidRole) {
-			return fmt.Errorf("keys create: --role %q: want admin or pos", *role)
-		}
 		if err != nil {
 			return fmt.Errorf("keys create: %w", err)
 		}
