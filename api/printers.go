@@ -80,11 +80,6 @@ func handlePrinterCash(d Deps) http.Handler {
 		Amount int64  `json:"amount"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := printerFor(d, r)
-		if err != nil {
-			writeError(w, r, d.Log, err)
-			return
-		}
 		var req request
 		if err := decodeJSON(w, r, &req); err != nil {
 			writeError(w, r, d.Log, err)
@@ -101,6 +96,11 @@ func handlePrinterCash(d Deps) http.Handler {
 		}
 		if req.Amount <= 0 || req.Amount > 99_999_999_99 {
 			writeError(w, r, d.Log, validationError("amount", "must be a positive amount in minor units"))
+			return
+		}
+		p, err := printerFor(d, r)
+		if err != nil {
+			writeError(w, r, d.Log, err)
 			return
 		}
 		st, err := p.Cash(r.Context(), kind, req.Amount)
