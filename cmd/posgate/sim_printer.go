@@ -3,17 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/printer"
 	"github.com/rs/zerolog"
 )
@@ -29,73 +26,37 @@ var simPrinterStdin io.Reader = os.Stdin
 func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim printer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	usePTY := fs.Bool("pty", false, "serve on a new pseudo-terminal (the default)")
-	tcpAddr := fs.String("tcp", "", "serve on this TCP address, e.g. 127.0.0.1:4999")
+	sf := addSimFlags(fs, "127.0.0.1:4999")
 	model := fs.String("model", "FP-700X", "model name in the device info (5Ah)")
 	serial := fs.String("serial", "DT000600", "serial number in the device info")
 	fm := fs.String("fm", "02517985", "fiscal memory number in the device info")
 	reportDelay := fs.Duration("report-delay", time.Second, "how long X/Z reports keep the printer busy (SYN)")
-	control := fs.Bool("control", false, "read fault commands from stdin (type help)")
-	quiet := fs.Bool("quiet", false, "do not print documents")
-	link := fs.String("link", "", "with --pty: keep this symlink pointing at the pty (it changes after a dropped line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *usePTY && *tcpAddr != "" {
-		return errors.New("sim printer: --pty and --tcp exclude each other")
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("sim printer: unexpected argument %q", fs.Arg(0))
+	if err := sf.check("sim printer", fs); err != nil {
+		return err
 	}
 
-	var outMu sync.Mutex // documents and control replies share stdout
+	out := &lockedWriter{w: stdout} // documents and control replies share stdout
 	opts := printer.Options{
 		Model: *model, Serial: *serial, FiscalMemory: *fm, ReportDelay: *reportDelay,
 		Log: zerolog.New(stderr).With().Timestamp().Str("component", "sim-printer").Logger(),
 	}
-	if !*quiet {
-		opts.OnDocument = func(d printer.Document) {
-			outMu.Lock()
-			defer outMu.Unlock()
-			fmt.Fprintln(stdout, d.Text)
-		}
+	if !*sf.quiet {
+		opts.OnDocument = func(d printer.Document) { fmt.Fprintln(out, d.Text) }
 	}
 	sim := printer.New(opts)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if *control {
+	if *sf.control {
 		// The reader cannot be interrupted while it waits for a line on a
 		// terminal; it ends with stdin or with the process.
-		go controlPrinter(ctx, simPrinterStdin, sim, func(s string) {
-			outMu.Lock()
-			defer outMu.Unlock()
-			fmt.Fprintln(stdout, s)
-		})
+		go controlPrinter(ctx, simPrinterStdin, sim, func(s string) { fmt.Fprintln(out, s) })
 	}
-
-	if *tcpAddr != "" {
-		srv, err := simulator.ServeTCP(ctx, *tcpAddr, sim.Handle, opts.Log)
-		if err != nil {
-			return fmt.Errorf("sim printer: %w", err)
-		}
-		defer srv.Close()
-		outMu.Lock()
-		fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on tcp://%s\n", *model, *serial, srv.Addr())
-		outMu.Unlock()
-		<-ctx.Done()
-		return nil
-	}
-	srv, err := simulator.ServePTY(ctx, sim.Handle, simulator.PTYOptions{Link: *link, Log: opts.Log})
-	if err != nil {
-		return fmt.Errorf("sim printer: %w", err)
-	}
-	defer srv.Close()
-	outMu.Lock()
-	fmt.Fprintf(stdout, "printer simulator (datecs-x %s %s) on %s\n", *model, *serial, srv.Path())
-	outMu.Unlock()
-	<-ctx.Done()
-	return nil
+	return serveSim(ctx, "sim printer", fmt.Sprintf("printer simulator (datecs-x %s %s)", *model, *serial), sf,
+		sim.Handle, sim.Handle, opts.Log, out)
 }
 
 const controlHelp = `commands: paper out | paper in | paper after N | cover open | cover close |

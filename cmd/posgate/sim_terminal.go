@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/terminal"
 	"github.com/rs/zerolog"
 )
@@ -28,23 +25,16 @@ var simTerminalStdin io.Reader = os.Stdin
 func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim terminal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	usePTY := fs.Bool("pty", false, "serve on a new pseudo-terminal (the default)")
-	tcpAddr := fs.String("tcp", "", "serve on this TCP address, e.g. 127.0.0.1:20007")
-	link := fs.String("link", "", "with --pty: keep this symlink pointing at the pty (it changes after a dropped line)")
+	sf := addSimFlags(fs, "127.0.0.1:20007")
 	password := fs.String("password", "000000", "terminal password the ECR must send")
 	tid := fs.String("tid", "52500042", "terminal id (8 digits)")
 	step := fs.Duration("step", 300*time.Millisecond, "gap between intermediate statuses")
 	slow := fs.Duration("slow", 5*time.Second, "how long amounts ending in 55 keep the terminal busy")
-	control := fs.Bool("control", false, "read fault commands from stdin (type help)")
-	quiet := fs.Bool("quiet", false, "do not render receipts")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *usePTY && *tcpAddr != "" {
-		return errors.New("sim terminal: --pty and --tcp exclude each other")
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("sim terminal: unexpected argument %q", fs.Arg(0))
+	if err := sf.check("sim terminal", fs); err != nil {
+		return err
 	}
 
 	out := &lockedWriter{w: stdout}
@@ -52,37 +42,21 @@ func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer
 		Password: *password, TerminalID: *tid, Step: *step, Slow: *slow,
 		Log: zerolog.New(stderr).With().Timestamp().Logger(),
 	}
-	if !*quiet {
+	if !*sf.quiet {
 		opts.Receipts = out
 	}
 	sim := terminal.New(opts)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if *control {
+	if *sf.control {
 		// The reader cannot be interrupted while it waits for a line on a
 		// terminal; it ends with stdin or with the process.
 		go controlTerminal(ctx, simTerminalStdin, sim, out)
 	}
 
-	if *tcpAddr != "" {
-		srv, err := simulator.ServeTCP(ctx, *tcpAddr, sim.ServeTCP, opts.Log)
-		if err != nil {
-			return fmt.Errorf("sim terminal: %w", err)
-		}
-		defer srv.Close()
-		fmt.Fprintf(out, "terminal simulator (zvt, tid %s) on tcp://%s\n", *tid, srv.Addr())
-		<-ctx.Done()
-		return nil
-	}
-	srv, err := simulator.ServePTY(ctx, sim.ServeSerial, simulator.PTYOptions{Link: *link, Log: opts.Log})
-	if err != nil {
-		return fmt.Errorf("sim terminal: %w", err)
-	}
-	defer srv.Close()
-	fmt.Fprintf(out, "terminal simulator (zvt, tid %s) on %s\n", *tid, srv.Path())
-	<-ctx.Done()
-	return nil
+	return serveSim(ctx, "sim terminal", fmt.Sprintf("terminal simulator (zvt, tid %s)", *tid), sf,
+		sim.ServeSerial, sim.ServeTCP, opts.Log, out)
 }
 
 const terminalControlHelp = `commands: nak | garbage | drop | ignore-abort on|off | journal | help
@@ -120,16 +94,4 @@ func controlTerminal(ctx context.Context, r io.Reader, sim *terminal.Simulator, 
 			fmt.Fprintln(out, terminalControlHelp)
 		}
 	}
-}
-
-// lockedWriter serializes receipts and control replies on one writer.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
