@@ -122,8 +122,6 @@ func waitReady(t testing.TB, svc *payment.Service) {
 	}
 }
 
-var keyN int
-
 func sale(amount int64) payment.NewPayment {
 	return payment.NewPayment{Type: payment.TypeSale, TerminalID: "t1", Amount: amount, Currency: "EUR", Reference: "order-1"}
 }
