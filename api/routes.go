@@ -40,6 +40,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/terminals/{id}/end-of-day", anyKey(create(handleEndOfDay(d)))) // a retry gets the first totals
 	mux.Handle("GET /v1/devices", anyKey(handleDeviceList(d)))
 	mux.Handle("GET /v1/devices/{id}", anyKey(handleDeviceGet(d)))
+	mux.Handle("GET /v1/devices/{id}/frames", admin(handleDeviceFrames(d)))
 
 	mux.Handle("POST /v1/webhooks", admin(handleWebhookCreate(d))) // idempotent on its own row: see webhooks.go
 	mux.Handle("GET /v1/webhooks", admin(handleWebhookList(d)))

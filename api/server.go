@@ -47,6 +47,8 @@ type Deps struct {
 	// Printers are the fiscal printers by configured id, for reports and
 	// cash operations.
 	Printers map[string]device.Printer
+	// Traces are the devices' last frames by id (terminals keep them).
+	Traces map[string]*device.Trace
 	// Payments serves /v1/payments, /v1/terminals and the terminals of
 	// /v1/devices. Optional: without it those routes answer 503.
 	Payments *payment.Service

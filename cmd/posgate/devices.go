@@ -90,6 +90,15 @@ func deviceStates(links []*device.Link) map[string]any {
 	return out
 }
 
+// traces collects each terminal's ring of recent frames for the API.
+func traces(terminals map[string]*zvt.Client) map[string]*device.Trace {
+	m := make(map[string]*device.Trace, len(terminals))
+	for id, c := range terminals {
+		m[id] = c.Trace()
+	}
+	return m
+}
+
 // paymentTerminals describes the configured terminals to the payment
 // service, each with its driver and line state.
 func paymentTerminals(cfg Config, clients map[string]*zvt.Client) []payment.Terminal {

@@ -178,6 +178,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Outbox:       relay,
 		Printers:     printerMap(printers),
 		Payments:     payments,
+		Traces:       traces(terminals),
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")

@@ -258,8 +258,34 @@ func TestSimulatePayment(t *testing.T) {
 		t.Fatalf("amount …51: %v", declined)
 	}
 
+	// The terminal's last frames are there for a technician, masked.
+	req, _ := http.NewRequest("GET", base+"/v1/devices/t1/frames", nil)
+	req.Header.Set("X-Api-Key", admin.ClientID+":"+admin.ClientSecret)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames struct {
+		Data []struct {
+			Dir     string `json:"dir"`
+			Summary string `json:"summary"`
+		} `json:"data"`
+	}
+	json.NewDecoder(res.Body).Decode(&frames)
+	res.Body.Close()
+	if res.StatusCode != 200 || len(frames.Data) == 0 {
+		t.Fatalf("frames: %d %+v", res.StatusCode, frames)
+	}
+	sawAuth := false
+	for _, f := range frames.Data {
+		sawAuth = sawAuth || strings.Contains(f.Summary, "Authorization")
+	}
+	if !sawAuth {
+		t.Fatalf("no Authorization among the last frames: %+v", frames.Data)
+	}
+
 	// Both simulated devices came online, and each said so in the event log.
-	req, _ := http.NewRequest("GET", base+"/v1/events?type=device.connected", nil)
+	req, _ = http.NewRequest("GET", base+"/v1/events?type=device.connected", nil)
 	req.Header.Set("X-Api-Key", admin.ClientID+":"+admin.ClientSecret)
 	res, err = http.DefaultClient.Do(req)
 	if err != nil {
