@@ -318,3 +318,41 @@ func TestWait(t *testing.T) {
 		t.Fatalf("unknown payment: %v", err)
 	}
 }
+
+// Refunds of one sale never add up to more than the sale.
+func TestRefundsCappedBySale(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	s, err := r.svc.Create(ctx, sale(1000), caller("cap-sale"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s = final(t, r.svc, s.ID, 10*time.Second); s.Status != payment.StatusCompleted {
+		t.Fatalf("sale %s", s.Status)
+	}
+	refund := func(amount int64, key string) (payment.Payment, error) {
+		return r.svc.Create(ctx, payment.NewPayment{Type: payment.TypeRefund, TerminalID: "t1", Amount: amount,
+			Currency: "EUR", OriginalPaymentID: s.ID}, caller(key))
+	}
+	p, err := refund(600, "cap-r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p = final(t, r.svc, p.ID, 10*time.Second); p.Status != payment.StatusCompleted {
+		t.Fatalf("first refund %s", p.Status)
+	}
+	var ve *payment.ValidationError
+	if _, err := refund(500, "cap-r2"); !errors.As(err, &ve) || ve.Field != "amount" {
+		t.Fatalf("600+500 of 1000: err=%v, want a validation error on amount", err)
+	}
+	p, err = refund(400, "cap-r3")
+	if err != nil {
+		t.Fatalf("600+400 of 1000: %v", err)
+	}
+	if p = final(t, r.svc, p.ID, 10*time.Second); p.Status != payment.StatusCompleted {
+		t.Fatalf("second refund %s", p.Status)
+	}
+	if _, err := refund(1, "cap-r4"); !errors.As(err, &ve) {
+		t.Fatalf("a cent more than the sale: err=%v", err)
+	}
+}

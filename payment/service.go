@@ -215,6 +215,18 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// Refunds of one sale never add up to more than the sale; the
+		// sum is taken in the transaction that adds this one.
+		if req.Type == TypeRefund && orig != nil {
+			done, err := refundedOf(ctx, tx, orig.ID)
+			if err != nil {
+				return err
+			}
+			if done+req.Amount > orig.Amount {
+				return invalid("amount", "refunds of %s would reach %d, more than the sale's %d (%d refunded already)",
+					orig.ID, done+req.Amount, orig.Amount, done)
+			}
+		}
 		if req.Type == TypeReversal {
 			if _, err := reversalOf(ctx, tx, req.OriginalPaymentID); err == nil {
 				return ErrAlreadyReversed

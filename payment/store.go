@@ -111,6 +111,20 @@ func reversalOf(ctx context.Context, q querier, id string) (*record, error) {
 		AND (session_open = 1 OR status = 'completed') LIMIT 1`, id))
 }
 
+// refundedOf sums the refunds of sale id that took money back or may
+// still: completed, running, or timed out without a not_charged verdict.
+func refundedOf(ctx context.Context, q querier, id string) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(json_extract(doc, '$.amount')), 0) FROM payments
+		WHERE original_payment_id = ? AND type = 'refund'
+		AND (session_open = 1 OR status = 'completed'
+			OR (status = 'timeout' AND COALESCE(json_extract(doc, '$.resolution'), '') <> 'not_charged'))`, id).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sum refunds of %s: %w", id, err)
+	}
+	return n, nil
+}
+
 // ListParams select a page of payments, oldest first.
 type ListParams struct {
 	Since  time.Time // created at or after; zero for all
