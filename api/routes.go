@@ -47,7 +47,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/webhooks/{id}", admin(handleWebhookGet(d)))
 	mux.Handle("PATCH /v1/webhooks/{id}", admin(handleWebhookUpdate(d)))
 	mux.Handle("DELETE /v1/webhooks/{id}", admin(handleWebhookDelete(d)))
-	mux.Handle("POST /v1/webhooks/{id}/rotate-secret", admin(handleWebhookRotate(d)))
+	// A retried rotation must not rotate twice: that would drop the secret
+	// receivers still use. Kept answers are sealed, so the new secret is
+	// safe in the idempotency record.
+	mux.Handle("POST /v1/webhooks/{id}/rotate-secret", admin(create(handleWebhookRotate(d))))
 	mux.Handle("POST /v1/webhooks/{id}/test", admin(create(handleWebhookTest(d))))
 	mux.Handle("GET /v1/webhooks/{id}/deliveries", admin(handleDeliveryList(d)))
 	mux.Handle("POST /v1/webhooks/{id}/recover", admin(handleWebhookRecover(d)))

@@ -190,9 +190,16 @@ func TestWebhookRoutes(t *testing.T) {
 		t.Fatalf("bad since: %d %v", st, m)
 	}
 
-	st, rot, _ := e.do(e.admin, "POST", "/v1/webhooks/"+id+"/rotate-secret", "")
+	if st, m, _ := e.do(e.admin, "POST", "/v1/webhooks/"+id+"/rotate-secret", ""); st != 400 {
+		t.Fatalf("rotate without Idempotency-Key: %d %v", st, m)
+	}
+	st, rot, _ := e.do(e.admin, "POST", "/v1/webhooks/"+id+"/rotate-secret", "", "Idempotency-Key", "rot-1")
 	if st != 200 || rot["secret"] == created["secret"] || rot["previous_secret_expires_at"] == nil {
 		t.Fatalf("rotate: %d %v", st, rot)
+	}
+	// A retry gets the same new secret: the rotation happened once.
+	if st, again, _ := e.do(e.admin, "POST", "/v1/webhooks/"+id+"/rotate-secret", "", "Idempotency-Key", "rot-1"); st != 200 || again["secret"] != rot["secret"] {
+		t.Fatalf("retried rotate: %d %v", st, again)
 	}
 	st, upd, _ := e.do(e.admin, "PATCH", "/v1/webhooks/"+id, `{"status":"disabled","category":"erp"}`)
 	if st != 200 || upd["status"] != "disabled" || upd["category"] != "erp" || upd["description"] != "ERP" {
