@@ -94,7 +94,7 @@ func TestSimulateInvoicePrints(t *testing.T) {
 	if err := json.Unmarshal(b, &inv); err != nil || inv.Sig.Code == "" {
 		t.Fatalf("invoice %s: %v", b, err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); inv.Print.State != "printed"; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); inv.Print.State != "printed"; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("invoice not printed; last state %q\n%s", inv.Print.State, stdout.String())
 		}
@@ -210,7 +210,7 @@ func TestSimulatePayment(t *testing.T) {
 		)
 		// The terminal registers in the background after start: until then
 		// it is busy or offline, and the cashier is told so.
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 			status, p = call("POST", "/v1/payments", fmt.Sprintf(`{"type":"sale","terminal_id":"t1","amount":%d,"currency":"EUR"}`, amount), idem)
 			if status < 500 && status != 409 || time.Now().After(deadline) {
 				break
