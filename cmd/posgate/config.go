@@ -329,8 +329,10 @@ func (c Config) Validate() error {
 			return bad(k+".id", strconv.Quote(p.ID), "want 1-32 of a-z 0-9 _ -")
 		case ids[p.ID]:
 			return bad(k+".id", strconv.Quote(p.ID), "used by another device")
-		case p.Protocol != "datecs-x" && p.Protocol != "datecs-isl":
-			return bad(k+".protocol", strconv.Quote(p.Protocol), `want "datecs-x" or "datecs-isl"`)
+		case p.Protocol == "datecs-isl":
+			return bad(k+".protocol", strconv.Quote(p.Protocol), `the old ISL command set is not supported yet (only its framing); use "datecs-x"`)
+		case p.Protocol != "datecs-x":
+			return bad(k+".protocol", strconv.Quote(p.Protocol), `want "datecs-x"`)
 		case validPort(p.Port) != nil:
 			return bad(k+".port", strconv.Quote(p.Port), "%v", validPort(p.Port))
 		case p.Baud <= 0:

@@ -39,11 +39,7 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 		opts := datecs.PortOptions()
 		opts.BaudRate = pc.Baud
 		link := device.NewLink(device.LinkOptions{ID: pc.ID, Spec: pc.Port, Port: opts, Log: plog, Notifier: notifier})
-		profile := datecs.X
-		if pc.Protocol == "datecs-isl" {
-			profile = datecs.ISL
-		}
-		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: profile, Ledger: fiscal.NewLedger(db), Log: plog})
+		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog})
 		links = append(links, link)
 	}
 	return printers, links

@@ -285,6 +285,7 @@ func TestConfigErrors(t *testing.T) {
 		"ErrEnvBool":     {env: map[string]string{"POSGATE_WEBHOOKS_ALLOW_HTTP": "maybe"}, want: "webhooks.allow_http"},
 		"ErrEnvAttempts": {env: map[string]string{"POSGATE_WEBHOOKS_MAX_ATTEMPTS": "0"}, want: "webhooks.max_attempts = 0"},
 		"ErrTerminal":    {file: "[[terminals]]\nid = \"t1\"\nport = \"ttyUSB0\"", want: "terminals[0].port"},
+		"ErrISL":         {file: "[[printers]]\nid = \"p1\"\nport = \"/dev/ttyS1\"\nprotocol = \"datecs-isl\"", want: "printers[0].protocol"},
 		"ErrDupID":       {file: "[[terminals]]\nid = \"d\"\nport = \"/dev/x\"\n[[printers]]\nid = \"d\"\nport = \"/dev/y\"", want: "printers[0].id"},
 	} {
 		t.Run(name, func(t *testing.T) {
