@@ -157,21 +157,33 @@ type job struct {
 	maxAttempts int
 }
 
-// RunOnce prints the oldest due job, if any, and reports whether there
-// was one. Errors are the store's; a printer's failure is recorded on the
+// RunOnce prints the next job, if one is due, and reports whether there
+// was one: an interrupted job first, else the one due soonest. Errors are the store's; a printer's failure is recorded on the
 // job and is not an error here.
 func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 	now := p.opts.Now()
-	var j job
-	err := p.db.Read.QueryRowContext(ctx, `SELECT invoice_id, attempts, max_attempts FROM print_jobs
-		WHERE state = 'pending' AND printer_id = ? AND next_attempt_at <= ?
-		ORDER BY next_attempt_at, created_at LIMIT 1`, p.opts.PrinterID, store.Millis(now)).
-		Scan(&j.invoiceID, &j.attempts, &j.maxAttempts)
+	var (
+		j   job
+		due int64
+	)
+	// A job whose attempt reached the printer but did not finish (its
+	// receipt may still be open there) goes before every other, and
+	// blocks them until it is due again: another document would clear
+	// that receipt and print over it, and the interrupted job could then
+	// no longer tell whether its document printed.
+	err := p.db.Read.QueryRowContext(ctx, `SELECT invoice_id, attempts, max_attempts, next_attempt_at FROM print_jobs
+		WHERE state = 'pending' AND printer_id = ?
+		ORDER BY (attempt IS NOT NULL AND COALESCE(json_extract(attempt, '$.Done'), 0) = 0) DESC,
+			next_attempt_at, created_at LIMIT 1`, p.opts.PrinterID).
+		Scan(&j.invoiceID, &j.attempts, &j.maxAttempts, &due)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("claim print job: %w", err)
+	}
+	if due > store.Millis(now) {
+		return false, nil
 	}
 	var doc []byte
 	if err := p.db.Read.QueryRowContext(ctx, "SELECT doc FROM invoices WHERE id = ?", j.invoiceID).Scan(&doc); err != nil {

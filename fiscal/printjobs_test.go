@@ -428,3 +428,57 @@ func TestStornoOnSimulator(t *testing.T) {
 		}
 	}
 }
+
+// A job whose receipt is left open on the printer (paper ran out in the
+// middle of it) is finished before any other job runs: another job would
+// otherwise clear that receipt and print its own, and the first job's
+// retry could then no longer tell what became of its document and go
+// dead although nothing went wrong. Found by the power-cut test.
+func TestInterruptedJobGoesFirst(t *testing.T) {
+	sim, spec := simPrinter(t, printer.Options{})
+	e := newEnv(t, "p1")
+	ctx := context.Background()
+	jobs := newJobs(t, e.db, connectDriver(t, spec, e.db), e.clk.Now)
+
+	a, err := e.inv.Create(ctx, sale(500), e.caller("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.inv.Create(ctx, sale(700), e.caller("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.PaperOutAfter(2) // the first receipt opens, then the paper runs out
+	if !runOnce(t, jobs) {
+		t.Fatal("no job ran")
+	}
+	if !sim.Counters().ReceiptOpen {
+		t.Fatal("the first receipt is not left open; the test does not test what it says")
+	}
+	sim.SetPaperOut(false)
+	// The second job is due, but the first has a receipt open: nothing runs.
+	if runOnce(t, jobs) {
+		t.Fatal("another job ran while the first one's receipt was open")
+	}
+	for range 2 {
+		e.clk.t = e.clk.t.Add(time.Hour)
+		if !runOnce(t, jobs) {
+			t.Fatal("no job ran")
+		}
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		got, _ := e.inv.Get(ctx, id)
+		if got.Print.State != fiscal.PrintPrinted {
+			t.Fatalf("invoice %s: %+v, want printed", id, got.Print)
+		}
+	}
+	var closed []int64
+	for _, r := range sim.Receipts() {
+		if !r.Cancelled {
+			closed = append(closed, r.Total)
+		}
+	}
+	if len(closed) != 2 || closed[0] != 500 || closed[1] != 700 {
+		t.Fatalf("closed receipts with totals %v, want [500 700] in order", closed)
+	}
+}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/simulator/printer"
 )
@@ -100,15 +99,7 @@ func (p *tillPrinter) journal() string {
 // job reports, and no closed receipt belongs to no invoice. Cancelled
 // receipts are not printed ones. acked names the invoices a client got a
 // 201 for before the cut; the others were in flight or made by a retry.
-//
-// One failure is known and returned apart, in known, when fsyncErr says
-// the run had a failed fsync: a job dead-lettered as
-// device.ErrPrintUncertain whose invoice is nevertheless on exactly one
-// receipt. After a failed ledger commit mid-receipt the job waits out its
-// backoff while younger jobs print (and close its receipt), so its retry
-// no longer finds it as the printer's last receipt (docs/durability.md,
-// "Found so far"). It is never a second print; that is still a failure.
-func checkPrints(c *client, p *tillPrinter, acked map[string]bool, fsyncErr bool) (fail, known []string) {
+func checkPrints(c *client, p *tillPrinter, acked map[string]bool) (fail []string) {
 	var (
 		invs    []invoice
 		err     error
@@ -118,7 +109,7 @@ func checkPrints(c *client, p *tillPrinter, acked map[string]bool, fsyncErr bool
 		// The list carries each invoice's print job, as GET
 		// /v1/invoices/{id} does; one request a round instead of n.
 		if invs, err = listAll[invoice](c, "/v1/invoices?limit=200"); err != nil {
-			return []string{"list invoices for their print state: " + err.Error()}, nil
+			return []string{"list invoices for their print state: " + err.Error()}
 		}
 		pending = pending[:0]
 		for _, inv := range invs {
@@ -160,10 +151,6 @@ func checkPrints(c *client, p *tillPrinter, acked map[string]bool, fsyncErr bool
 		case inv.Print.State == "pending":
 			fail = append(fail, fmt.Sprintf("%s not printed within %v after the restart (attempts %d, last error %q)",
 				label(inv), printWait, inv.Print.Attempts, inv.Print.LastError))
-		case inv.Print.State == "dead" && fsyncErr && len(docs) == 1 && docs[0].Total == inv.Totals.Total &&
-			strings.Contains(inv.Print.LastError, device.ErrPrintUncertain.Error()):
-			known = append(known, fmt.Sprintf("%s is printed once (receipt %d) but its print job is dead: %s",
-				label(inv), docs[0].Number, inv.Print.LastError))
 		case inv.Print.State != "printed":
 			fail = append(fail, fmt.Sprintf("%s print job is %s: %s", label(inv), inv.Print.State, inv.Print.LastError))
 		}
@@ -204,5 +191,5 @@ func checkPrints(c *client, p *tillPrinter, acked map[string]bool, fsyncErr bool
 	if len(fail) > 0 {
 		fail = append(fail, p.journal())
 	}
-	return fail, known
+	return fail
 }
