@@ -253,14 +253,14 @@ type invoice struct {
 
 // runResult is what one run saw.
 type runResult struct {
-	ops        int64    // filesystem ops during the load
-	fsyncs     int64    // file fsyncs during the load
-	restartOps int64    // filesystem ops from the restart to listening
-	cutInLoad  bool     // the armed cut came while the clients were posting
-	syncErrHit bool     // the fsync error came while the clients were posting
-	openAtCut  bool     // the cut left a receipt open on the printer
-	printedCut int      // receipts the printer had closed at the cut
-	printed    int      // receipts the printer had closed at the end
+	ops        int64 // filesystem ops during the load
+	fsyncs     int64 // file fsyncs during the load
+	restartOps int64 // filesystem ops from the restart to listening
+	cutInLoad  bool  // the armed cut came while the clients were posting
+	syncErrHit bool  // the fsync error came while the clients were posting
+	openAtCut  bool  // the cut left a receipt open on the printer
+	printedCut int   // receipts the printer had closed at the cut
+	printed    int   // receipts the printer had closed at the end
 	acked      int
 	inFlight   int    // requests sent but not answered 201 before the cut
 	failure    string // why the run failed; "" if it passed
