@@ -119,8 +119,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// 9. Payments: one session owner per terminal. Its Run first
-	// reconciles any payment a crash left pending or in_progress (Repeat Receipt)
-	// before that terminal takes new work.
+	// reconciles any payment a crash left pending or in_progress (Repeat
+	// Receipt) before that terminal takes new work.
 	var payments *payment.Service
 	if len(terminals) > 0 {
 		payments = payment.New(db, payment.Options{
@@ -149,7 +149,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	// 11. Bind before serving, so a port clash fails here, not later.
+	// 11. Bind before serving, so a port clash fails here, not later; then
+	// the API over everything above, with its health and metrics.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
