@@ -51,15 +51,9 @@ func (b *bufferedWriter) WriteHeader(code int) {
 // Answers of 5xx are not kept, so a retry after an internal failure runs.
 func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			writeError(w, r, log, &Error{Code: CodeIdempotencyMissing, Message: "Idempotency-Key header is required on this route",
-				Details: map[string]any{"field": "Idempotency-Key"}})
-			return
-		}
-		if len(key) > 255 || !printable(key) {
-			writeError(w, r, log, &Error{Code: CodeValidation, Message: "Idempotency-Key: must be 1 to 255 printable ASCII characters",
-				Details: map[string]any{"field": "Idempotency-Key"}})
+		key, err := idempotencyKeyOf(r)
+		if err != nil {
+			writeError(w, r, log, err)
 			return
 		}
 		body, err := readBody(w, r)
@@ -133,6 +127,21 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 		w.WriteHeader(bw.status)
 		_, _ = w.Write(bw.body.Bytes())
 	})
+}
+
+// idempotencyKeyOf reads a request's Idempotency-Key, which must be
+// present and 1 to 255 printable ASCII characters.
+func idempotencyKeyOf(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		return "", &Error{Code: CodeIdempotencyMissing, Message: "Idempotency-Key header is required on this route",
+			Details: map[string]any{"field": "Idempotency-Key"}}
+	}
+	if len(key) > 255 || !printable(key) {
+		return "", &Error{Code: CodeValidation, Message: "Idempotency-Key: must be 1 to 255 printable ASCII characters",
+			Details: map[string]any{"field": "Idempotency-Key"}}
+	}
+	return key, nil
 }
 
 func printable(s string) bool {

@@ -96,15 +96,9 @@ func handleWebhookCreate(d Deps) http.Handler {
 			writeError(w, r, d.Log, webhooksOff())
 			return
 		}
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
-			writeError(w, r, d.Log, &Error{Code: CodeIdempotencyMissing, Message: "Idempotency-Key header is required on this route",
-				Details: map[string]any{"field": "Idempotency-Key"}})
-			return
-		}
-		if len(key) > 255 || !printable(key) {
-			writeError(w, r, d.Log, &Error{Code: CodeValidation, Message: "Idempotency-Key: must be 1 to 255 printable ASCII characters",
-				Details: map[string]any{"field": "Idempotency-Key"}})
+		key, err := idempotencyKeyOf(r)
+		if err != nil {
+			writeError(w, r, d.Log, err)
 			return
 		}
 		if err := checkJSONType(r); err != nil {
