@@ -59,17 +59,27 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // value, no unknown fields, no trailing data, at most MaxBody bytes. The
 // error names the offending field or position.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &Error{Code: CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
-		}
+	if err := checkJSONType(r); err != nil {
+		return err
 	}
 	b, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
 	return decodeBytes(b, v)
+}
+
+// checkJSONType refuses a body declared as anything but JSON. A missing
+// Content-Type is taken as JSON; curl -d without -H sends a form type and
+// is refused with a message that says what to send.
+func checkJSONType(r *http.Request) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &Error{Code: CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
+		}
+	}
+	return nil
 }
 
 // decodeBytes is decodeJSON's strict decoding of an already read body.

@@ -3,9 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"errors"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/webhook"
@@ -286,16 +284,4 @@ func handleWebhookTest(d Deps) http.Handler {
 		}
 		writeJSON(w, http.StatusAccepted, ev)
 	})
-}
-
-// checkJSONType refuses a body declared as anything but JSON, as
-// decodeJSON does; these handlers need the raw body too.
-func checkJSONType(r *http.Request) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &Error{Code: CodeUnsupportedMedia, Message: "Content-Type must be application/json"}
-		}
-	}
-	return nil
 }

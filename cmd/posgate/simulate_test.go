@@ -142,14 +142,17 @@ func TestDevSimulateInvoiceCurl(t *testing.T) {
 			base = m[1]
 		}
 	}
-	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
+	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -H 'Content-Type: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
 		FindStringSubmatch(stdout.String())
 	if base == "" || m == nil {
 		t.Fatalf("no listen line or invoice curl:\n%s", stdout.String())
 	}
-	req, _ := http.NewRequest("POST", base+"/v1/invoices", strings.NewReader(m[3]))
+	// Send exactly the headers the printed line sends (curl -d alone
+	// would say it is a form).
+	req, _ := http.NewRequest("POST", base+"/v1/invoices", strings.NewReader(m[4]))
 	req.Header.Set("X-Api-Key", m[1])
 	req.Header.Set("Idempotency-Key", m[2])
+	req.Header.Set("Content-Type", m[3])
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
