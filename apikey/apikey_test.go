@@ -110,6 +110,35 @@ func TestAuthenticateSigned(t *testing.T) {
 			t.Fatalf("err=%v, want ErrBadSignature", err)
 		}
 	})
+	// Only the canonical base64 of the MAC is a signature: the spellings a
+	// lax decoder also takes (other padding bits, no padding, a line
+	// break, URL alphabet) are malformed, and none of them is a second use
+	// of the MAC either.
+	t.Run("ErrMalformedSpelling", func(t *testing.T) {
+		cr := signed(now, `{"a":5}`)
+		canon := cr.Signature
+		next := map[byte]byte{'A': 'B', 'E': 'F', 'I': 'J', 'M': 'N', 'Q': 'R', 'U': 'V', 'Y': 'Z', 'c': 'd', 'g': 'h',
+			'k': 'l', 'o': 'p', 's': 't', 'w': 'x', '0': '1', '4': '5', '8': '9'}
+		for _, sig := range []string{
+			canon[:42] + string(next[canon[42]]) + "=",
+			canon[:43],
+			canon[:20] + "\n" + canon[20:],
+			base64.URLEncoding.EncodeToString(apikey.Sign(c.ClientSecret, cr.Timestamp, "POST", "/v1/payments?x=1", []byte(`{"a":5}`))),
+			" " + canon,
+		} {
+			bad := cr
+			bad.Signature = sig
+			if sig == canon {
+				continue // the URL alphabet happened to spell it the same
+			}
+			if _, err := keys.Authenticate(ctx, bad); !errors.Is(err, apikey.ErrMalformed) {
+				t.Fatalf("signature %q: err=%v, want ErrMalformed", sig, err)
+			}
+		}
+		if _, err := keys.Authenticate(ctx, cr); err != nil {
+			t.Fatalf("canonical spelling after the refused ones: %v", err)
+		}
+	})
 	t.Run("ErrMalformed", func(t *testing.T) {
 		cr := signed(now, "")
 		cr.Timestamp = "yesterday"

@@ -66,9 +66,9 @@ func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, erro
 	if err != nil {
 		return Key{}, ErrMalformed
 	}
-	sig, err := base64.StdEncoding.DecodeString(c.Signature)
-	if err != nil || len(sig) != sha256.Size {
-		return Key{}, ErrMalformed
+	sig, err := decodeSignature(c.Signature)
+	if err != nil {
+		return Key{}, err
 	}
 	now := k.now()
 	if d := now.Sub(ts); d > k.Window || d < -k.Window {
@@ -88,10 +88,24 @@ func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, erro
 	if key.RevokedAt != nil {
 		return Key{}, ErrRevoked
 	}
-	if err := k.remember(ctx, key.ID, c.Signature, now); err != nil {
+	if err := k.remember(ctx, key.ID, sig, now); err != nil {
 		return Key{}, err
 	}
 	return key, nil
+}
+
+// decodeSignature decodes X-Signature, accepting only the one canonical
+// standard-base64 spelling of a 32-byte MAC. A lax decoder ignores the two
+// padding bits of the last character (and CR/LF anywhere), so one MAC has
+// four or more spellings; accepting them would let a captured request be
+// replayed once per spelling. Strict() refuses non-zero padding bits, and
+// re-encoding refuses whatever else it still lets through.
+func decodeSignature(s string) ([]byte, error) {
+	sig, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || len(sig) != sha256.Size || base64.StdEncoding.EncodeToString(sig) != s {
+		return nil, ErrMalformed
+	}
+	return sig, nil
 }
 
 // Sign computes a request signature: HMAC-SHA256 keyed with the client
@@ -109,13 +123,16 @@ func Sign(secret, timestamp, method, pathQuery string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// remember records a signature as used; a second use is ErrReplay. Rows
-// older than twice the window are pruned as it goes: a timestamp that old
-// is refused as stale before its signature is looked at.
-func (k *Keys) remember(ctx context.Context, keyID, sig string, now time.Time) error {
+// remember records a MAC as used; a second use is ErrReplay. The row is
+// keyed on the MAC's bytes (written in canonical base64, as rows from
+// before this rule were), never on the header text, so no other spelling
+// of the same MAC can pass. Rows older than twice the window are pruned as
+// it goes: a timestamp that old is refused as stale before its signature
+// is looked at.
+func (k *Keys) remember(ctx context.Context, keyID string, mac []byte, now time.Time) error {
 	return k.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO request_signatures (signature, key_id, seen_at) VALUES (?, ?, ?)",
-			sig, keyID, store.Millis(now))
+			base64.StdEncoding.EncodeToString(mac), keyID, store.Millis(now))
 		var se sqlite3.Error
 		if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
 			return ErrReplay
