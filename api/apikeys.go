@@ -25,6 +25,10 @@ func handleAPIKeyCreate(d Deps) http.Handler {
 			writeError(w, r, d.Log, validationError("label", "must be 1 to 100 characters"))
 		case errors.Is(err, apikey.ErrInvalidRole):
 			writeError(w, r, d.Log, validationError("role", `must be "admin" or "pos"`))
+		case errors.Is(err, apikey.ErrUnknownCertificate):
+			writeError(w, r, d.Log, unprocessable("certificate_id", "no certificate with this id; import one with POST /v1/certificates"))
+		case errors.Is(err, apikey.ErrInactiveCertificate):
+			writeError(w, r, d.Log, unprocessable("certificate_id", "this certificate is deactivated; bind an active one"))
 		case err != nil:
 			writeError(w, r, d.Log, err)
 		default:
@@ -58,4 +62,12 @@ func handleAPIKeyRevoke(d Deps) http.Handler {
 			writeJSON(w, http.StatusOK, key)
 		}
 	})
+}
+
+// unprocessable is a validation error about a well-formed value that
+// names something that does not exist or cannot be used: 422, not 400.
+func unprocessable(field, msg string) *Error {
+	e := validationError(field, msg)
+	e.Status = http.StatusUnprocessableEntity
+	return e
 }

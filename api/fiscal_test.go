@@ -402,3 +402,32 @@ func TestHealthzReportsCertificates(t *testing.T) {
 		t.Fatalf("healthz %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A key is bound only to a certificate that exists and is active: an
+// unknown or deactivated certificate_id is a 422 naming the field, and no
+// key is made.
+func TestAPIKeyCertificateMustExist(t *testing.T) {
+	e := newFiscEnv(t)
+	count := func() int {
+		var n int
+		if err := e.db.Read.QueryRow("SELECT count(*) FROM api_keys").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	r := e.do("POST", "/v1/api-keys", e.admin, `{"label":"till 2","role":"pos","certificate_id":"cert_doesnotexist"}`)
+	if code, field := r.errorOf(t); r.status != 422 || code != api.CodeValidation || field != "certificate_id" {
+		t.Fatalf("unknown certificate: %d %s", r.status, r.body)
+	}
+	if r := e.do("DELETE", "/v1/certificates/"+e.cert.ID, e.admin, ""); r.status != 200 {
+		t.Fatalf("deactivate: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/v1/api-keys", e.admin, fmt.Sprintf(`{"label":"till 3","role":"pos","certificate_id":%q}`, e.cert.ID))
+	if code, field := r.errorOf(t); r.status != 422 || code != api.CodeValidation || field != "certificate_id" {
+		t.Fatalf("deactivated certificate: %d %s", r.status, r.body)
+	}
+	if got := count(); got != before {
+		t.Fatalf("%d keys after refused creates, want %d", got, before)
+	}
+}

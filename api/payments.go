@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -69,20 +70,22 @@ func handlePaymentGet(d Deps) http.Handler {
 }
 
 // parseWait reads ?wait=: a Go duration ("30s") or whole seconds ("30"),
-// capped at maxWait.
+// from 0 to maxWait. Seconds are bounded before they become a Duration,
+// so a huge number is a bounds error, never an overflow to a negative.
 func parseWait(s string) (time.Duration, error) {
+	bad := validationError("wait", fmt.Sprintf("must be from 0s to %s: a duration such as 30s, or whole seconds", maxWait))
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, validationError("wait", "must be a duration such as 30s, at most 60s")
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || n > int64(maxWait/time.Second) {
+			return 0, bad
 		}
 		d = time.Duration(n) * time.Second
 	}
-	if d < 0 {
-		return 0, validationError("wait", "must not be negative")
+	if d < 0 || d > maxWait {
+		return 0, bad
 	}
-	return min(d, maxWait), nil
+	return d, nil
 }
 
 func handlePaymentList(d Deps) http.Handler {

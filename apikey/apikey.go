@@ -35,6 +35,10 @@ var (
 	ErrInvalidRole   = errors.New("role must be admin or pos")
 	ErrInvalidLabel  = errors.New("label must be 1 to 100 characters")
 	ErrAlreadyRevoke = errors.New("api key already revoked")
+	// ErrUnknownCertificate: the certificate to bind does not exist.
+	ErrUnknownCertificate = errors.New("no certificate with this id")
+	// ErrInactiveCertificate: the certificate to bind was deactivated.
+	ErrInactiveCertificate = errors.New("certificate is deactivated")
 )
 
 // Key is an API key as listed: never with its secret.
@@ -124,6 +128,9 @@ func (k *Keys) CreateTx(ctx context.Context, tx *sql.Tx, p NewParams) (Created, 
 	}
 	var cert any
 	if p.CertificateID != "" {
+		if err := checkCertificateTx(ctx, tx, p.CertificateID); err != nil {
+			return Created{}, err
+		}
 		c.CertificateID = &p.CertificateID
 		cert = p.CertificateID
 	}
@@ -206,6 +213,9 @@ func (k *Keys) Revoke(ctx context.Context, id string) (Key, error) {
 func (k *Keys) BindCertificateTx(ctx context.Context, tx *sql.Tx, id, certificateID string) error {
 	var cert any
 	if certificateID != "" {
+		if err := checkCertificateTx(ctx, tx, certificateID); err != nil {
+			return err
+		}
 		cert = certificateID
 	}
 	res, err := tx.ExecContext(ctx, "UPDATE api_keys SET certificate_id = ? WHERE id = ?", cert, id)
@@ -214,6 +224,25 @@ func (k *Keys) BindCertificateTx(ctx context.Context, tx *sql.Tx, id, certificat
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
+	}
+	return nil
+}
+
+// checkCertificateTx is the check a foreign key from api_keys to
+// certificates would make (the tables come from different migrations, so
+// SQLite cannot add one): a key is bound only to a certificate that exists
+// and is not deactivated, whoever binds it (API, CLI, --dev). Returns
+// ErrUnknownCertificate or ErrInactiveCertificate.
+func checkCertificateTx(ctx context.Context, tx *sql.Tx, id string) error {
+	var deactivated sql.NullInt64
+	err := tx.QueryRowContext(ctx, "SELECT deactivated_at FROM certificates WHERE id = ?", id).Scan(&deactivated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrUnknownCertificate
+	case err != nil:
+		return fmt.Errorf("check certificate %s: %w", id, err)
+	case deactivated.Valid:
+		return ErrInactiveCertificate
 	}
 	return nil
 }
