@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"reflect"
@@ -23,6 +24,9 @@ import (
 // POSGATE_WEBHOOKS_ALLOW_HTTP=true; lists of scalars take commas.
 type Config struct {
 	Listen    string           `toml:"listen"`
+	// ListenAllowRemote lets listen name a non-loopback address; posgate
+	// then warns at every start (README "Reaching posgate from a LAN till").
+	ListenAllowRemote bool `toml:"listen_allow_remote"`
 	DataDir   string           `toml:"data_dir"`
 	Log       LogConfig        `toml:"log"`
 	Webhooks  WebhooksConfig   `toml:"webhooks"`
@@ -278,6 +282,10 @@ func (c Config) Validate() error {
 	if host == "" {
 		return bad("listen", strconv.Quote(c.Listen), "name the address to bind; 127.0.0.1 keeps the API on this box")
 	}
+	if !loopbackHost(host) && !c.ListenAllowRemote {
+		return bad("listen", strconv.Quote(c.Listen), "not a loopback address: the API would be reachable from other machines; "+
+			"set listen_allow_remote = true (POSGATE_LISTEN_ALLOW_REMOTE=true) to allow it, and see README \"Reaching posgate from a LAN till\"")
+	}
 	if c.DataDir == "" {
 		return bad("data_dir", `""`, "must name a directory")
 	}
@@ -366,6 +374,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// loopbackHost reports whether a listen host is this box only: a loopback
+// IP literal (127.0.0.0/8, ::1) or "localhost". Any other name is not
+// resolved here; it counts as remote. serve checks the address actually
+// bound as well.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // validPort checks a device port: a path, tcp://host:port or usb:VID:PID[:serial].

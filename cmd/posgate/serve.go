@@ -155,6 +155,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	if err := checkBound(ln, cfg, log); err != nil {
+		ln.Close()
+		return err
+	}
 	set := metrics.NewSet()
 	allLinks := append([]*device.Link(nil), links...)
 	for _, c := range terminals {
