@@ -24,9 +24,6 @@ import (
 // POSGATE_WEBHOOKS_ALLOW_HTTP=true; lists of scalars take commas.
 type Config struct {
 	Listen    string           `toml:"listen"`
-	// ListenAllowRemote lets listen name a non-loopback address; posgate
-	// then warns at every start (README "Reaching posgate from a LAN till").
-	ListenAllowRemote bool `toml:"listen_allow_remote"`
 	DataDir   string           `toml:"data_dir"`
 	Log       LogConfig        `toml:"log"`
 	Webhooks  WebhooksConfig   `toml:"webhooks"`
@@ -34,6 +31,10 @@ type Config struct {
 	Terminals []TerminalConfig `toml:"terminals"`
 	Printers  []PrinterConfig  `toml:"printers"`
 	Fiscal    FiscalConfig     `toml:"fiscal"`
+
+	// ListenAllowRemote lets listen name a non-loopback address; posgate
+	// then warns at every start (README "Reaching posgate from a LAN till").
+	ListenAllowRemote bool `toml:"listen_allow_remote"`
 }
 
 // LogConfig sets logging.
