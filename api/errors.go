@@ -37,6 +37,8 @@ const (
 	CodeDeviceUnavailable  = "DEVICE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL"
 	CodeUnavailable        = "UNAVAILABLE"
+	CodeRateLimited        = "RATE_LIMITED"
+	CodeIdempotencyLimit   = "IDEMPOTENCY_KEY_LIMIT"
 )
 
 // statusOf maps an error code to its HTTP status. It is the one place
@@ -75,6 +77,8 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	case CodeUnavailable, CodeDeviceUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeRateLimited, CodeIdempotencyLimit:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}

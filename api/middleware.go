@@ -3,8 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -121,7 +124,11 @@ type authenticator interface {
 // requireRole authenticates the request and checks its key's role: any
 // valid key passes role "", only admin keys pass role admin. Every
 // failure is the same 401 to the client; the log says which it was.
-func requireRole(log zerolog.Logger, keys authenticator, role string, next http.Handler) http.Handler {
+// Failed authentications are counted by lim per client id and per peer
+// address; past its budget a request gets 429 RATE_LIMITED with
+// Retry-After before its credentials are looked at (apikey.Limiter says
+// why a working till is never locked out).
+func requireRole(log zerolog.Logger, keys authenticator, lim *apikey.Limiter, role string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := apikey.Credentials{
 			APIKey:    r.Header.Get("X-Api-Key"),
@@ -133,6 +140,17 @@ func requireRole(log zerolog.Logger, keys authenticator, role string, next http.
 		if c.APIKey == "" {
 			w.Header().Set("WWW-Authenticate", `ApiKey realm="posgate"`)
 			writeError(w, r, log, &Error{Code: CodeUnauthorized, Message: "missing X-Api-Key header"})
+			return
+		}
+		clientID, _, _ := strings.Cut(c.APIKey, ":")
+		peer := apikey.PeerKey(r.RemoteAddr)
+		if ok, wait := lim.Allow(clientID, peer); !ok {
+			secs := max(1, int(wait/time.Second))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			log.Warn().Str(logkey.Route, r.Pattern).Str("peer", peer).Msg("authentication rate-limited")
+			writeError(w, r, log, &Error{Code: CodeRateLimited,
+				Message: fmt.Sprintf("too many failed authentications from this address or for this client id; retry in %d s", secs),
+				Details: map[string]any{"retry_after": secs}})
 			return
 		}
 		if c.Signed() {
@@ -149,11 +167,15 @@ func requireRole(log zerolog.Logger, keys authenticator, role string, next http.
 				writeError(w, r, log, err)
 				return
 			}
+			if isGuess(err) {
+				lim.Failed(clientID, peer)
+			}
 			log.Info().Err(err).Str(logkey.Route, r.Pattern).Msg("authentication refused")
 			w.Header().Set("WWW-Authenticate", `ApiKey realm="posgate"`)
 			writeError(w, r, log, &Error{Code: CodeUnauthorized, Message: "invalid or revoked API key, or a bad, stale or replayed signature"})
 			return
 		}
+		lim.Succeeded(clientID, peer)
 		if ri := infoFrom(r.Context()); ri != nil {
 			ri.key = &key
 		}
@@ -166,8 +188,15 @@ func requireRole(log zerolog.Logger, keys authenticator, role string, next http.
 }
 
 func isAuthFailure(err error) bool {
+	return isGuess(err) || errors.Is(err, apikey.ErrStale) || errors.Is(err, apikey.ErrReplay)
+}
+
+// isGuess reports whether a failure could be someone guessing a key:
+// those count against the rate limit. A stale or replayed signature was
+// made with the right secret, so it does not.
+func isGuess(err error) bool {
 	for _, e := range []error{apikey.ErrMalformed, apikey.ErrNotFound, apikey.ErrRevoked, apikey.ErrBadSecret,
-		apikey.ErrStale, apikey.ErrBadSignature, apikey.ErrReplay} {
+		apikey.ErrBadSignature} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -9,8 +9,8 @@ import (
 // addRoutes registers every route. Read it as the API's table of contents:
 // each line says who may call a route and whether it is idempotent.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	admin := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, apikey.RoleAdmin, h) }
-	anyKey := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, "", h) }
+	admin := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, d.Limiter, apikey.RoleAdmin, h) }
+	anyKey := func(h http.Handler) http.Handler { return requireRole(d.Log, d.Keys, d.Limiter, "", h) }
 	create := func(h http.Handler) http.Handler { return idempotent(d.Log, d.Idem, h) }
 
 	mux.Handle("GET /healthz", handleHealth(d))

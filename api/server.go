@@ -28,6 +28,9 @@ type Deps struct {
 	Store *store.DB
 	Keys  *apikey.Keys
 	Idem  *idempotency.Store
+	// Limiter slows down failed authentications (429 RATE_LIMITED).
+	// Optional: NewHandler makes one with apikey's defaults.
+	Limiter *apikey.Limiter
 	// Version is reported by /healthz.
 	Version string
 	// Health adds component states (devices, certificates) to /healthz.
@@ -61,6 +64,9 @@ func NewHandler(d Deps) http.Handler {
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.NewSet()
+	}
+	if d.Limiter == nil {
+		d.Limiter = apikey.NewLimiter(apikey.LimiterOptions{})
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)

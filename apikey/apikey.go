@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/posgate/posgate/masterkey"
@@ -73,6 +74,12 @@ type Keys struct {
 	// Window is how far a signed request's timestamp may be from now.
 	Window time.Duration
 	now    func() time.Time
+	// decoy stands in for an unknown client id (see lookupOrDecoy).
+	decoy struct {
+		key          Key
+		hash, sealed []byte
+	}
+	checks atomic.Int64 // secrets and signatures compared (tests)
 }
 
 // New returns Keys over db, sealing secrets with master.
@@ -80,7 +87,12 @@ func New(db *store.DB, master *masterkey.Key) *Keys {
 	if db == nil || master == nil {
 		panic("apikey: db and master key are required")
 	}
-	return &Keys{db: db, master: master, Window: 5 * time.Minute, now: time.Now}
+	k := &Keys{db: db, master: master, Window: 5 * time.Minute, now: time.Now}
+	secret := "sk_" + randomText(32)
+	k.decoy.key = Key{ID: "key_" + randomText(12)}
+	k.decoy.hash = hashSecret(secret)
+	k.decoy.sealed = master.Seal([]byte(secret), []byte(k.decoy.key.ID))
+	return k
 }
 
 // SetClock replaces the clock (tests).

@@ -45,11 +45,16 @@ func (k *Keys) Authenticate(ctx context.Context, c Credentials) (Key, error) {
 	if !ok || clientID == "" || secret == "" {
 		return Key{}, ErrMalformed
 	}
-	key, hash, _, err := k.lookup(ctx, clientID)
+	key, hash, _, found, err := k.lookupOrDecoy(ctx, clientID)
 	if err != nil {
 		return Key{}, err
 	}
-	if !equal(hashSecret(secret), hash) {
+	k.checks.Add(1)
+	match := equal(hashSecret(secret), hash)
+	switch {
+	case !found:
+		return Key{}, ErrNotFound
+	case !match:
 		return Key{}, ErrBadSecret
 	}
 	if key.RevokedAt != nil {
@@ -74,7 +79,7 @@ func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, erro
 	if d := now.Sub(ts); d > k.Window || d < -k.Window {
 		return Key{}, ErrStale
 	}
-	key, _, sealed, err := k.lookup(ctx, c.APIKey)
+	key, _, sealed, found, err := k.lookupOrDecoy(ctx, c.APIKey)
 	if err != nil {
 		return Key{}, err
 	}
@@ -82,7 +87,12 @@ func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, erro
 	if err != nil {
 		return Key{}, fmt.Errorf("open sealed secret of %s: %w", key.ID, err)
 	}
-	if !hmac.Equal(sig, Sign(string(secret), c.Timestamp, c.Method, c.PathQuery, c.Body)) {
+	k.checks.Add(1)
+	match := hmac.Equal(sig, Sign(string(secret), c.Timestamp, c.Method, c.PathQuery, c.Body))
+	switch {
+	case !found:
+		return Key{}, ErrNotFound
+	case !match:
 		return Key{}, ErrBadSignature
 	}
 	if key.RevokedAt != nil {
@@ -148,6 +158,18 @@ func (k *Keys) remember(ctx context.Context, keyID string, mac []byte, now time.
 		}
 		return nil
 	})
+}
+
+// lookupOrDecoy is lookup that, for an unknown client id, returns the
+// decoy key instead of ErrNotFound (found false), so the caller does the
+// same hashing, unsealing and comparing for it as for a wrong secret: an
+// unknown client id costs the same time and tells a guesser nothing.
+func (k *Keys) lookupOrDecoy(ctx context.Context, clientID string) (Key, []byte, []byte, bool, error) {
+	key, hash, sealed, err := k.lookup(ctx, clientID)
+	if errors.Is(err, ErrNotFound) {
+		return k.decoy.key, k.decoy.hash, k.decoy.sealed, false, nil
+	}
+	return key, hash, sealed, err == nil, err
 }
 
 func (k *Keys) lookup(ctx context.Context, clientID string) (Key, []byte, []byte, error) {

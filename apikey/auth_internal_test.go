@@ -1,0 +1,45 @@
+package apikey
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/store/storetest"
+)
+
+// An unknown client id gets the same work as a wrong secret: one secret
+// or signature comparison (with the unsealing before it in signed mode),
+// so timing does not tell a guesser which client ids exist.
+func TestUnknownClientIDCostsTheSame(t *testing.T) {
+	ctx := context.Background()
+	k := New(storetest.Open(t), storetest.MasterKey(t))
+	c, err := k.Create(ctx, NewParams{Label: "till", Role: RolePOS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().UTC().Format(time.RFC3339)
+	sig := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct {
+		name string
+		cred Credentials
+		want error
+	}{
+		{"PlainWrongSecret", Credentials{APIKey: c.ClientID + ":sk_wrong"}, ErrBadSecret},
+		{"PlainUnknownID", Credentials{APIKey: "pk_nobody:sk_wrong"}, ErrNotFound},
+		{"SignedWrongMAC", Credentials{APIKey: c.ClientID, Timestamp: stamp, Signature: sig, Method: "GET", PathQuery: "/v1/x"}, ErrBadSignature},
+		{"SignedUnknownID", Credentials{APIKey: "pk_nobody", Timestamp: stamp, Signature: sig, Method: "GET", PathQuery: "/v1/x"}, ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := k.checks.Load()
+			if _, err := k.Authenticate(ctx, tc.cred); !errors.Is(err, tc.want) {
+				t.Fatalf("err=%v, want %v", err, tc.want)
+			}
+			if got := k.checks.Load() - before; got != 1 {
+				t.Fatalf("%d comparisons, want 1", got)
+			}
+		})
+	}
+}
