@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,7 +50,16 @@ func (b *bufferedWriter) WriteHeader(code int) {
 // the handler once per key and request, and answers a retry with the
 // first response (marked Idempotent-Replayed: true). The same key with a
 // different body is 422; a retry while the first still runs waits for it.
-// Answers of 5xx are not kept, so a retry after an internal failure runs.
+//
+// Only answers below 400 are kept: those of requests the owner carried
+// out. A 4xx is a refusal (bad JSON, validation by the handler or the
+// owner, unknown resource, busy terminal, printer refusal) after which
+// nothing happened that a retry could repeat, so it writes nothing and a
+// retry with the same key runs again (as Stripe does). The owners whose
+// duplicates cost money (payments, invoices) record the key on their own
+// row as well. Answers of 5xx are not kept either, so a retry after an
+// internal failure runs. A new key beyond what one API key may keep
+// (idempotency.Store.MaxLive) is 429 IDEMPOTENCY_KEY_LIMIT.
 func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, err := idempotencyKeyOf(r)
@@ -81,6 +92,18 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 			case errors.Is(err, idempotency.ErrInProgress):
 				writeError(w, r, log, &Error{Code: CodeIdempotencyBusy, Message: "a request with this Idempotency-Key is still in progress; retry later"})
 				return
+			case errors.Is(err, idempotency.ErrLimit):
+				var le *idempotency.LimitError
+				retry := time.Minute
+				if errors.As(err, &le) {
+					retry = le.RetryAfter
+				}
+				secs := int(max(retry, time.Second).Round(time.Second) / time.Second)
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				writeError(w, r, log, &Error{Code: CodeIdempotencyLimit,
+					Message: fmt.Sprintf("this API key holds the most idempotency keys it may (%s); retry in %d s", err, secs),
+					Details: map[string]any{"field": "Idempotency-Key", "retry_after": secs}})
+				return
 			case errors.Is(err, idempotency.ErrMismatch):
 				writeError(w, r, log, &Error{Code: CodeIdempotencyReused, Message: "Idempotency-Key was already used with a different request",
 					Details: map[string]any{"field": "Idempotency-Key"}})
@@ -112,7 +135,7 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 		if bw.status == 0 {
 			bw.status = http.StatusOK
 		}
-		if bw.status < 500 {
+		if keep(bw.status) {
 			err := store.Complete(bg, scope, key, idempotency.Response{
 				Status: bw.status, ContentType: bw.header.Get("Content-Type"), Body: bw.body.Bytes(),
 			})
@@ -128,6 +151,10 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 		_, _ = w.Write(bw.body.Bytes())
 	})
 }
+
+// keep reports whether an answer with status is kept for retries: only
+// answers of requests that were carried out (see idempotent).
+func keep(status int) bool { return status < 400 }
 
 // idempotencyKeyOf reads a request's Idempotency-Key, which must be
 // present and 1 to 255 printable ASCII characters.

@@ -19,7 +19,25 @@ var (
 	ErrMismatch = errors.New("idempotency key was used with a different request")
 	// ErrInProgress: the first request with this key is still running.
 	ErrInProgress = errors.New("a request with this idempotency key is still in progress")
+	// ErrLimit: the scope holds MaxLive kept answers already; Begin
+	// returns a *LimitError that wraps it.
+	ErrLimit = errors.New("too many idempotency keys kept for this API key")
 )
+
+// DefaultMaxLive is the default bound on kept answers per scope (API key).
+const DefaultMaxLive = 10_000
+
+// LimitError is ErrLimit with when a kept answer expires next.
+type LimitError struct {
+	Max        int
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%v (%d within %s)", ErrLimit, e.Max, TTL)
+}
+
+func (e *LimitError) Unwrap() error { return ErrLimit }
 
 // TTL is how long a key is remembered.
 const TTL = 24 * time.Hour
@@ -42,13 +60,31 @@ type Response struct {
 // A kept answer may hold a secret shown once (a new API key's
 // client_secret, a webhook's whsec_), so bodies are sealed under the
 // master key, bound to their scope and key, and never stored in plaintext.
+//
+// What one API key can make the store hold is bounded: at most MaxLive
+// kept answers per scope at a time (a new key beyond that is ErrLimit
+// until the oldest expire), and only answers the caller chose to keep
+// (the api package keeps none for a refused request).
 type Store struct {
 	db     *store.DB
 	master *masterkey.Key
 	now    func() time.Time
+	// MaxLive bounds the kept, unexpired answers per scope. Set before
+	// use; New sets DefaultMaxLive.
+	MaxLive int
 
 	mu      sync.Mutex
 	running map[string][]byte // scope+key -> request hash; guarded by mu
+	// live is an upper bound of the kept answers per scope: counted from
+	// the store when first needed or when it reaches MaxLive, and raised
+	// by each answer kept since (expiry only lowers the truth). Guarded
+	// by mu.
+	live map[string]liveCount
+}
+
+type liveCount struct {
+	n         int
+	countedAt time.Time
 }
 
 // New returns a Store over db that seals kept answers with master.
@@ -56,7 +92,8 @@ func New(db *store.DB, master *masterkey.Key) *Store {
 	if db == nil || master == nil {
 		panic("idempotency: db and master key are required")
 	}
-	return &Store{db: db, master: master, now: time.Now, running: map[string][]byte{}}
+	return &Store{db: db, master: master, now: time.Now, MaxLive: DefaultMaxLive,
+		running: map[string][]byte{}, live: map[string]liveCount{}}
 }
 
 // SetClock replaces the clock (tests).
@@ -70,7 +107,9 @@ func aad(scope, key string) []byte { return []byte(scope + "\x00" + key) }
 //     request and then calls Complete or Release;
 //   - (resp, nil): the key was completed before with the same request;
 //     resp is the first answer, to be sent again;
-//   - ErrMismatch or ErrInProgress.
+//   - ErrMismatch or ErrInProgress;
+//   - a *LimitError (ErrLimit) for a new key when the scope holds MaxLive
+//     kept answers.
 func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*Response, error) {
 	name := string(aad(scope, key))
 	s.mu.Lock()
@@ -85,10 +124,53 @@ func (s *Store) Begin(ctx context.Context, scope, key string, reqHash []byte) (*
 	s.mu.Unlock()
 
 	resp, err := s.lookup(ctx, scope, key, reqHash)
+	if resp == nil && err == nil {
+		err = s.admit(ctx, scope)
+	}
 	if resp != nil || err != nil {
 		s.forget(name)
 	}
 	return resp, err
+}
+
+// admit refuses a new key when the scope holds MaxLive kept answers. The
+// count is kept in memory and read from the store only when unknown or
+// when it reaches the bound (at most once a second then), so the path
+// from a creating POST to its device gains no query.
+func (s *Store) admit(ctx context.Context, scope string) error {
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.live[scope]
+	s.mu.Unlock()
+	if ok && c.n < s.MaxLive {
+		return nil
+	}
+	if !ok || now.Sub(c.countedAt) >= time.Second || now.Before(c.countedAt) {
+		var n int
+		err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM idempotency_keys WHERE key_id = ? AND expires_at > ?",
+			scope, store.Millis(now)).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("count idempotency keys: %w", err)
+		}
+		c = liveCount{n: n, countedAt: now}
+		s.mu.Lock()
+		s.live[scope] = c
+		s.mu.Unlock()
+	}
+	if c.n < s.MaxLive {
+		return nil
+	}
+	var next sql.NullInt64
+	err := s.db.Read.QueryRowContext(ctx, "SELECT min(expires_at) FROM idempotency_keys WHERE key_id = ? AND expires_at > ?",
+		scope, store.Millis(now)).Scan(&next)
+	if err != nil {
+		return fmt.Errorf("read next idempotency key expiry: %w", err)
+	}
+	wait := time.Second
+	if next.Valid {
+		wait = max(wait, store.FromMillis(next.Int64).Sub(now))
+	}
+	return &LimitError{Max: s.MaxLive, RetryAfter: wait}
 }
 
 // lookup finds a completed, unexpired answer.
@@ -133,7 +215,7 @@ func (s *Store) Complete(ctx context.Context, scope, key string, r Response) err
 	hash := s.running[name]
 	s.mu.Unlock()
 	now := s.now()
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
 			(key_id, idem_key, request_hash, status, content_type, body, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -153,6 +235,15 @@ func (s *Store) Complete(ctx context.Context, scope, key string, r Response) err
 		}
 		return nil
 	})
+	if err == nil {
+		s.mu.Lock()
+		if c, ok := s.live[scope]; ok {
+			c.n++
+			s.live[scope] = c
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // Release ends a reservation without keeping an answer, so the client may

@@ -3,6 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,54 @@ func TestSealedAnswers(t *testing.T) {
 	other := idempotency.New(db, storetest.MasterKey(t))
 	if _, err := other.Begin(ctx, "key", "k", []byte("h")); err == nil {
 		t.Fatal("an answer opened under another master key")
+	}
+}
+
+// One API key can keep at most MaxLive answers at a time: a new key
+// beyond that is ErrLimit with the time until the oldest expires, while
+// kept answers still replay and other API keys are not affected.
+func TestLimitPerScope(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	s := idempotency.New(db, storetest.MasterKey(t))
+	s.MaxLive = 3
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	keep := func(scope, key string) error {
+		if _, err := s.Begin(ctx, scope, key, []byte(key)); err != nil {
+			return err
+		}
+		return s.Complete(ctx, scope, key, idempotency.Response{Status: 201, Body: []byte(key)})
+	}
+	for i := range 3 {
+		if err := keep("key_a", fmt.Sprint("k", i)); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+	}
+	_, err := s.Begin(ctx, "key_a", "k3", []byte("k3"))
+	var le *idempotency.LimitError
+	if !errors.Is(err, idempotency.ErrLimit) || !errors.As(err, &le) || le.RetryAfter != idempotency.TTL-3*time.Minute {
+		t.Fatalf("fourth key: %v (%+v), want ErrLimit until the first expires", err, le)
+	}
+	if resp, err := s.Begin(ctx, "key_a", "k1", []byte("k1")); err != nil || resp == nil {
+		t.Fatalf("a kept answer at the limit: %v %v", resp, err)
+	}
+	if err := keep("key_b", "k3"); err != nil {
+		t.Fatalf("another API key: %v", err)
+	}
+	// A restart counts from the store.
+	s2 := idempotency.New(db, storetest.MasterKey(t))
+	s2.MaxLive = 3
+	s2.SetClock(func() time.Time { return now })
+	if _, err := s2.Begin(ctx, "key_a", "k3", []byte("k3")); !errors.Is(err, idempotency.ErrLimit) {
+		t.Fatalf("after a restart: %v, want ErrLimit", err)
+	}
+	now = now.Add(idempotency.TTL - 3*time.Minute + time.Second) // k0 expired
+	if err := keep("key_a", "k3"); err != nil {
+		t.Fatalf("after the oldest expired: %v", err)
+	}
+	if _, err := s.Begin(ctx, "key_a", "k4", []byte("k4")); !errors.Is(err, idempotency.ErrLimit) {
+		t.Fatalf("full again: %v", err)
 	}
 }
