@@ -196,12 +196,18 @@ func TestBadInput(t *testing.T) {
 		"ErrMalformed":    {`{"label":`, "malformed JSON"},
 		"ErrSyntax":       {`{"label" "x"}`, "malformed JSON at byte"},
 		"ErrUnknownField": {`{"label":"x","role":"pos","colour":"red"}`, "colour: unknown field"},
-		"ErrWrongType":    {`{"label":42,"role":"pos"}`, "label: must be a string"},
+		"ErrWrongType":    {`{"label":42,"role":"pos"}`, "label: must be a string, got a number"},
 		"ErrTrailing":     {`{"label":"x","role":"pos"} {}`, "data after the JSON value"},
 		"ErrEmpty":        {``, "body is empty"},
 		"ErrTooLarge":     {huge, "larger than"},
 		"ErrBadRole":      {`{"label":"x","role":"root"}`, "role: "},
 		"ErrNoLabel":      {`{"role":"pos"}`, "label: "},
+		// Strict means strict: one spelling of each name, once.
+		"ErrDuplicateKey":   {`{"label":"x","role":"admin","role":"pos"}`, "role: appears twice"},
+		"ErrWrongCase":      {`{"Label":"x","role":"pos"}`, `Label: unknown field; names are case-sensitive, did you mean "label"?`},
+		"ErrWrongCaseUpper": {`{"label":"x","ROLE":"pos"}`, `ROLE: unknown field; names are case-sensitive, did you mean "role"?`},
+		"ErrInvalidUTF8":    {"{\"label\":\"\xff\",\"role\":\"pos\"}", "malformed JSON at byte"},
+		"ErrNotObject":      {`[]`, "body: must be an object, got an array"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := e.do(t, "POST", "/v1/api-keys", &e.admin, tc.body, "Idempotency-Key", "k-"+name)

@@ -8,7 +8,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // MaxBody is the largest request body accepted.
@@ -82,71 +86,171 @@ func checkJSONType(r *http.Request) error {
 	return nil
 }
 
-// decodeBytes is decodeJSON's strict decoding of an already read body.
+// strictJSON are the decoding options of every request body: member
+// names match exactly (no case folding, as encoding/json v1 did), a name
+// may appear once per object (v1 kept the last of "amount":-5,"amount":1301),
+// unknown members and invalid UTF-8 are errors.
+var strictJSON = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(true),
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
+)
+
+// decodeBytes is decodeJSON's strict decoding of an already read body:
+// one JSON value, decoded with strictJSON by go-json-experiment/json (the
+// encoding/json/v2 design), nothing after it.
 func decodeBytes(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return &Error{Code: CodeInvalidJSON, Message: "request body is empty; send a JSON object"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	dec := jsontext.NewDecoder(bytes.NewReader(b), strictJSON)
+	if err := jsonv2.UnmarshalDecode(dec, v, strictJSON); err != nil {
 		return jsonError(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return &Error{Code: CodeInvalidJSON, Message: "request body has data after the JSON value"}
 	}
 	return nil
 }
 
-// jsonError turns an encoding/json error into a client error naming the
-// field or the byte offset.
+// jsonError turns a decoding error into a client error naming the field
+// (as items[0].quantity) or the byte offset.
 func jsonError(err error) *Error {
 	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
+		syn *jsontext.SyntacticError
+		sem *jsonv2.SemanticError
+		e   *Error
 	)
 	switch {
+	case errors.As(err, &e):
+		return e
 	case errors.As(err, &syn):
-		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()),
-			Details: map[string]any{"offset": syn.Offset}}
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "body"
+		field := fieldOf(syn.JSONPointer)
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return &Error{Code: CodeInvalidJSON, Message: field + ": appears twice in one object; send each field once",
+				Details: map[string]any{"field": field, "offset": syn.ByteOffset}}
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			return &Error{Code: CodeInvalidJSON, Message: "malformed JSON: unexpected end of body"}
 		}
-		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("%s: must be %s, got %s", field, jsonType(typ.Type.Kind().String()), typ.Value),
-			Details: map[string]any{"field": field}}
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &Error{Code: CodeInvalidJSON, Message: "malformed JSON: unexpected end of body"}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("%s: unknown field", field),
+		msg := fmt.Sprintf("malformed JSON at byte %d: %v", syn.ByteOffset, syn.Err)
+		d := map[string]any{"offset": syn.ByteOffset}
+		if field != "body" {
+			msg += " (in " + field + ")"
+			d["field"] = field
+		}
+		return &Error{Code: CodeInvalidJSON, Message: msg, Details: d}
+	case errors.As(err, &sem):
+		field := fieldOf(sem.JSONPointer)
+		if errors.Is(sem.Err, jsonv2.ErrUnknownName) {
+			name := sem.JSONPointer.LastToken()
+			if want := caseFold(sem.GoType, name); want != "" {
+				return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("%s: unknown field; names are case-sensitive, did you mean %q?", field, want),
+					Details: map[string]any{"field": field}}
+			}
+			return &Error{Code: CodeInvalidJSON, Message: field + ": unknown field", Details: map[string]any{"field": field}}
+		}
+		want, got := jsonType(sem.GoType), kindName(sem.JSONKind)
+		var typ *json.UnmarshalTypeError // a v1 UnmarshalJSON method's own error says what it wanted
+		if errors.As(sem.Err, &typ) && typ.Type != nil {
+			want = jsonType(typ.Type)
+		}
+		if sem.JSONKind == '0' && len(sem.JSONValue) > 0 && len(sem.JSONValue) <= 32 {
+			got = "the number " + string(sem.JSONValue)
+		}
+		return &Error{Code: CodeInvalidJSON, Message: fmt.Sprintf("%s: must be %s, got %s", field, want, got),
 			Details: map[string]any{"field": field}}
 	default:
-		var e *Error
-		if errors.As(err, &e) {
-			return e
-		}
 		return &Error{Code: CodeInvalidJSON, Message: "malformed JSON: " + err.Error()}
 	}
 }
 
-// jsonType names a Go kind the way a JSON client thinks of it.
-func jsonType(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "bool":
+// fieldOf writes a JSON pointer the way validation errors name fields:
+// /items/0/quantity is items[0].quantity; the empty pointer is "body".
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if tok != "" && strings.Trim(tok, "0123456789") == "" && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	if b.Len() == 0 {
+		return "body"
+	}
+	return b.String()
+}
+
+// caseFold returns the JSON name of t's field that name matches in
+// another case, or "".
+func caseFold(t reflect.Type, name string) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	for f := range t.Fields() {
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if tag != name && strings.EqualFold(tag, name) {
+			return tag
+		}
+	}
+	return ""
+}
+
+// kindName names a JSON kind as a client writes it.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
 		return "true or false"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "float32", "float64":
+	case '"':
+		return "a string"
+	case '0':
 		return "a number"
-	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
-		return "an integer"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
 	default:
-		return kind
+		return "another JSON value"
+	}
+}
+
+// jsonType names a Go type the way a JSON client thinks of it.
+func jsonType(t reflect.Type) string {
+	if t == nil {
+		return "another JSON type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	default:
+		return t.Kind().String()
 	}
 }
