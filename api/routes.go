@@ -59,10 +59,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/events", admin(handleEventList(d)))
 
 	// Anything else under /v1 is a JSON 404, not the mux's text page.
-	mux.Handle("/v1/", anyKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})
-	})))
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, d.Log, &Error{Code: CodeNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path})
-	}))
+	// A known path with another method is a JSON 405 (noroute.go).
+	mux.Handle("/v1/", anyKey(handleNoRoute(d, mux)))
+	mux.Handle("/", handleNoRoute(d, mux))
 }

@@ -70,7 +70,7 @@ func NewHandler(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return withRequestLog(d.Log, d.Metrics, withRecover(d.Log, mux))
+	return withRequestLog(d.Log, d.Metrics, withRecover(d.Log, withCanonicalPaths(d, mux)))
 }
 
 // Server timeouts. The write timeout leaves room for the longest wait a
