@@ -162,6 +162,15 @@ func requireRole(log zerolog.Logger, keys authenticator, lim *apikey.Limiter, ro
 			c.Body = body
 		}
 		key, err := keys.Authenticate(r.Context(), c)
+		var sle *apikey.SignedLimitError
+		if errors.As(err, &sle) {
+			secs := max(1, int(sle.RetryAfter/time.Second))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeError(w, r, log, &Error{Code: CodeRateLimited,
+				Message: fmt.Sprintf("this API key made more signed requests than the replay window keeps; retry in %d s", secs),
+				Details: map[string]any{"retry_after": secs}})
+			return
+		}
 		if err != nil {
 			if !isAuthFailure(err) {
 				writeError(w, r, log, err)

@@ -10,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/posgate/posgate/masterkey"
 	"github.com/posgate/posgate/store"
@@ -36,6 +39,10 @@ var (
 	ErrInvalidRole   = errors.New("role must be admin or pos")
 	ErrInvalidLabel  = errors.New("label must be 1 to 100 characters")
 	ErrAlreadyRevoke = errors.New("api key already revoked")
+	// ErrTooManySigned: the key made more signed requests than the replay
+	// window may remember for it (Keys.MaxSigned); a *SignedLimitError
+	// wraps it.
+	ErrTooManySigned = errors.New("too many signed requests for this api key")
 	// ErrUnknownCertificate: the certificate to bind does not exist.
 	ErrUnknownCertificate = errors.New("no certificate with this id")
 	// ErrInactiveCertificate: the certificate to bind was deactivated.
@@ -80,14 +87,29 @@ type Keys struct {
 		hash, sealed []byte
 	}
 	checks atomic.Int64 // secrets and signatures compared (tests)
+	// MaxSigned bounds the MACs remembered for one key: at most that many
+	// signed requests per twice the Window (how long a MAC is kept),
+	// refilled evenly. Set before use; New sets 10,000.
+	MaxSigned int
+
+	signedMu sync.Mutex
+	signed   map[string]*rate.Limiter // key id -> signed requests budget; guarded by signedMu
 }
+
+// SignedLimitError is ErrTooManySigned with when the next signed request
+// of the key will be remembered.
+type SignedLimitError struct{ RetryAfter time.Duration }
+
+func (e *SignedLimitError) Error() string { return ErrTooManySigned.Error() }
+func (e *SignedLimitError) Unwrap() error { return ErrTooManySigned }
 
 // New returns Keys over db, sealing secrets with master.
 func New(db *store.DB, master *masterkey.Key) *Keys {
 	if db == nil || master == nil {
 		panic("apikey: db and master key are required")
 	}
-	k := &Keys{db: db, master: master, Window: 5 * time.Minute, now: time.Now}
+	k := &Keys{db: db, master: master, Window: 5 * time.Minute, now: time.Now, MaxSigned: 10_000,
+		signed: map[string]*rate.Limiter{}}
 	secret := "sk_" + randomText(32)
 	k.decoy.key = Key{ID: "key_" + randomText(12)}
 	k.decoy.hash = hashSecret(secret)

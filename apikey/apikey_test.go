@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -191,5 +192,50 @@ func TestCreateValidates(t *testing.T) {
 	list, err := keys.List(ctx)
 	if err != nil || len(list) != 0 {
 		t.Fatalf("list after refused creates: %v %v", list, err)
+	}
+}
+
+// One key's signed requests can make the store remember at most
+// MaxSigned MACs per twice the window: beyond that they are refused
+// (and nothing is written) until the budget refills; a replay of a
+// captured request does not spend the budget.
+func TestSignedBudget(t *testing.T) {
+	keys, _ := newKeys(t)
+	keys.MaxSigned = 3
+	ctx := context.Background()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	keys.SetClock(func() time.Time { return now })
+	c, err := keys.Create(ctx, apikey.NewParams{Label: "till", Role: apikey.RolePOS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(body string) apikey.Credentials {
+		stamp := now.Format(time.RFC3339)
+		sig := apikey.Sign(c.ClientSecret, stamp, "GET", "/v1/devices", []byte(body))
+		return apikey.Credentials{APIKey: c.ClientID, Timestamp: stamp, Signature: base64.StdEncoding.EncodeToString(sig),
+			Method: "GET", PathQuery: "/v1/devices", Body: []byte(body)}
+	}
+	first := signed("0")
+	if _, err := keys.Authenticate(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // replays are refused and spend nothing
+		if _, err := keys.Authenticate(ctx, first); !errors.Is(err, apikey.ErrReplay) {
+			t.Fatalf("replay: %v", err)
+		}
+	}
+	for i := 1; i < 3; i++ {
+		if _, err := keys.Authenticate(ctx, signed(fmt.Sprint(i))); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err = keys.Authenticate(ctx, signed("3"))
+	var sle *apikey.SignedLimitError
+	if !errors.As(err, &sle) || sle.RetryAfter != 200*time.Second {
+		t.Fatalf("fourth: %v, want SignedLimitError retry after 200s (10 min / 3)", err)
+	}
+	now = now.Add(200 * time.Second)
+	if _, err := keys.Authenticate(ctx, signed("4")); err != nil {
+		t.Fatalf("after a refill: %v", err)
 	}
 }

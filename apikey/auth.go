@@ -12,6 +12,7 @@ import (
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"golang.org/x/time/rate"
 
 	"github.com/posgate/posgate/store"
 )
@@ -98,9 +99,14 @@ func (k *Keys) authenticateSigned(ctx context.Context, c Credentials) (Key, erro
 	if key.RevokedAt != nil {
 		return Key{}, ErrRevoked
 	}
+	budget := k.signedBudget(key.ID)
+	if ok, wait := waitFor(budget, now); !ok {
+		return Key{}, &SignedLimitError{RetryAfter: wait}
+	}
 	if err := k.remember(ctx, key.ID, sig, now); err != nil {
 		return Key{}, err
 	}
+	budget.AllowN(now, 1) // spent only by a MAC remembered: replaying captured requests cannot drain it
 	return key, nil
 }
 
@@ -131,6 +137,19 @@ func Sign(secret, timestamp, method, pathQuery string, body []byte) []byte {
 	m.Write([]byte{'.'})
 	m.Write(body)
 	return m.Sum(nil)
+}
+
+// signedBudget returns the key's budget of remembered MACs, which bounds
+// the request_signatures rows one key can make the store hold.
+func (k *Keys) signedBudget(keyID string) *rate.Limiter {
+	k.signedMu.Lock()
+	defer k.signedMu.Unlock()
+	b, ok := k.signed[keyID]
+	if !ok {
+		b = rate.NewLimiter(rate.Limit(float64(k.MaxSigned)/(2*k.Window).Seconds()), k.MaxSigned)
+		k.signed[keyID] = b
+	}
+	return b
 }
 
 // remember records a MAC as used; a second use is ErrReplay. The row is

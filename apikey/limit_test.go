@@ -74,7 +74,7 @@ func TestLimiterPerPeerAndPerClient(t *testing.T) {
 // failures.
 func TestLimiterNeverLocksOutAWorkingTill(t *testing.T) {
 	l, clk := newLimiter(100)
-	l.Succeeded("pk_x", "10.0.0.2")    // the real till of X
+	l.Succeeded("pk_x", "10.0.0.2")     // the real till of X
 	l.Succeeded("pk_till2", "10.0.0.1") // another till behind the attacker's address
 	for range 1000 {
 		if ok, _ := l.Allow("pk_x", "10.0.0.1"); ok {
