@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -92,5 +93,24 @@ func TestAuthRateLimit(t *testing.T) {
 	mu.Unlock()
 	if st, _, _ := getWith(t, attacker, url, "pk_nobody:sk_x"); st != 401 {
 		t.Fatalf("after a refill: %d, want one more check (401)", st)
+	}
+}
+
+// Past a key's budget of remembered MACs, signed requests get 429 with
+// Retry-After, as JSON.
+func TestSignedBudgetHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.keys.MaxSigned = 1
+	send := func(body string) response {
+		stamp := time.Now().UTC().Format(time.RFC3339)
+		sig := base64.StdEncoding.EncodeToString(apikey.Sign(e.admin.ClientSecret, stamp, "GET", "/v1/api-keys", []byte(body)))
+		return e.do(t, "GET", "/v1/api-keys", nil, body, "X-Api-Key", e.admin.ClientID, "X-Timestamp", stamp, "X-Signature", sig)
+	}
+	if r := send(""); r.status != 200 {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	r := send(" ")
+	if code, _ := r.errorCode(t); r.status != 429 || code != api.CodeRateLimited || r.header.Get("Retry-After") != "600" {
+		t.Fatalf("second: %d %s Retry-After %q", r.status, r.body, r.header.Get("Retry-After"))
 	}
 }
