@@ -93,15 +93,13 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 				writeError(w, r, log, &Error{Code: CodeIdempotencyBusy, Message: "a request with this Idempotency-Key is still in progress; retry later"})
 				return
 			case errors.Is(err, idempotency.ErrLimit):
-				var le *idempotency.LimitError
-				retry := time.Minute
-				if errors.As(err, &le) {
-					retry = le.RetryAfter
-				}
-				secs := int(max(retry, time.Second).Round(time.Second) / time.Second)
+				le := &idempotency.LimitError{Max: store.MaxLive, RetryAfter: time.Minute}
+				errors.As(err, &le)
+				secs := int(max(le.RetryAfter, time.Second).Round(time.Second) / time.Second)
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				writeError(w, r, log, &Error{Code: CodeIdempotencyLimit,
-					Message: fmt.Sprintf("this API key holds the most idempotency keys it may (%s); retry in %d s", err, secs),
+					Message: fmt.Sprintf("this API key holds %d kept answers, the most it may within %s; a new Idempotency-Key is taken again in %d s",
+						le.Max, idempotency.TTL, secs),
 					Details: map[string]any{"field": "Idempotency-Key", "retry_after": secs}})
 				return
 			case errors.Is(err, idempotency.ErrMismatch):

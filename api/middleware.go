@@ -147,7 +147,8 @@ func requireRole(log zerolog.Logger, keys authenticator, lim *apikey.Limiter, ro
 		if ok, wait := lim.Allow(clientID, peer); !ok {
 			secs := max(1, int(wait/time.Second))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			log.Warn().Str(logkey.Route, r.Pattern).Str("peer", peer).Msg("authentication rate-limited")
+			// No log line of its own: under attack it would flood the log;
+			// the request line says 429.
 			writeError(w, r, log, &Error{Code: CodeRateLimited,
 				Message: fmt.Sprintf("too many failed authentications from this address or for this client id; retry in %d s", secs),
 				Details: map[string]any{"retry_after": secs}})

@@ -36,7 +36,7 @@ func (c Credentials) Signed() bool { return c.Timestamp != "" || c.Signature != 
 
 // Authenticate returns the key the credentials belong to, or an error
 // (ErrMalformed, ErrNotFound, ErrRevoked, ErrBadSecret, ErrStale,
-// ErrBadSignature, ErrReplay). It reads the key on every call, so a
+// ErrBadSignature, ErrReplay, or a *SignedLimitError). It reads the key on every call, so a
 // revocation applies to the very next request.
 func (k *Keys) Authenticate(ctx context.Context, c Credentials) (Key, error) {
 	if c.Signed() {
