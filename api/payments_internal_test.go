@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -37,4 +38,25 @@ func TestParseWait(t *testing.T) {
 			t.Errorf("parseWait(%q): %v; want the bounds named", tc.in, err)
 		}
 	}
+}
+
+// FuzzParseWait: ?wait= is either a duration from 0 to maxWait or a
+// validation error naming wait; never a negative, an overflow or a panic.
+func FuzzParseWait(f *testing.F) {
+	for _, s := range []string{"30s", "30", "9223372036854775807", "-1", "1e3", "2562048h", "60.000000001s", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseWait(s)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Details["field"] != "wait" {
+				t.Fatalf("%q: %v is not a validation error naming wait", s, err)
+			}
+			return
+		}
+		if d < 0 || d > maxWait {
+			t.Fatalf("%q: %v outside 0..%v", s, d, maxWait)
+		}
+	})
 }

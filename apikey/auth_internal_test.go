@@ -43,3 +43,28 @@ func TestUnknownClientIDCostsTheSame(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeSignature: X-Signature is accepted only as the canonical
+// standard base64 of 32 bytes, so no MAC has a second accepted spelling.
+func FuzzDecodeSignature(f *testing.F) {
+	mac := make([]byte, 32)
+	for i := range mac {
+		mac[i] = byte(i * 37)
+	}
+	canon := base64.StdEncoding.EncodeToString(mac)
+	for _, s := range []string{canon, canon[:42] + "J=", canon[:43], canon + "\n", base64.URLEncoding.EncodeToString(mac), "", "===="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sig, err := decodeSignature(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%q: %v, want ErrMalformed", s, err)
+			}
+			return
+		}
+		if len(sig) != 32 || base64.StdEncoding.EncodeToString(sig) != s {
+			t.Fatalf("%q accepted as %x, which is not its canonical spelling", s, sig)
+		}
+	})
+}
