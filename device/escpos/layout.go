@@ -23,9 +23,15 @@ type layout struct {
 
 // render returns the bytes of one job: initialise, select the code page,
 // the lines (each with its alignment, emphasis and size), the QR code,
-// the trailer, and a cut. With copy the slip is framed by CopyMark.
+// the trailer, and a cut. With copy the slip starts with a cut and is
+// framed by CopyMark.
 func (l layout) render(s device.Slip, copy bool) []byte {
 	out := append([]byte(nil), Init()...)
+	if copy {
+		// Cut off whatever an interrupted attempt left on the paper, so
+		// the copy is a slip of its own.
+		out = append(out, CutAfterFeed(0)...)
+	}
 	if l.asb {
 		out = append(out, AutoStatusBack(ASBAll)...)
 	}
