@@ -130,3 +130,27 @@ func TestFilePort(t *testing.T) {
 		t.Fatalf("Read = %d % X, %v; want 12", n, b[:n], err)
 	}
 }
+
+// A udev SYMLINK to a usblp node is opened as a file, not as a tty.
+func TestIsLP(t *testing.T) {
+	dir := t.TempDir()
+	old := lpDir
+	lpDir = filepath.Join(dir, "usb")
+	t.Cleanup(func() { lpDir = old })
+	if err := os.MkdirAll(lpDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(lpDir, "lp0")
+	if err := os.WriteFile(node, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "posgate-receipt")
+	if err := os.Symlink(node, link); err != nil {
+		t.Fatal(err)
+	}
+	for spec, want := range map[string]bool{node: true, link: true, "/dev/ttyUSB0": false, "tcp://127.0.0.1:9100": false, "usb:04b8:0e15": false} {
+		if got := isLP(spec); got != want {
+			t.Errorf("isLP(%s) = %v, want %v", spec, got, want)
+		}
+	}
+}

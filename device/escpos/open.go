@@ -24,7 +24,8 @@ var lpDir = "/dev/usb"
 // path, tcp://host[:9100], usb:VID:PID[:serial] of a USB serial adapter),
 // it opens USB printer-class devices:
 //
-//   - a path under /dev/usb/ (e.g. /dev/usb/lp0) is opened as a file,
+//   - a path under /dev/usb/ (e.g. /dev/usb/lp0), or a symlink to one, is
+//     opened as a file,
 //   - usb:VID:PID[:serial] is looked up first among printer-class devices
 //     (sysfs usbmisc), then among serial ports, at every open, so a
 //     printer that came back as lp1 is still found.
@@ -32,7 +33,7 @@ var lpDir = "/dev/usb"
 // Use it as device.LinkOptions.Open.
 func OpenPort(ctx context.Context, spec string, opts device.PortOptions) (device.Port, error) {
 	switch {
-	case strings.HasPrefix(spec, lpDir+"/"):
+	case isLP(spec):
 		return openFile(spec)
 	case strings.HasPrefix(spec, "usb:"):
 		path, err := ResolveUSBPrinter(spec)
@@ -44,6 +45,20 @@ func OpenPort(ctx context.Context, spec string, opts device.PortOptions) (device
 		}
 	}
 	return device.Open(ctx, spec, opts)
+}
+
+// isLP reports whether spec is a usblp node, or a symlink to one (a udev
+// SYMLINK such as /dev/posgate-receipt): those are opened as files, since
+// they are no ttys and serial.Open would fail on them.
+func isLP(spec string) bool {
+	if !filepath.IsAbs(spec) {
+		return false
+	}
+	if strings.HasPrefix(spec, lpDir+"/") {
+		return true
+	}
+	real, err := filepath.EvalSymlinks(spec)
+	return err == nil && strings.HasPrefix(real, lpDir+"/")
 }
 
 // ResolveUSBPrinter finds the /dev/usb/lpN node of the printer-class
