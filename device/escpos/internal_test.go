@@ -154,3 +154,33 @@ func TestIsLP(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAwait: whatever the printer sends, await ends (with a byte of the
+// class asked for, or ErrNoAnswer when the bytes run out), never returns a
+// byte of an ASB message, and any status it keeps is a valid ASB.
+func FuzzAwait(f *testing.F) {
+	f.Add([]byte{0x18, 0x00, 0x0C, 0x00, 0x00})
+	f.Add([]byte{0x10, 0x00, 0x00, 0x00, 0x16, 0x12})
+	f.Add([]byte{0x12, 0x10, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := New(&bytesPort{data: append([]byte(nil), b...)}, Options{})
+		for _, accept := range []func(byte) bool{isPlainReply, isRealtimeReply} {
+			got, err := p.await(context.Background(), time.Now().Add(5*time.Millisecond), accept)
+			if err != nil {
+				if !errors.Is(err, ErrNoAnswer) {
+					t.Fatalf("await: %v", err)
+				}
+				return
+			}
+			if !accept(got) {
+				t.Fatalf("await returned %02X, which the class refuses", got)
+			}
+			if len(p.asb) != 0 {
+				t.Fatalf("returned a byte in the middle of an ASB message")
+			}
+		}
+		if st, ok := p.LastStatus(); ok && len(st.Raw) != 4 {
+			t.Fatalf("status from %d bytes", len(st.Raw))
+		}
+	})
+}
