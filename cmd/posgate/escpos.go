@@ -49,3 +49,19 @@ func receiptPrinters(fiscalPrinters map[string]*datecs.Device, receipt map[strin
 	}
 	return m
 }
+
+// withConditions marks in /healthz's device states each receipt printer
+// that is connected but cannot print: state "degraded" and its condition
+// ("paper out", "cover open", "mechanism fault", "offline").
+func withConditions(states map[string]any, devs map[string]*escpos.Device) map[string]any {
+	for id, d := range devs {
+		st, ok := states[id].(map[string]any)
+		if !ok || st["state"] != "online" {
+			continue
+		}
+		if c := d.Condition(); c != "" {
+			st["state"], st["condition"] = "degraded", c
+		}
+	}
+	return states
+}

@@ -38,6 +38,7 @@ port = %q
 code_page = "cp852"
 `, srv.Path()))
 	pos := cliKey(t, cfg, "pos")
+	admin := cliKey(t, cfg, "admin")
 	getenv := func(k string) string {
 		if k == "POSGATE_CERT_PASSWORD" {
 			return "posgate-test"
@@ -52,11 +53,12 @@ code_page = "cp852"
 	d := startDaemon(t, cfg)
 
 	body := `{"type":"sale","items":[{"name":"Čaj od šipka","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}`
+	key, idem := pos, "inv-escpos-1"
 	get := func(method, path, body string) []byte {
 		req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
-		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+		req.Header.Set("X-Api-Key", key.ClientID+":"+key.ClientSecret)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "inv-escpos-1")
+		req.Header.Set("Idempotency-Key", idem)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -81,12 +83,16 @@ code_page = "cp852"
 	if err := json.Unmarshal(get("POST", "/v1/invoices", body), &inv); err != nil || inv.Sig.VerifyURL == "" {
 		t.Fatalf("invoice: %+v %v", inv, err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); inv.Print.State != "printed"; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("invoice not printed; state %q\n%s", inv.Print.State, d.stderr.String())
+	waitPrinted := func() {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); inv.Print.State != "printed"; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("invoice not printed; state %q\n%s", inv.Print.State, d.stderr.String())
+			}
+			json.Unmarshal(get("GET", "/v1/invoices/"+inv.ID, ""), &inv)
 		}
-		json.Unmarshal(get("GET", "/v1/invoices/"+inv.ID, ""), &inv)
 	}
+	waitPrinted()
 	j := sim.Journal()
 	if len(j) != 1 {
 		t.Fatalf("%d receipts printed, want 1", len(j))
@@ -100,5 +106,34 @@ code_page = "cp852"
 		if !strings.Contains(text, want) {
 			t.Errorf("receipt lacks %q:\n%s", want, text)
 		}
+	}
+
+	// Out of paper: the next invoice's job waits without writing a byte,
+	// the printer is degraded in /healthz and in a device.degraded event,
+	// and with paper back the receipt prints once, as the original.
+	sim.SetPaperOut(true)
+	idem = "inv-escpos-2"
+	if err := json.Unmarshal(get("POST", "/v1/invoices", body), &inv); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(string(get("GET", "/healthz", "")), `"condition":"paper out"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz never showed paper out: %s", get("GET", "/healthz", ""))
+		}
+	}
+	key = admin
+	if ev := string(get("GET", "/v1/events?type=device.degraded", "")); !strings.Contains(ev, "printer out of paper") || !strings.Contains(ev, `"r1"`) {
+		t.Errorf("no device.degraded event for r1 out of paper: %s", ev)
+	}
+	key = pos
+	sim.SetPaperOut(false)
+	inv.Print.State = ""
+	waitPrinted()
+	j = sim.Journal()
+	if len(j) != 2 {
+		t.Fatalf("%d receipts printed, want 2", len(j))
+	}
+	if strings.Contains(j[1].Text(), "DUPLIKAT") {
+		t.Errorf("a job that never started printed as a copy:\n%s", j[1].Text())
 	}
 }

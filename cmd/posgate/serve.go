@@ -172,7 +172,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Version: version,
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
-			h["devices"] = deviceStates(allLinks)
+			h["devices"] = withConditions(deviceStates(allLinks), receiptDevs)
 			return h
 		},
 		Certificates: certs,
