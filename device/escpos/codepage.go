@@ -76,21 +76,3 @@ func (c CodePage) Decode(b []byte) string {
 	}
 	return sb.String()
 }
-
-// CodePageByTable returns the code page selected by ESC t n, if posgate
-// knows it; ok is false otherwise.
-func CodePageByTable(n byte) (CodePage, bool) {
-	switch n {
-	case CP852.Table:
-		return CP852, true
-	case WPC1250.Table:
-		return WPC1250, true
-	case 0:
-		return CodePage{Name: "pc437", Table: 0, cm: charmap.CodePage437}, true
-	case 2:
-		return CodePage{Name: "pc850", Table: 2, cm: charmap.CodePage850}, true
-	case 16:
-		return CodePage{Name: "wpc1252", Table: 16, cm: charmap.Windows1252}, true
-	}
-	return CodePage{}, false
-}

@@ -121,7 +121,9 @@ func ReceiptSlip(doc device.Receipt, width int) (device.Slip, int64) {
 	rule := device.SlipLine{Text: strings.Repeat("-", width)}
 	if doc.Storno != nil {
 		add(device.SlipLine{Text: "STORNO", Align: device.AlignCenter, Bold: true, Double: true})
-		add(device.SlipLine{Text: fmt.Sprintf("Original receipt %d", doc.Storno.OriginalNumber), Align: device.AlignCenter})
+		if doc.Storno.OriginalNumber > 0 { // a receipt printer numbers nothing
+			add(device.SlipLine{Text: fmt.Sprintf("Original receipt %d", doc.Storno.OriginalNumber), Align: device.AlignCenter})
+		}
 		if !doc.Storno.OriginalTime.IsZero() {
 			add(device.SlipLine{Text: doc.Storno.OriginalTime.Format("02.01.2006 15:04"), Align: device.AlignCenter})
 		}

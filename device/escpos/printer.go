@@ -82,9 +82,8 @@ type Printer struct {
 	opts Options
 	lay  layout
 
-	pending []byte  // bytes read but not yet consumed
-	asb     []byte  // an ASB message being collected
-	lastASB *Status // the last ASB message, if any
+	pending []byte // bytes read but not yet consumed
+	asb     []byte // an ASB message being collected
 
 	mu     sync.Mutex // guards status
 	status *Status    // the last status seen, from DLE EOT or ASB
@@ -283,7 +282,6 @@ func (p *Printer) await(ctx context.Context, deadline time.Time, accept func(byt
 				p.asb = append(p.asb, b)
 				if len(p.asb) == 4 {
 					if s, err := ParseASB([4]byte(p.asb)); err == nil {
-						p.lastASB = &s
 						p.setStatus(s)
 					}
 					p.asb = p.asb[:0]
