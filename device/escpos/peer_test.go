@@ -189,7 +189,7 @@ func TestPeerPaperOutBeforeJob(t *testing.T) {
 func TestPeerUnconfirmedJobIsReprintedAsCopy(t *testing.T) {
 	p := newPeer(t)
 	ledger := &device.MemoryLedger{}
-	opts := escpos.Options{Ledger: ledger, PrintTimeout: 300 * time.Millisecond, ReplyTimeout: 200 * time.Millisecond}
+	opts := escpos.Options{Ledger: ledger, PrintTimeout: 300 * time.Millisecond}
 	pr := escpos.New(dialPeer(t, p), opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -167,7 +167,7 @@ func TestSimPaperOutOutlastsJob(t *testing.T) {
 		sim := simescpos.New(simescpos.Options{})
 		spec := serve(t, sim)
 		ledger := &device.MemoryLedger{}
-		opts := escpos.Options{Ledger: ledger, PrintTimeout: 300 * time.Millisecond}
+		opts := escpos.Options{Ledger: ledger, PrintTimeout: time.Second}
 		pr := escpos.New(open(t, spec), opts)
 		ctx := testCtx(t)
 		sim.PaperOutAfter(3)

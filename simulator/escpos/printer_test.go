@@ -39,12 +39,12 @@ func send(t *testing.T, c net.Conn, hexs string) {
 	}
 }
 
-// expect reads exactly the bytes in hexs within a second.
+// expect reads exactly the bytes in hexs within 3 s.
 func expect(t *testing.T, c net.Conn, hexs string) {
 	t.Helper()
 	want := unhex(t, hexs)
 	got := make([]byte, len(want))
-	c.SetReadDeadline(time.Now().Add(time.Second))
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if _, err := io.ReadFull(c, got); err != nil {
 		t.Fatalf("read %d bytes: %v (got % X)", len(want), err, got)
 	}
