@@ -66,7 +66,7 @@ func TestResolveUSBPrinter(t *testing.T) {
 	if err := os.MkdirAll(iface, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]string{"idVendor": "04b8\n", "idProduct": "0e15\n", "serial": "X5Z1234\n"} {
+	for name, v := range map[string]string{"idVendor": "04b8\n", "idProduct": "0e15\n", "serial": "X5Z1234\n", "product": "TM-T20II\n"} {
 		if err := os.WriteFile(filepath.Join(dev, name), []byte(v), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +94,10 @@ func TestResolveUSBPrinter(t *testing.T) {
 		if _, err := ResolveUSBPrinter(spec); !errors.Is(err, device.ErrNoSuchUSB) {
 			t.Errorf("ResolveUSBPrinter(%s) = %v, want ErrNoSuchUSB", spec, err)
 		}
+	}
+	list := ListUSBPrinters()
+	if len(list) != 1 || list[0].Spec() != "usb:04b8:0e15:X5Z1234" || list[0].Product != "TM-T20II" || list[0].Path != "/dev/usb/lp3" {
+		t.Errorf("ListUSBPrinters = %+v", list)
 	}
 	if _, err := ResolveUSBPrinter("usb:04b8"); !errors.Is(err, device.ErrBadSpec) {
 		t.Errorf("ResolveUSBPrinter(usb:04b8) = %v, want ErrBadSpec", err)

@@ -70,11 +70,27 @@ func ResolveUSBPrinter(spec string) (string, error) {
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
 		return "", fmt.Errorf("resolve %s: %w: want usb:VID:PID[:serial]", spec, device.ErrBadSpec)
 	}
+	for _, p := range ListUSBPrinters() {
+		if !strings.EqualFold(p.VID, parts[0]) || !strings.EqualFold(p.PID, parts[1]) {
+			continue
+		}
+		if len(parts) == 3 && p.SerialNumber != parts[2] {
+			continue
+		}
+		return p.Path, nil
+	}
+	return "", fmt.Errorf("resolve %s: %w", spec, device.ErrNoSuchUSB)
+}
+
+// ListUSBPrinters lists the USB printer-class devices the usblp driver
+// serves, with their ids, for posgate ports. It finds none when the
+// driver is not loaded, or off Linux.
+func ListUSBPrinters() []device.PortInfo {
 	ents, err := os.ReadDir(usbmiscRoot)
 	if err != nil {
-		// No usblp driver loaded (or not Linux): no printer-class devices.
-		return "", fmt.Errorf("resolve %s: %w", spec, device.ErrNoSuchUSB)
+		return nil
 	}
+	var out []device.PortInfo
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), "lp") {
 			continue
@@ -84,16 +100,11 @@ func ResolveUSBPrinter(spec string) (string, error) {
 			continue
 		}
 		usb := filepath.Dir(iface) // the interface's parent is the USB device
-		vid, pid := readAttr(usb, "idVendor"), readAttr(usb, "idProduct")
-		if !strings.EqualFold(vid, parts[0]) || !strings.EqualFold(pid, parts[1]) {
-			continue
-		}
-		if len(parts) == 3 && readAttr(usb, "serial") != parts[2] {
-			continue
-		}
-		return filepath.Join(lpDir, e.Name()), nil
+		out = append(out, device.PortInfo{Path: filepath.Join(lpDir, e.Name()), IsUSB: true,
+			VID: readAttr(usb, "idVendor"), PID: readAttr(usb, "idProduct"),
+			SerialNumber: readAttr(usb, "serial"), Product: readAttr(usb, "product")})
 	}
-	return "", fmt.Errorf("resolve %s: %w", spec, device.ErrNoSuchUSB)
+	return out
 }
 
 func readAttr(dir, name string) string {
