@@ -59,3 +59,7 @@ sim-printer: build
 
 clean:
 	rm -rf bin
+
+.PHONY: sim-escpos
+sim-escpos: build
+	./bin/posgate sim printer --protocol escpos --pty --control

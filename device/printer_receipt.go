@@ -38,6 +38,10 @@ type Receipt struct {
 	Discount Modifier  // receipt-level discount or surcharge, applied at the subtotal
 	Payments []Payment // in order; none means everything in cash
 	Footer   []string  // comment lines after the payments (e.g. IIC and verify URL)
+	// QR, if set, is a payload a receipt printer (device/escpos) prints as
+	// a QR code after Footer, e.g. the verification URL. Fiscal printers
+	// ignore it.
+	QR string
 }
 
 // Line is a sale line or, when Comment is set, a comment line.

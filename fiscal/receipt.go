@@ -76,6 +76,7 @@ func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Recei
 	}
 	r.Footer = append(r.Footer, "No "+inv.Number, "IIC "+inv.Signature.Code)
 	r.Footer = append(r.Footer, chunk(inv.Signature.VerifyURL, o.Width)...)
+	r.QR = inv.Signature.VerifyURL
 	return r
 }
 

@@ -74,6 +74,11 @@ type PrinterConfig struct {
 	Baud     int    `toml:"baud"`
 	Operator int    `toml:"operator"`
 	Password string `toml:"password" secret:"true"`
+	// Width and CodePage are for protocol "escpos": characters per line
+	// (42 on 80 mm paper, 48 on 576-dot heads, 32 on 58 mm) and the
+	// character table, "cp852" (ESC t 18) or "wpc1250" (ESC t 45).
+	Width    int    `toml:"width"`
+	CodePage string `toml:"code_page"`
 }
 
 // FiscalConfig selects the signing scheme and the taxpayer's identifiers.
@@ -256,6 +261,15 @@ func (c *Config) fillDefaults() {
 		if p.Protocol == "" {
 			p.Protocol = "datecs-x"
 		}
+		if p.Protocol == "escpos" && p.Baud == 0 {
+			p.Baud = 38400
+		}
+		if p.Protocol == "escpos" && p.Width == 0 {
+			p.Width = 42
+		}
+		if p.Protocol == "escpos" && p.CodePage == "" {
+			p.CodePage = "cp852"
+		}
 		if p.Baud == 0 {
 			p.Baud = 115200
 		}
@@ -340,8 +354,12 @@ func (c Config) Validate() error {
 			return bad(k+".id", strconv.Quote(p.ID), "used by another device")
 		case p.Protocol == "datecs-isl":
 			return bad(k+".protocol", strconv.Quote(p.Protocol), `the old ISL command set is not supported yet (only its framing); use "datecs-x"`)
-		case p.Protocol != "datecs-x":
-			return bad(k+".protocol", strconv.Quote(p.Protocol), `want "datecs-x"`)
+		case p.Protocol != "datecs-x" && p.Protocol != "escpos":
+			return bad(k+".protocol", strconv.Quote(p.Protocol), `want "datecs-x" or "escpos"`)
+		case p.Protocol == "escpos" && (p.Width < 16 || p.Width > 96):
+			return bad(k+".width", p.Width, "want 16 to 96 characters per line")
+		case p.Protocol == "escpos" && p.CodePage != "cp852" && p.CodePage != "wpc1250":
+			return bad(k+".code_page", strconv.Quote(p.CodePage), `want "cp852" or "wpc1250"`)
 		case validPort(p.Port) != nil:
 			return bad(k+".port", strconv.Quote(p.Port), "%v", validPort(p.Port))
 		case p.Baud <= 0:

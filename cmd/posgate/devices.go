@@ -35,6 +35,9 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 	printers := map[string]*datecs.Device{}
 	var links []*device.Link
 	for _, pc := range cfg.Printers {
+		if pc.Protocol == "escpos" {
+			continue // openReceiptPrinters
+		}
 		plog := log.With().Str(logkey.Component, "printer").Str(logkey.DeviceID, pc.ID).Logger()
 		opts := datecs.PortOptions()
 		opts.BaudRate = pc.Baud

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/fiscal/iic"
@@ -19,7 +20,7 @@ import (
 // when a printer is configured, the print-job runner on the first printer
 // (the caller runs it). Without the fiscal identifiers invoices are off
 // and both are nil.
-func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers map[string]*datecs.Device,
+func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers map[string]device.ReceiptPrinter,
 	relay *outbox.Relay, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
 	var (
 		invoices *fiscal.Invoices
@@ -27,11 +28,15 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 	)
 	if len(cfg.Printers) > 0 {
 		pc := cfg.Printers[0]
+		ro := fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups}
+		if pc.Protocol == "escpos" {
+			ro.Width = pc.Width // lines as wide as the receipt printer's paper
+		}
 		jobs = fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
 			Printer:   printers[pc.ID],
 			PrinterID: pc.ID,
 			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
-			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
+			Receipt:   ro,
 			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
 		})
 	}

@@ -39,6 +39,7 @@ Usage:
   posgate keys   list [--json]
   posgate keys   revoke ID
   posgate sim    terminal|printer [--pty | --tcp ADDR]
+  posgate sim    printer --protocol escpos [--pty | --tcp ADDR] [--png-dir DIR]
   posgate certs  import|list|show|deactivate …
   posgate ports
   posgate version

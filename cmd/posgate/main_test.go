@@ -286,6 +286,8 @@ func TestConfigErrors(t *testing.T) {
 		"ErrEnvAttempts": {env: map[string]string{"POSGATE_WEBHOOKS_MAX_ATTEMPTS": "0"}, want: "webhooks.max_attempts = 0"},
 		"ErrTerminal":    {file: "[[terminals]]\nid = \"t1\"\nport = \"ttyUSB0\"", want: "terminals[0].port"},
 		"ErrISL":         {file: "[[printers]]\nid = \"p1\"\nport = \"/dev/ttyS1\"\nprotocol = \"datecs-isl\"", want: "printers[0].protocol"},
+		"ErrESCPOSPage":  {file: "[[printers]]\nid = \"r1\"\nport = \"/dev/usb/lp0\"\nprotocol = \"escpos\"\ncode_page = \"cp1251\"", want: "printers[0].code_page"},
+		"ErrESCPOSWidth": {file: "[[printers]]\nid = \"r1\"\nport = \"tcp://10.0.0.9:9100\"\nprotocol = \"escpos\"\nwidth = 8", want: "printers[0].width = 8"},
 		"ErrDupID":       {file: "[[terminals]]\nid = \"d\"\nport = \"/dev/x\"\n[[printers]]\nid = \"d\"\nport = \"/dev/y\"", want: "printers[0].id"},
 	} {
 		t.Run(name, func(t *testing.T) {

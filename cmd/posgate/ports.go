@@ -8,10 +8,12 @@ import (
 	"text/tabwriter"
 
 	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/escpos"
 )
 
-// runPorts lists the serial ports with their USB ids, and the spec to put
-// in a [[terminals]] or [[printers]] port key.
+// runPorts lists the serial ports and the USB printer-class devices with
+// their USB ids, and the spec to put in a [[terminals]] or [[printers]]
+// port key.
 //
 //	posgate ports
 func runPorts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,8 +26,9 @@ func runPorts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("ports: %w", err)
 	}
+	ports = append(ports, escpos.ListUSBPrinters()...) // /dev/usb/lp*: no serial ports
 	if len(ports) == 0 {
-		fmt.Fprintln(stdout, "no serial ports found (pseudo-terminals are never listed)")
+		fmt.Fprintln(stdout, "no serial ports or USB printers found (pseudo-terminals are never listed)")
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -113,6 +113,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	notifier := &device.Notifier{}
 	devEvents := newDeviceEvents(relay, log.With().Str(logkey.Component, "devices").Logger(), notifier)
 	printers, links := openPrinters(cfg, db, log, notifier)
+	receiptDevs, receiptLinks := openReceiptPrinters(cfg, db, log, notifier)
+	links = append(links, receiptLinks...)
 	terminals, err := openTerminals(cfg, log, notifier)
 	if err != nil {
 		return err
@@ -144,7 +146,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	invoices, jobs, err := newInvoicing(cfg, db, certs, printers, relay, log)
+	invoices, jobs, err := newInvoicing(cfg, db, certs, receiptPrinters(printers, receiptDevs), relay, log)
 	if err != nil {
 		return err
 	}
@@ -174,7 +176,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Version: version,
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
-			h["devices"] = deviceStates(allLinks)
+			h["devices"] = withConditions(deviceStates(allLinks), receiptDevs)
 			return h
 		},
 		Certificates: certs,
@@ -195,6 +197,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, t := range terminals {
 		g.Go(func() error { return t.Run(gctx) })
+	}
+	for _, d := range receiptDevs {
+		g.Go(func() error { return d.Run(gctx) })
 	}
 	if jobs != nil {
 		g.Go(func() error { return jobs.Run(gctx) })

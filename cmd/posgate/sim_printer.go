@@ -19,13 +19,18 @@ import (
 var simPrinterStdin io.Reader = os.Stdin
 
 // runSimPrinter serves a simulated Datecs X fiscal printer on a pty or a
-// TCP port until ctx is cancelled, and prints every document it prints.
+// TCP port until ctx is cancelled, and prints every document it prints;
+// with --protocol escpos, an ESC/POS receipt printer (runSimESCPOS).
 //
-//	posgate sim printer [--pty [--link PATH] | --tcp ADDR] [--model M] [--serial S]
+//	posgate sim printer [--protocol datecs-x] [--pty [--link PATH] | --tcp ADDR] [--model M] [--serial S]
 //	                    [--fm N] [--report-delay D] [--control] [--quiet]
 func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if protocolArg(args) == "escpos" {
+		return runSimESCPOS(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sim printer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	protocol := fs.String("protocol", "datecs-x", "printer protocol: datecs-x or escpos")
 	sf := addSimFlags(fs, "127.0.0.1:4999")
 	model := fs.String("model", "FP-700X", "model name in the device info (5Ah)")
 	serial := fs.String("serial", "DT000600", "serial number in the device info")
@@ -36,6 +41,9 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if err := sf.check("sim printer", fs); err != nil {
 		return err
+	}
+	if *protocol != "datecs-x" {
+		return fmt.Errorf("sim printer: --protocol %q: want datecs-x or escpos", *protocol)
 	}
 
 	out := &lockedWriter{w: stdout} // documents and control replies share stdout
