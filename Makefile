@@ -9,7 +9,7 @@ export CGO_ENABLED := 1
 # Seconds of fuzzing per target for `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer clean
+.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer clean release release-deps
 
 all: build
 
@@ -56,6 +56,27 @@ sim-terminal: build
 
 sim-printer: build
 	./bin/posgate sim printer --pty
+
+# Release: static-ish binaries for the store boxes (linux/amd64, linux/arm64;
+# cgo for SQLite, so arm64 uses Debian's cross gcc) and a .deb for each, made
+# by nfpm from packaging/nfpm.yaml, then checked by packaging's release test.
+# A Debian version must start with a digit: untagged trees get 0.0.0~git<sha>.
+NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+DEB_VERSION ?= $(shell sh packaging/deb-version.sh)
+ARM64_CC    ?= aarch64-linux-gnu-gcc
+
+release: release-deps
+	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o bin/linux-amd64/posgate ./cmd/posgate
+	GOOS=linux GOARCH=arm64 CC=$(ARM64_CC) $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o bin/linux-arm64/posgate ./cmd/posgate
+	rm -f bin/posgate_*.deb
+	for a in amd64 arm64; do mkdir -p bin/stage && cp bin/linux-$$a/posgate bin/stage/posgate && \
+		ARCH=$$a VERSION=$(DEB_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t bin/ || exit 1; done
+	$(GO) test -count=1 -tags release ./packaging/
+	@ls -l bin/linux-*/posgate bin/posgate_*.deb
+
+# The cross compiler comes from Debian's packages when it is missing.
+release-deps:
+	@command -v $(ARM64_CC) >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
 
 clean:
 	rm -rf bin

@@ -41,6 +41,8 @@ Usage:
   posgate sim    terminal|printer [--pty | --tcp ADDR]
   posgate sim    printer --protocol escpos [--pty | --tcp ADDR] [--png-dir DIR]
   posgate certs  import|list|show|deactivate …
+  posgate backup [--out FILE]
+  posgate restore [--force] FILE
   posgate ports
   posgate version
 
@@ -81,6 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("sim: want terminal or printer")
 	case "ports":
 		return runPorts(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -56,7 +56,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log := newLogger(stderr, cfg.Log.Level, *dev)
 	log.Info().Str("version", version).Str("data_dir", cfg.DataDir).Msg("posgate starting")
 
-	// 3. The store: one SQLite file, migrated, WAL + synchronous=FULL.
+	// 3. The store: one SQLite file, migrated, WAL + synchronous=FULL. The
+	// data directory's lock says a daemon serves it: a second daemon on the
+	// same store, or a restore over it, is refused.
+	dirLock, err := store.LockDir(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("open store: %w (is another posgate serving %s?)", err, cfg.DataDir)
+	}
+	defer dirLock.Unlock()
 	db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
