@@ -39,6 +39,8 @@ Usage:
   posgate keys   list [--json]
   posgate keys   revoke ID
   posgate sim    terminal|printer [--pty | --tcp ADDR]
+  posgate sim    terminal --protocol nexo [--tcp ADDR]
+  posgate nexo   seal-passphrase --terminal ID   (reads the passphrase on stdin)
   posgate certs  import|list|show|deactivate …
   posgate ports
   posgate version
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return errors.New("sim: want terminal or printer")
 	case "ports":
 		return runPorts(ctx, rest, stdout, stderr)
+	case "nexo":
+		return runNexo(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

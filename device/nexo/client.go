@@ -72,9 +72,10 @@ type Client struct {
 
 	mu sync.Mutex // serializes calls, except Abort
 
-	stateMu  sync.Mutex // guards the fields below
-	running  string     // ServiceID of the running payment or reversal
-	lastSale string     // ServiceID of the last payment sent
+	stateMu  sync.Mutex            // guards the fields below
+	running  string                // ServiceID of the running payment or reversal
+	lastSale string                // ServiceID of the last payment sent
+	handler  device.TxEventHandler // of the running payment, for display notifications
 	lastErr  error
 
 	online atomic.Bool
@@ -151,6 +152,9 @@ func endpoint(addr string) (string, error) {
 	}
 	return "https://" + hostport + "/nexo/", nil
 }
+
+// Key is the terminal's derived key (for its notification listener).
+func (c *Client) Key() *Key { return c.opts.Key }
 
 // Online reports whether the last exchange reached the terminal.
 func (c *Client) Online() bool { return c.online.Load() }

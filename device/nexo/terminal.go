@@ -106,10 +106,15 @@ func (c *Client) payment(ctx context.Context, ch device.Charge, paymentType stri
 		pr.PaymentData = &PaymentData{PaymentType: paymentType}
 	}
 	c.setRunning(hdr.ServiceID)
-	defer c.setRunning("")
 	c.stateMu.Lock()
-	c.lastSale = hdr.ServiceID
+	c.lastSale, c.handler = hdr.ServiceID, h
 	c.stateMu.Unlock()
+	defer func() {
+		c.setRunning("")
+		c.stateMu.Lock()
+		c.handler = nil
+		c.stateMu.Unlock()
+	}()
 	resp, err := c.exchange(ctx, &Request{MessageHeader: hdr, PaymentRequest: pr})
 	var pres *PaymentResponse
 	switch {

@@ -84,6 +84,7 @@ type Terminal struct {
 	lastPay   string               // ServiceID of the last payment
 	seen      map[string]time.Time // ServiceIDs of the last 48 h
 	dropNext  bool
+	wrongKey  bool
 	ignoreAbt bool
 	requests  []nx.Header // every request header, in order
 }
@@ -171,6 +172,14 @@ func (t *Terminal) DropNextAnswer() {
 	t.mu.Unlock()
 }
 
+// WrongKey makes the terminal hold another key than the sale system:
+// every message gets the terminal's crypto error.
+func (t *Terminal) WrongKey(on bool) {
+	t.mu.Lock()
+	t.wrongKey = on
+	t.mu.Unlock()
+}
+
 // IgnoreAbort makes the terminal acknowledge aborts and carry on.
 func (t *Terminal) IgnoreAbort(on bool) {
 	t.mu.Lock()
@@ -226,6 +235,11 @@ func (t *Terminal) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, pt, err := nx.Open(nx.Single(t.key), body)
+	t.mu.Lock()
+	if t.wrongKey && err == nil {
+		err = nx.ErrCrypto
+	}
+	t.mu.Unlock()
 	var fe *nx.FormatError
 	switch {
 	case errors.Is(err, nx.ErrCrypto):
