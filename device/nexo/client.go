@@ -69,6 +69,8 @@ type Client struct {
 	http *http.Client
 	ids  serviceIDs
 	log  zerolog.Logger
+	// serviceID issues the header's ServiceID; tests replace it.
+	serviceID func() string
 
 	mu sync.Mutex // serializes calls, except Abort
 
@@ -134,6 +136,7 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{opts: o, url: url, http: &http.Client{Transport: tr}, log: o.Log.With().Str(logkey.DeviceID, o.ID).Logger()}
 	c.ids.now = o.Now
+	c.serviceID = c.ids.next
 	return c, nil
 }
 
@@ -187,7 +190,7 @@ func (c *Client) Run(ctx context.Context) {
 
 func (c *Client) header(category string) Header {
 	return Header{ProtocolVersion: ProtocolVersion, MessageClass: ClassService, MessageCategory: category,
-		MessageType: TypeRequest, ServiceID: c.ids.next(), SaleID: c.opts.SaleID, POIID: c.opts.POIID}
+		MessageType: TypeRequest, ServiceID: c.serviceID(), SaleID: c.opts.SaleID, POIID: c.opts.POIID}
 }
 
 // errSent is an exchange that failed after the request was written: the
