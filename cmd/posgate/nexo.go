@@ -111,7 +111,7 @@ func openNexoTerminals(cfg Config, mk *masterkey.Key, log zerolog.Logger) (map[s
 		if err != nil {
 			return nil, &ConfigError{Key: k + ".passphrase", Value: "(hidden)", Err: err}
 		}
-		tlog := log.With().Str(logkey.Component, "terminal").Str(logkey.DeviceID, tc.ID).Logger()
+		tlog := log.With().Str(logkey.Component, "terminal").Logger() // the client adds device_id
 		if !strings.HasPrefix(tc.Passphrase, sealedPrefix) {
 			tlog.Warn().Msg("nexo passphrase is in plaintext in the configuration; seal it with posgate nexo seal-passphrase")
 		}

@@ -48,6 +48,9 @@ type Options struct {
 	// terminal's own 120 s processing time-out, so a slow approval is not
 	// cut off and lost.
 	RequestTimeout time.Duration
+	// QueryTimeout bounds an Abort, TransactionStatus or Diagnosis
+	// exchange, which the terminal answers at once; default 15 s.
+	QueryTimeout time.Duration
 	// StatusWait is how long a lost answer is asked for with
 	// TransactionStatus before the call gives up with ErrOutcomeUnknown;
 	// default 130 s. StatusEvery is the gap between the questions; default 2 s.
@@ -101,6 +104,9 @@ func New(o Options) (*Client, error) {
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 150 * time.Second
+	}
+	if o.QueryTimeout == 0 {
+		o.QueryTimeout = 15 * time.Second
 	}
 	if o.StatusWait == 0 {
 		o.StatusWait = 130 * time.Second
@@ -212,7 +218,11 @@ func (c *Client) exchange(ctx context.Context, req *Request) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	timeout := c.opts.QueryTimeout
+	if cat := req.MessageHeader.MessageCategory; cat == CategoryPayment || cat == CategoryReversal {
+		timeout = c.opts.RequestTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{

@@ -77,7 +77,8 @@ func terminalCert(t *testing.T, cn string) (*x509.CertPool, tls.Certificate) {
 	}
 	root, _ := x509.ParseCertificate(rder)
 	lt := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+		DNSNames: []string{cn}}
 	lder, err := x509.CreateCertificate(rand.Reader, lt, root, &lk.PublicKey, rk)
 	if err != nil {
 		t.Fatal(err)
