@@ -4,8 +4,10 @@ package payment_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,5 +199,45 @@ func TestNexoLostAnswer(t *testing.T) {
 	}
 	if !statusAsked {
 		t.Fatal("the lost answer was not asked for")
+	}
+}
+
+// answerLost passes the sale to the terminal, which approves it, and then
+// reports the answer lost and unresolved (ErrOutcomeUnknown), as the nexo
+// driver does when TransactionStatus cannot reach the terminal either.
+type answerLost struct{ device.Terminal }
+
+func (a answerLost) Authorize(ctx context.Context, c device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+	if _, err := a.Terminal.Authorize(ctx, c, nil); err != nil {
+		return device.TxResult{}, err
+	}
+	return device.TxResult{}, fmt.Errorf("sale: %w: %w", device.ErrDisconnected, device.ErrOutcomeUnknown)
+}
+
+// ReverseRef passes through: an embedded interface does not promote it.
+func (a answerLost) ReverseRef(ctx context.Context, ref string, h device.TxEventHandler) (device.TxResult, error) {
+	return a.Terminal.(device.RefReverser).ReverseRef(ctx, ref, h)
+}
+
+// TestNexoOutcomeUnknownReconciled: a nexo terminal commits without
+// posgate's acknowledgement, so an unknown outcome with nothing recorded
+// is not "not charged": posgate asks the terminal (its last payment names
+// this one) and reverses the approval.
+func TestNexoOutcomeUnknownReconciled(t *testing.T) {
+	r := newRig(t, rigOptions{protocol: "nexo", wrap: func(d device.Terminal) device.Terminal { return answerLost{d} }})
+	p, err := r.svc.Create(context.Background(), sale(700), caller("unknown"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = resolved(t, r.svc, p.ID, 15*time.Second)
+	if p.Status != payment.StatusTimeout || p.Resolution != payment.ResolutionReversed || p.Evidence == nil {
+		t.Fatalf("status %s resolution %s evidence %+v (%s)", p.Status, p.Resolution, p.Evidence, p.ResultText)
+	}
+	j := r.sim.Journal()
+	if len(j) != 2 || !j[0].Reversed || j[0].Amount != 700 || j[1].Kind != "reversal" {
+		t.Fatalf("journal %+v", j)
+	}
+	if got, want := eventTypes(events(t, r.db)), []string{payment.EventTimeout, payment.EventReversed}; !slices.Equal(got, want) {
+		t.Fatalf("events=%v, want %v", got, want)
 	}
 }
