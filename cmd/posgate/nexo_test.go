@@ -135,7 +135,7 @@ func TestNexoServe(t *testing.T) {
 		}
 	}
 	sale := pay(`{"type":"sale","terminal_id":"t1","amount":1234,"currency":"EUR"}`, "n-sale")
-	if sale["status"] != "completed" || sale["terminal_reference"] == nil || sale["masked_pan"] != "541333****9999" {
+	if sale["status"] != "completed" || sale["terminal_reference"] == nil || sale["masked_pan"] != "5413******9999" {
 		t.Fatalf("sale %v", sale)
 	}
 	if p := pay(`{"type":"sale","terminal_id":"t1","amount":1251,"currency":"EUR"}`, "n-decline"); p["status"] != "failed" {

@@ -83,7 +83,7 @@ func TestClientScenarios(t *testing.T) {
 		if res.Outcome != device.Approved || res.Info == nil || res.Info.Amount != 1099 || res.Info.SaleRef != "pay_1" || res.Info.Ref == "" {
 			t.Fatalf("result %+v info %+v", res, res.Info)
 		}
-		if res.Info.PAN != "541333****9999" || len(res.Receipts) != 2 || !strings.Contains(strings.Join(res.Receipts[1].Lines, "\n"), "Total: EUR 10.99") {
+		if res.Info.PAN != "5413******9999" || len(res.Receipts) != 2 || !strings.Contains(strings.Join(res.Receipts[1].Lines, "\n"), "Total: EUR 10.99") {
 			t.Fatalf("pan %q receipts %+v", res.Info.PAN, res.Receipts)
 		}
 		if len(events) != 3 || events[0].Kind != device.EventStatusInfo {

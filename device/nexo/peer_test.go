@@ -166,7 +166,7 @@ func TestSaleAgainstRealTerminalAnswer(t *testing.T) {
 		t.Fatalf("outcome %s %d %s", res.Outcome, res.Code, res.Message)
 	}
 	i := res.Info
-	if i.Amount != 100 || i.Currency != "EUR" || i.PAN != "541333****9999" || i.CardName != "mc" || i.TerminalID != poi {
+	if i.Amount != 100 || i.Currency != "EUR" || i.PAN != "5413******9999" || i.CardName != "mc" || i.TerminalID != poi {
 		t.Errorf("info %+v", i)
 	}
 	if want := "CmI6001759412052007.VP57CW8P77C64Q75|2025-10-02T13:34:13.582Z"; i.Ref != want || i.SaleRef != "406aa21f8b" {

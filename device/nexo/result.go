@@ -143,8 +143,8 @@ func receipt(r PaymentReceipt) device.TxReceipt {
 	return rc
 }
 
-// maskPAN keeps at most the first six and last four digits of a card
-// number, whatever the terminal sent.
+// maskPAN keeps at most the first four and last four digits of a card
+// number, whatever the terminal sent (docs/payments.md: masked_pan).
 func maskPAN(p string) string {
 	var digits []byte
 	for i := 0; i < len(p); i++ {
@@ -155,7 +155,7 @@ func maskPAN(p string) string {
 	if len(digits) < 11 {
 		return strings.Repeat("*", len(digits))
 	}
-	for i := 6; i < len(digits)-4; i++ {
+	for i := 4; i < len(digits)-4; i++ {
 		digits[i] = '*'
 	}
 	return string(digits)
