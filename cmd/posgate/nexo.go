@@ -162,6 +162,9 @@ func nexoStates(into map[string]any, clients map[string]*nexo.Client) map[string
 		st := map[string]any{"state": "online"}
 		if !c.Online() {
 			st["state"] = "offline"
+			if err := c.LastError(); err != nil {
+				st["last_error"] = err.Error()
+			}
 		}
 		into[id] = st
 	}

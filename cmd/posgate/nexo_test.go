@@ -118,8 +118,13 @@ func TestNexoServe(t *testing.T) {
 			status int
 			p      map[string]any
 		)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-			status, p = call("POST", "/v1/payments", body, idem)
+		// The api stores a 409 under its Idempotency-Key and replays it, so
+		// each try while the terminal registers takes a key of its own.
+		for try, deadline := 0, time.Now().Add(30*time.Second); ; try++ {
+			if try > 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+			status, p = call("POST", "/v1/payments", body, fmt.Sprintf("%s-%d", idem, try))
 			if status < 500 && status != 409 || time.Now().After(deadline) {
 				break
 			}

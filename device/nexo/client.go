@@ -165,6 +165,14 @@ func endpoint(addr string) (string, error) {
 // Key is the terminal's derived key (for its notification listener).
 func (c *Client) Key() *Key { return c.opts.Key }
 
+// LastError is why the terminal was last found unreachable; nil while
+// it answers.
+func (c *Client) LastError() error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.lastErr
+}
+
 // Online reports whether the last exchange reached the terminal.
 func (c *Client) Online() bool { return c.online.Load() }
 
