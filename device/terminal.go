@@ -18,7 +18,9 @@ import (
 // the terminal declined or aborted is NOT an error: it comes back as a
 // TxResult with Outcome Declined or Aborted. When an error is returned after
 // the terminal took the command, the outcome is unknown and the caller must
-// reconcile with RepeatLastResult.
+// reconcile with RepeatLastResult. A driver whose terminal commits without
+// posgate's acknowledgement (nexo) wraps ErrOutcomeUnknown in such an
+// error, and reports posgate's Charge.Reference back as TxInfo.SaleRef.
 //
 // Cancelling ctx abandons the call where it stands, even while the terminal
 // holds master rights, and the terminal may still complete the payment. To
