@@ -90,7 +90,8 @@ func runSimNexo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 const nexoControlHelp = `commands: drop | ignore-abort on|off | wrong-key on|off | journal | help
 amounts (last two digits): 51 decline, 52 no result until abort, 53 customer cancels,
-                           54 approves after abort, 55 slow, 56 approves then drops the answer`
+                           54 approves after abort, 55 slow, 56 approves then drops the answer,
+                           57 approves half (Partial)`
 
 // controlNexo applies fault commands read line by line from r.
 func controlNexo(ctx context.Context, r io.Reader, sim *simnexo.Terminal, out io.Writer) {

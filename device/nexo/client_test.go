@@ -130,6 +130,7 @@ func TestClientScenarios(t *testing.T) {
 		{"ApproveAfterAbort54", 1054, true, device.Approved, ""},
 		{"Slow55", 1055, false, device.Approved, ""},
 		{"LostAnswer56", 1056, false, device.Approved, ""},
+		{"PartialReversed57", 1057, false, device.Declined, "Partial approval, reversed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.abort {
@@ -154,11 +155,17 @@ func TestClientScenarios(t *testing.T) {
 			if tc.outcome == device.Approved && (res.Info == nil || res.Info.Amount != tc.amount) {
 				t.Fatalf("info %+v", res.Info)
 			}
+			if tc.name == "PartialReversed57" {
+				j := r.sim.Journal()
+				if e := j[len(j)-2]; e.Amount != 528 || !e.Reversed || j[len(j)-1].Kind != simnexo.Reversal {
+					t.Fatalf("partial approval not voided: %+v", j)
+				}
+			}
 		})
 	}
-	// The last payment (the lost one) is what RepeatLastResult reports.
+	// The last payment is what RepeatLastResult reports.
 	res, err := r.client.RepeatLastResult(ctx, nil)
-	if err != nil || res.Outcome != device.Approved || res.Info.Amount != 1056 {
+	if err != nil || res.Outcome != device.Approved || res.Info.Amount != 528 {
 		t.Fatalf("repeat: %+v %v", res, err)
 	}
 	// ServiceIDs never repeat.

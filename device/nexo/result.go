@@ -43,7 +43,7 @@ func parseRef(ref string) (TransactionID, error) {
 
 // outcome maps a Response to the Terminal contract's outcome.
 func outcome(r Result) (device.Outcome, byte, string) {
-	if r.Result == ResultSuccess || r.Result == ResultPartial {
+	if r.Result == ResultSuccess || r.Result == ResultPartial { // Partial is voided by the caller
 		return device.Approved, 0, r.Result
 	}
 	msg := r.ErrorCondition

@@ -135,12 +135,36 @@ func (c *Client) payment(ctx context.Context, ch device.Charge, paymentType stri
 		}
 		return c.deliver(ctx, res, h), nil
 	}
+	if pres.Response.Result == ResultPartial {
+		return c.refusePartial(ctx, pres, cur, h)
+	}
 	return c.deliver(ctx, paymentResult(pres, c.opts.POIID, cur), h), nil
+}
+
+// refusePartial voids a partial approval: posgate never asks for one, and
+// a sale completed for less than its amount would leave the cashier
+// believing it was paid. Caller must hold mu.
+func (c *Client) refusePartial(ctx context.Context, pres *PaymentResponse, cur string, h device.TxEventHandler) (device.TxResult, error) {
+	res := paymentResult(pres, c.opts.POIID, cur)
+	c.log.Warn().Int64("authorized", res.Info.Amount).Msg("partial approval; reversing it")
+	rv, err := c.reversalLocked(ctx, res.Info.Ref, "", nil)
+	if err != nil || rv.Outcome != device.Approved {
+		// Left approved: the payment records what was charged, for a person.
+		return c.deliver(ctx, res, h), nil
+	}
+	res.Outcome, res.Code, res.Message = device.Declined, conditionCode("PaymentRestriction"), "Partial approval, reversed"
+	res.Info.ResultCode = res.Code
+	return c.deliver(ctx, res, h), nil
 }
 
 func (c *Client) reversal(ctx context.Context, ref string, amount Decimal, h device.TxEventHandler) (device.TxResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.reversalLocked(ctx, ref, amount, h)
+}
+
+// reversalLocked: caller must hold mu.
+func (c *Client) reversalLocked(ctx context.Context, ref string, amount Decimal, h device.TxEventHandler) (device.TxResult, error) {
 	orig, err := parseRef(ref)
 	if err != nil {
 		return device.TxResult{}, fmt.Errorf("reversal on %s: %w", c.opts.ID, err)

@@ -46,7 +46,7 @@ func (t *Terminal) payment(w http.ResponseWriter, r *http.Request, resp *nx.Resp
 		}
 	}
 	var res nx.Result
-	approve := false
+	approve, partial := false, false
 	switch amount % 100 {
 	case AmountDecline:
 		if aborted(t.opts.Step) {
@@ -75,6 +75,9 @@ func (t *Terminal) payment(w http.ResponseWriter, r *http.Request, resp *nx.Resp
 	case AmountLost:
 		drop = true
 		approve = !aborted(t.opts.Step)
+	case AmountPartial:
+		approve = !aborted(t.opts.Step)
+		partial = approve
 	default:
 		if aborted(t.opts.Step) {
 			res = failure("Aborted", "message=104+Merchant+cancelled")
@@ -90,8 +93,14 @@ func (t *Terminal) payment(w http.ResponseWriter, r *http.Request, resp *nx.Resp
 	poiTx := t.nextPOITx()
 	pres := &nx.PaymentResponse{Response: res, SaleData: nx.SaleData{SaleTransactionID: pr.SaleData.SaleTransactionID},
 		POIData: nx.POIData{POITransactionID: poiTx, POIReconciliationID: "1000"}}
+	if partial {
+		amount /= 2
+	}
 	if approve {
 		pres.Response = nx.Result{Result: nx.ResultSuccess, AdditionalResponse: "authCode=123456&cardScheme=mc&pspReference=" + poiTx.TransactionID[12:]}
+		if partial {
+			pres.Response.Result = nx.ResultPartial
+		}
 		pres.PaymentResult = &nx.PaymentResult{
 			AmountsResp: &nx.AmountsResp{Currency: cur, AuthorizedAmount: nx.FormatMinor(amount, nx.Exponent(cur))},
 			PaymentInstrumentData: &nx.PaymentInstrumentData{PaymentInstrumentType: "Card", CardData: &nx.CardData{

@@ -27,6 +27,7 @@ const (
 	AmountApproveAfter  = 54 // approves only after the sale system's abort
 	AmountSlow          = 55 // Options.Slow, then approves
 	AmountLost          = 56 // approves, then drops the connection: the answer is lost
+	AmountPartial       = 57 // approves half the amount (Result Partial)
 )
 
 // Options configures a Terminal; zero values take the defaults.
