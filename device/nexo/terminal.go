@@ -149,7 +149,8 @@ func (c *Client) refusePartial(ctx context.Context, pres *PaymentResponse, cur s
 	c.log.Warn().Int64("authorized", res.Info.Amount).Msg("partial approval; reversing it")
 	rv, err := c.reversalLocked(ctx, res.Info.Ref, "", nil)
 	if err != nil || rv.Outcome != device.Approved {
-		// Left approved: the payment records what was charged, for a person.
+		// Left approved, saying what was charged, for a person to settle.
+		res.Message = fmt.Sprintf("Partial: only %s %s authorised, and its void failed", FormatMinor(res.Info.Amount, Exponent(res.Info.Currency)), res.Info.Currency)
 		return c.deliver(ctx, res, h), nil
 	}
 	res.Outcome, res.Code, res.Message = device.Declined, conditionCode("PaymentRestriction"), "Partial approval, reversed"
