@@ -3,15 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/posgate/posgate/device/nexo"
 	simnexo "github.com/posgate/posgate/simulator/nexo"
 )
 
@@ -156,5 +167,101 @@ func TestNexoServe(t *testing.T) {
 	}
 	if _, dev := call("GET", "/v1/devices/t1", "", ""); dev["protocol"] != "nexo" {
 		t.Fatalf("device %v", dev)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "posgate events"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(k)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "ev.crt"), filepath.Join(dir, "ev.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	c, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return certFile, keyFile, pool
+}
+
+var listenerAddr = regexp.MustCompile(`"addr":"(127\.0\.0\.1:\d+)"[^\n]*nexo notification listener`)
+
+// TestNexoEventListener: with event_listen set, posgate takes the
+// terminal's sealed notifications on loopback; a Shutdown event makes the
+// terminal offline for the API at once.
+func TestNexoEventListener(t *testing.T) {
+	sim, err := simnexo.New(simnexo.Options{Step: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := sim.Serve(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); srv.Close() }()
+	root := filepath.Join(t.TempDir(), "root.pem")
+	os.WriteFile(root, sim.RootPEM(), 0o600)
+	certFile, keyFile, pool := selfSigned(t)
+	cfg := writeConfig(t, fmt.Sprintf(nexoTerminal, srv.Addr(), "posgate-simulator", root)+
+		fmt.Sprintf("event_listen = \"127.0.0.1:0\"\nevent_cert_file = %q\nevent_key_file = %q\n", certFile, keyFile))
+	d := startDaemon(t, cfg)
+	k := cliKey(t, cfg, "pos")
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := listenerAddr.FindStringSubmatch(d.stderr.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no listener logged:\n%s", d.stderr.String())
+		}
+	}
+	state := func() string {
+		req, _ := http.NewRequest("GET", d.url+"/v1/devices/t1", nil)
+		req.Header.Set("X-Api-Key", k.ClientID+":"+k.ClientSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		return fmt.Sprint(m["state"])
+	}
+	for deadline := time.Now().Add(15 * time.Second); state() != "online"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal never online: %s", state())
+		}
+	}
+	key, _ := nexo.DeriveKey("posgate-simulator", "Key1", 1)
+	body, _ := nexo.Seal(key, nexo.WrapRequest, nil, []byte(`{"SaleToPOIRequest":{"MessageHeader":{"MessageClass":"Event","MessageCategory":"Event",`+
+		`"MessageType":"Notification","SaleID":"posgate","POIID":"V400m-324688179"},"EventNotification":{"EventToNotify":"Shutdown"}}}`), nil)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := hc.Post("https://"+addr+"/events", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("notification: %d", res.StatusCode)
+	}
+	if s := state(); s != "offline" {
+		t.Fatalf("after Shutdown the terminal is %s", s)
+	}
+	// A notification posgate cannot open is refused.
+	res, err = hc.Post("https://"+addr+"/events", "application/json", strings.NewReader(`{"SaleToPOIRequest":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Fatalf("clear notification: %d", res.StatusCode)
 	}
 }
