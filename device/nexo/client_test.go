@@ -240,3 +240,22 @@ func TestCheckName(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClientSlowAnswer: the simulator's "answer after N s" (--delay):
+// the client waits for the answer rather than asking for it.
+func TestClientSlowAnswer(t *testing.T) {
+	r := newSimRig(t, simnexo.Options{Delay: 400 * time.Millisecond}, nil)
+	start := time.Now()
+	res, err := r.client.Authorize(ctxT(t), device.Charge{Amount: 100}, nil)
+	if err != nil || res.Outcome != device.Approved {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("answered after %s", d)
+	}
+	for _, h := range r.sim.Requests() {
+		if h.MessageCategory == "TransactionStatus" {
+			t.Fatal("asked for the status of an answer that was only slow")
+		}
+	}
+}
