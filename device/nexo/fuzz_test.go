@@ -1,6 +1,7 @@
 package nexo
 
 import (
+	"encoding/json"
 	"os"
 	"testing"
 )
@@ -42,5 +43,39 @@ func FuzzParseNotification(f *testing.F) {
 	f.Add(ev)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ParseNotification(Single(k), "V400m-1", body)
+	})
+}
+
+// FuzzResponse: any decrypted answer, however odd, maps to a result
+// without panicking, and a card number never leaves it unmasked.
+func FuzzResponse(f *testing.F) {
+	k, _ := DeriveKey("P@ssw0rd123456", "Key123456789crypt", 1)
+	b, _ := os.ReadFile("testdata/encrypted-event-notification.json")
+	if _, pt, err := Open(Single(k), b); err == nil {
+		f.Add(pt)
+	}
+	f.Add([]byte(`{"SaleToPOIResponse":{"PaymentResponse":{"Response":{"Result":"Partial"},"PaymentResult":{"AmountsResp":{"AuthorizedAmount":"1e9"},"PaymentInstrumentData":{"CardData":{"MaskedPan":"4111111111111111"}}}}}}`))
+	f.Add([]byte(`{"SaleToPOIResponse":{"ReversalResponse":{"Response":{"Result":"Failure","ErrorCondition":"NotAllowed"},"ReversedAmount":"-1"}}}`))
+	f.Fuzz(func(t *testing.T, pt []byte) {
+		var m ResponseMessage
+		if json.Unmarshal(pt, &m) != nil || m.SaleToPOIResponse == nil {
+			return
+		}
+		r := m.SaleToPOIResponse
+		if r.PaymentResponse != nil {
+			res := paymentResult(r.PaymentResponse, "V400m-1", "EUR")
+			digits := 0
+			for _, c := range res.Info.PAN {
+				if c >= '0' && c <= '9' {
+					digits++
+				}
+			}
+			if digits > 8 {
+				t.Fatalf("PAN %q shows %d digits", res.Info.PAN, digits)
+			}
+		}
+		if r.ReversalResponse != nil {
+			reversalResult(r.ReversalResponse, "V400m-1", "")
+		}
 	})
 }
