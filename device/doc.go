@@ -10,5 +10,6 @@
 //
 // It does not speak any wire protocol: framing and commands live in the
 // driver packages (device/zvt, device/datecs), which run their exchanges on
-// the Port a Link hands them.
+// the Port a Link hands them, and device/nexo, which speaks HTTPS to its
+// terminal without a Link.
 package device

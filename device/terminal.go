@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -17,7 +18,9 @@ import (
 // the terminal declined or aborted is NOT an error: it comes back as a
 // TxResult with Outcome Declined or Aborted. When an error is returned after
 // the terminal took the command, the outcome is unknown and the caller must
-// reconcile with RepeatLastResult.
+// reconcile with RepeatLastResult. A driver whose terminal commits without
+// posgate's acknowledgement (nexo) wraps ErrOutcomeUnknown in such an
+// error, and reports posgate's Charge.Reference back as TxInfo.SaleRef.
 //
 // Cancelling ctx abandons the call where it stands, even while the terminal
 // holds master rights, and the terminal may still complete the payment. To
@@ -51,6 +54,27 @@ type Terminal interface {
 type Charge struct {
 	Amount   int64  // minor units, > 0 (1234 = 12.34)
 	Currency string // ISO 4217 alpha code; "" uses the terminal's configured one
+	// Reference is posgate's id of the transaction. A protocol that
+	// carries one (nexo SaleTransactionID) sends it, and the terminal's
+	// records echo it as TxInfo.SaleRef; others ignore it.
+	Reference string
+	// OriginalRef, for a refund, is the TxInfo.Ref of the sale it credits:
+	// a protocol that refunds by reference (nexo) uses it; others ignore it.
+	OriginalRef string
+}
+
+// ErrOutcomeUnknown is wrapped by an error returned after the terminal
+// took a request it commits on its own, without waiting for posgate's
+// acknowledgement (nexo): the transaction may have been approved, and only
+// the terminal can tell (RepeatLastResult). A ZVT terminal commits only
+// what posgate acknowledged, so its drivers never return it.
+var ErrOutcomeUnknown = errors.New("terminal outcome unknown")
+
+// RefReverser is a Terminal that voids a transaction by the reference it
+// gave it (TxInfo.Ref) rather than by receipt number (nexo). Callers that
+// hold a Ref use it when the Terminal offers it.
+type RefReverser interface {
+	ReverseRef(ctx context.Context, ref string, h TxEventHandler) (TxResult, error)
 }
 
 // Outcome of a transaction as the terminal reported it.
@@ -86,6 +110,12 @@ type TxInfo struct {
 	CardName   string
 	PAN        string // masked, e.g. "6799********0019"
 	AID        string
+	// Ref is the terminal's own reference of the transaction, for
+	// protocols that reverse by it (nexo POITransactionID); "" for ZVT.
+	Ref string `json:",omitempty"`
+	// SaleRef is the Charge.Reference the terminal recorded with the
+	// transaction, when the protocol carries one (nexo); "" otherwise.
+	SaleRef string `json:",omitempty"`
 }
 
 // TxReceipt is a block of lines the terminal asked posgate to print.

@@ -23,7 +23,8 @@ import (
 )
 
 // crashChildEnv tells the re-executed test binary to run the daemon side
-// of TestCrashAfterApproval: "dbpath|pty".
+// of TestCrashAfterApproval: "protocol|dbpath|pty" (zvt) or
+// "protocol|dbpath|addr|rootfile" (nexo).
 const crashChildEnv = "POSGATE_TEST_PAYMENT_CRASH_CHILD"
 
 // stallAfterApproval passes everything through until the terminal starts
@@ -55,13 +56,14 @@ func TestCrashChild(t *testing.T) {
 	if spec == "" {
 		t.Skip("run by TestCrashAfterApproval")
 	}
-	dbPath, port, _ := strings.Cut(spec, "|")
+	proto, rest, _ := strings.Cut(spec, "|")
+	dbPath, port, _ := strings.Cut(rest, "|")
 	db, err := store.Open(context.Background(), dbPath, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stall := &stallAfterApproval{approved: make(chan struct{})}
-	r := newRig(t, rigOptions{db: db, path: port, wrap: func(d device.Terminal) device.Terminal {
+	r := newRig(t, rigOptions{protocol: proto, db: db, path: port, wrap: func(d device.Terminal) device.Terminal {
 		stall.Terminal = d
 		return stall
 	}})
@@ -84,14 +86,29 @@ func TestCrashAfterApproval(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "" {
 		t.Skip("child")
 	}
-	sim, path := simulatedTerminal(t, terminal.Options{})
+	eachProtocol(t, testCrashAfterApproval)
+}
+
+func testCrashAfterApproval(t *testing.T, proto string) {
+	var (
+		sim  simTerm
+		path string
+	)
+	if proto == "nexo" {
+		s := serveNexo(t, terminal.Options{})
+		sim, path = nexoSim{s.sim}, s.spec()
+	} else {
+		var zs *terminal.Simulator
+		zs, path = simulatedTerminal(t, terminal.Options{})
+		sim = zvtSim{zs}
+	}
 	dbPath := filepath.Join(t.TempDir(), "posgate.db")
 
 	// 1. The daemon, in a child process, starts a sale; the terminal
 	// approves and commits it; the child is killed before it tells the
 	// cashier.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dbPath+"|"+path)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+proto+"|"+dbPath+"|"+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -165,7 +182,7 @@ wait:
 
 	// 3. Restart in-process: the terminal is reconciled before it takes
 	// new work, and the committed charge is reversed.
-	r := newRig(t, rigOptions{db: db, path: path})
+	r := newRig(t, rigOptions{protocol: proto, db: db, path: path})
 	p, err := r.svc.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +190,7 @@ wait:
 	if p.Status != payment.StatusTimeout || p.Resolution != payment.ResolutionReversed || p.Reversal == nil {
 		t.Fatalf("after restart: status %s resolution %q reversal %+v evidence %+v", p.Status, p.Resolution, p.Reversal, p.Evidence)
 	}
-	if p.ReceiptNumber == 0 || p.Evidence == nil || p.Evidence.Terminal == nil {
+	if payRef(p) == "" || p.Evidence == nil || p.Evidence.Terminal == nil {
 		t.Fatalf("evidence missing: %+v", p)
 	}
 	if got, want := eventTypes(events(t, db)), []string{payment.EventTimeout, payment.EventReversed}; !slices.Equal(got, want) {
@@ -187,12 +204,12 @@ wait:
 	var sales, reversals int
 	for _, e := range sim.Journal() {
 		switch e.Kind {
-		case terminal.Sale:
+		case "sale":
 			sales++
 			if !e.Reversed {
 				t.Fatalf("sale not reversed: %+v", e)
 			}
-		case terminal.Reversal:
+		case "reversal":
 			reversals++
 		}
 	}

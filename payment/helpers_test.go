@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/device/nexo"
 	"github.com/posgate/posgate/device/zvt"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/simulator"
@@ -46,21 +47,25 @@ func simulatedTerminal(t testing.TB, opts terminal.Options) (*terminal.Simulator
 	return sim, p.Path()
 }
 
-// rig is a payment service on a ZVT client on a pty simulator.
+// rig is a payment service on a terminal driver and its simulator: a
+// ZVT client on a pty simulator, or a nexo client on a TLS simulator
+// (rigOptions.protocol).
 type rig struct {
 	db     *store.DB
-	sim    *terminal.Simulator
-	client *zvt.Client
+	sim    simTerm
+	client *zvt.Client  // protocol zvt
+	nexo   *nexo.Client // protocol nexo
 	svc    *payment.Service
 }
 
 type rigOptions struct {
-	timeout time.Duration
-	sim     terminal.Options
-	db      *store.DB // default a fresh one
-	path    string    // an existing simulator's pty; default a new one
-	wrap    func(device.Terminal) device.Terminal
-	noWait  bool // don't wait for the terminal to be ready
+	protocol string // "zvt" (default) or "nexo"
+	timeout  time.Duration
+	sim      terminal.Options // Step and Slow apply to both simulators
+	db       *store.DB        // default a fresh one
+	path     string           // an existing simulator's pty (zvt) or nexoSpec (nexo); default a new one
+	wrap     func(device.Terminal) device.Terminal
+	noWait   bool // don't wait for the terminal to be ready
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -69,9 +74,14 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if r.db == nil {
 		r.db = storetest.Open(t)
 	}
+	if o.protocol == "nexo" {
+		return newNexoRig(t, r, o)
+	}
 	path := o.path
 	if path == "" {
-		r.sim, path = simulatedTerminal(t, o.sim)
+		var sim *terminal.Simulator
+		sim, path = simulatedTerminal(t, o.sim)
+		r.sim = zvtSim{sim}
 	}
 	log := zerolog.Nop()
 	if tt, ok := t.(*testing.T); ok && os.Getenv("POSGATE_TEST_LOG") != "" {

@@ -122,6 +122,9 @@ type Payment struct {
 	TraceNumber   int    `json:"trace_number,omitempty"`
 	MaskedPAN     string `json:"masked_pan,omitempty"`
 	CardBrand     string `json:"card_brand,omitempty"`
+	// TerminalRef is the terminal's own reference of the transaction when
+	// its protocol has one (nexo POITransactionID: "<id>|<timestamp>").
+	TerminalRef string `json:"terminal_reference,omitempty"`
 	// ResultCode is the terminal's result, 0 for approved; null until the
 	// terminal ended the transaction.
 	ResultCode *int      `json:"result_code"`
@@ -228,6 +231,9 @@ func (r *record) setInfo(i *device.TxInfo) {
 	}
 	if i.CardName != "" {
 		r.CardBrand = i.CardName
+	}
+	if i.Ref != "" {
+		r.TerminalRef = i.Ref
 	}
 }
 

@@ -14,8 +14,10 @@ import (
 	"github.com/posgate/posgate/simulator/terminal"
 )
 
-func TestSale(t *testing.T) {
-	r := newRig(t, rigOptions{})
+func TestSale(t *testing.T) { eachProtocol(t, testSale) }
+
+func testSale(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto})
 	ctx := context.Background()
 	p, err := r.svc.Create(ctx, sale(1234), caller("k1"))
 	if err != nil {
@@ -28,7 +30,7 @@ func TestSale(t *testing.T) {
 	if got, want := p.Status, payment.StatusCompleted; got != want {
 		t.Fatalf("Status=%v, want %v (%s)", got, want, p.ResultText)
 	}
-	if p.ReceiptNumber == 0 || p.TraceNumber == 0 || p.ResultCode == nil || *p.ResultCode != 0 {
+	if payRef(p) == "" || (proto == "zvt" && p.TraceNumber == 0) || p.ResultCode == nil || *p.ResultCode != 0 {
 		t.Fatalf("terminal data missing: %+v", p)
 	}
 	if p.MaskedPAN == "" || strings.Count(p.MaskedPAN, "*") < 4 || p.CardBrand == "" {
@@ -41,11 +43,11 @@ func TestSale(t *testing.T) {
 	if got, want := eventTypes(es), []string{payment.EventCompleted}; !slices.Equal(got, want) {
 		t.Fatalf("events=%v, want %v", got, want)
 	}
-	if got, want := es[0].Data.ReceiptNumber, p.ReceiptNumber; got != want {
-		t.Fatalf("event receipt_number=%d, want %d", got, want)
+	if got, want := payRef(es[0].Data), payRef(p); got != want {
+		t.Fatalf("event reference=%s, want %s", got, want)
 	}
 	j := r.sim.Journal()
-	if len(j) != 1 || !j[0].Approved || j[0].Amount != 1234 || j[0].ReceiptNo != p.ReceiptNumber {
+	if len(j) != 1 || !j[0].Approved || j[0].Amount != 1234 || j[0].Ref != payRef(p) {
 		t.Fatalf("journal %+v", j)
 	}
 	// The terminal is free again.
@@ -58,8 +60,10 @@ func TestSale(t *testing.T) {
 	}
 }
 
-func TestOutcomes(t *testing.T) {
-	r := newRig(t, rigOptions{})
+func TestOutcomes(t *testing.T) { eachProtocol(t, testOutcomes) }
+
+func testOutcomes(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto})
 	for _, tc := range []struct {
 		name   string
 		amount int64
@@ -130,10 +134,12 @@ func TestCancelDuringPIN(t *testing.T) {
 	}
 }
 
-func TestTimeout(t *testing.T) {
+func TestTimeout(t *testing.T) { eachProtocol(t, testTimeout) }
+
+func testTimeout(t *testing.T, proto string) {
 	const timeout = 1500 * time.Millisecond
 	t.Run("NoResult52", func(t *testing.T) {
-		r := newRig(t, rigOptions{timeout: timeout})
+		r := newRig(t, rigOptions{protocol: proto, timeout: timeout})
 		start := time.Now()
 		p, err := r.svc.Create(context.Background(), sale(5252), caller("52"))
 		if err != nil {
@@ -164,7 +170,7 @@ func TestTimeout(t *testing.T) {
 		waitReady(t, r.svc)
 	})
 	t.Run("ApprovedAfterAbort54", func(t *testing.T) {
-		r := newRig(t, rigOptions{timeout: timeout})
+		r := newRig(t, rigOptions{protocol: proto, timeout: timeout})
 		p, err := r.svc.Create(context.Background(), sale(5454), caller("54"))
 		if err != nil {
 			t.Fatal(err)
@@ -181,11 +187,11 @@ func TestTimeout(t *testing.T) {
 		if got, want := eventTypes(es), []string{payment.EventTimeout, payment.EventReversed}; !slices.Equal(got, want) {
 			t.Fatalf("events=%v, want %v", got, want)
 		}
-		if es[1].Data.Resolution != payment.ResolutionReversed || es[1].Data.ReceiptNumber != p.ReceiptNumber {
+		if es[1].Data.Resolution != payment.ResolutionReversed || payRef(es[1].Data) != payRef(p) {
 			t.Fatalf("payment.reversed data %+v", es[1].Data)
 		}
 		j := r.sim.Journal()
-		if len(j) != 2 || j[0].Kind != terminal.Sale || !j[0].Reversed || j[1].Kind != terminal.Reversal || j[1].OrigReceipt != p.ReceiptNumber {
+		if len(j) != 2 || j[0].Kind != "sale" || !j[0].Reversed || j[1].Kind != "reversal" || j[1].OrigRef != payRef(p) {
 			t.Fatalf("journal %+v", j)
 		}
 	})
@@ -193,8 +199,10 @@ func TestTimeout(t *testing.T) {
 
 // TestAbortIgnored: a terminal that acknowledges Abort and carries on
 // (some acquirers do) approves after the timeout; the sale is reversed.
-func TestAbortIgnored(t *testing.T) {
-	r := newRig(t, rigOptions{timeout: 700 * time.Millisecond, sim: terminal.Options{Slow: 1500 * time.Millisecond}})
+func TestAbortIgnored(t *testing.T) { eachProtocol(t, testAbortIgnored) }
+
+func testAbortIgnored(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto, timeout: 700 * time.Millisecond, sim: terminal.Options{Slow: 1500 * time.Millisecond}})
 	r.sim.IgnoreAbort(true)
 	p, err := r.svc.Create(context.Background(), sale(1255), caller("slow"))
 	if err != nil {
@@ -208,13 +216,15 @@ func TestAbortIgnored(t *testing.T) {
 		t.Fatalf("Resolution=%v (%s)", p.Resolution, p.ResultText)
 	}
 	j := r.sim.Journal()
-	if len(j) != 2 || !j[0].Reversed || j[1].Kind != terminal.Reversal {
+	if len(j) != 2 || !j[0].Reversed || j[1].Kind != "reversal" {
 		t.Fatalf("journal %+v", j)
 	}
 }
 
-func TestBusyAndOffline(t *testing.T) {
-	r := newRig(t, rigOptions{sim: terminal.Options{Slow: 1500 * time.Millisecond}})
+func TestBusyAndOffline(t *testing.T) { eachProtocol(t, testBusyAndOffline) }
+
+func testBusyAndOffline(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto, sim: terminal.Options{Slow: 1500 * time.Millisecond}})
 	ctx := context.Background()
 	p, err := r.svc.Create(ctx, sale(1055), caller("slow"))
 	if err != nil {
@@ -240,7 +250,13 @@ func TestBusyAndOffline(t *testing.T) {
 		db := r.db
 		var n int
 		db.Read.QueryRow(`SELECT count(*) FROM payments`).Scan(&n)
-		off := newRig(t, rigOptions{db: db, path: t.TempDir() + "/nothing", noWait: true})
+		path := t.TempDir() + "/nothing"
+		if proto == "nexo" {
+			// A port nothing listens on, with some root to trust.
+			s := serveNexo(t, terminal.Options{})
+			path = "127.0.0.1:1|" + s.root
+		}
+		off := newRig(t, rigOptions{protocol: proto, db: db, path: path, noWait: true})
 		_, err := off.svc.Create(ctx, sale(100), caller("off"))
 		if !errors.Is(err, payment.ErrTerminalOffline) {
 			t.Fatalf("err=%v, want ErrTerminalOffline", err)
@@ -257,8 +273,10 @@ func TestBusyAndOffline(t *testing.T) {
 // lost in a crash; a retry then reaches the service, which answers with
 // the payment recorded under the key, even once the terminal is busy or
 // the original sale has been reversed by that very request.
-func TestReplayAfterLostRecord(t *testing.T) {
-	r := newRig(t, rigOptions{})
+func TestReplayAfterLostRecord(t *testing.T) { eachProtocol(t, testReplayAfterLostRecord) }
+
+func testReplayAfterLostRecord(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto})
 	ctx := context.Background()
 	s, err := r.svc.Create(ctx, sale(300), caller("s"))
 	if err != nil {
@@ -320,8 +338,10 @@ func TestWait(t *testing.T) {
 }
 
 // Refunds of one sale never add up to more than the sale.
-func TestRefundsCappedBySale(t *testing.T) {
-	r := newRig(t, rigOptions{})
+func TestRefundsCappedBySale(t *testing.T) { eachProtocol(t, testRefundsCappedBySale) }
+
+func testRefundsCappedBySale(t *testing.T, proto string) {
+	r := newRig(t, rigOptions{protocol: proto})
 	ctx := context.Background()
 	s, err := r.svc.Create(ctx, sale(1000), caller("cap-sale"))
 	if err != nil {

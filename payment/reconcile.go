@@ -66,6 +66,15 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 	}
 	var fn func(tx *sql.Tx, r *record) ([]string, error)
 	switch {
+	case last != nil && last.SaleRef != "":
+		// The terminal names posgate's reference of its last payment
+		// (nexo). That alone says whether this payment reached it and how
+		// it ended, whatever posgate recorded: such a terminal commits
+		// without posgate's acknowledgement.
+		fn, err = s.reconcileByRef(ctx, t, r, last, evidence)
+		if err != nil {
+			return err
+		}
 	case rec == nil || rec.ResultCode != 0:
 		fn = func(tx *sql.Tx, r *record) ([]string, error) {
 			return s.closeNotCharged(r, "", evidence("no approved Status-Information was acknowledged, so the terminal did not commit")), nil
@@ -108,4 +117,44 @@ func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {
 	}
 	log.Warn().Str("resolution", string(r.Resolution)).Msg("interrupted payment reconciled")
 	return nil
+}
+
+// reconcileByRef resolves r from the terminal's last payment last, which
+// carries posgate's reference (SaleRef): another payment's means r never
+// reached the terminal; r's own approved sale is reversed by reference.
+func (s *Service) reconcileByRef(ctx context.Context, t *term, r *record, last *device.TxInfo,
+	evidence func(string) *Evidence) (func(tx *sql.Tx, r *record) ([]string, error), error) {
+	switch {
+	case r.Type == TypeReversal || (r.Type == TypeRefund && r.OriginalPaymentID != ""):
+		// The terminal reports its last payment, not its last reversal.
+		return func(tx *sql.Tx, r *record) ([]string, error) {
+			return s.needsReview(r, "a reversal or referenced refund was interrupted; its outcome is in the acquirer's records", last, nil), nil
+		}, nil
+	case last.SaleRef != r.ID:
+		return func(tx *sql.Tx, r *record) ([]string, error) {
+			return s.closeNotCharged(r, "", evidence("the terminal's last payment is another one: this one never reached it")), nil
+		}, nil
+	case last.ResultCode != 0:
+		return func(tx *sql.Tx, r *record) ([]string, error) {
+			r.setInfo(last)
+			return s.closeNotCharged(r, "", evidence("the terminal ended it without approval")), nil
+		}, nil
+	case r.Type != TypeSale || last.Ref == "":
+		return func(tx *sql.Tx, r *record) ([]string, error) {
+			r.setInfo(last)
+			return s.needsReview(r, "the terminal committed it, but only sales are reversed automatically", last, nil), nil
+		}, nil
+	}
+	rv, err := reverseInfo(ctx, t.cfg.Device, last, last.ReceiptNo, s.handler(t, r.ID, true))
+	if err != nil {
+		return nil, fmt.Errorf("reverse %s on %s: %w", r.ID, t.cfg.ID, err)
+	}
+	return func(tx *sql.Tx, r *record) ([]string, error) {
+		r.setInfo(last)
+		if rv.Outcome != device.Approved {
+			return s.needsReview(r, fmt.Sprintf("the terminal committed it and refused its reversal: %d %s", rv.Code, rv.Message), last, nil), nil
+		}
+		r.Evidence = evidence("the terminal committed it after posgate lost the answer; reversed")
+		return s.closeReversed(r, "auto", rv.Info), nil
+	}, nil
 }

@@ -323,7 +323,7 @@ func TestReconcileBeforeNewWork(t *testing.T) {
 // payment is reconciled when the line is back, and nothing is charged.
 func TestLineDroppedMidPayment(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	r.sim.DropLineNextTransaction()
+	r.sim.(zvtSim).DropLineNextTransaction()
 	p, err := r.svc.Create(context.Background(), sale(800), caller("drop"))
 	if err != nil {
 		t.Fatal(err)

@@ -131,16 +131,25 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 	h := s.handler(t, id, false)
 	go func() {
 		var o outcome
-		ch := device.Charge{Amount: r.Amount, Currency: r.Currency}
+		ch := device.Charge{Amount: r.Amount, Currency: r.Currency, Reference: r.ID}
 		switch r.Type {
 		case TypeSale:
 			o.res, o.err = t.cfg.Device.Authorize(ctx, ch, h)
 		case TypeRefund:
+			if r.OriginalPaymentID != "" {
+				var orig *record
+				if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err != nil {
+					break
+				}
+				if orig.Info != nil {
+					ch.OriginalRef = orig.Info.Ref
+				}
+			}
 			o.res, o.err = t.cfg.Device.Refund(ctx, ch, h)
 		case TypeReversal:
 			var orig *record
 			if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err == nil {
-				o.res, o.err = t.cfg.Device.Reverse(ctx, orig.ReceiptNumber, h)
+				o.res, o.err = reverseOn(ctx, t.cfg.Device, orig, h)
 			}
 		}
 		done <- o
@@ -308,7 +317,7 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 				r.Open, r.Resolution, r.ResolvedAt = false, ResolutionNotCharged, &now
 				return nil, nil
 			}
-			if r.Type != TypeSale || r.ReceiptNumber == 0 {
+			if r.Type != TypeSale || !reversible(r) {
 				return s.needsReview(r, "approved after the timeout; not reversed automatically", nil, errReversalNotAllowed), nil
 			}
 			reverse = true
@@ -337,8 +346,9 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 // approval: it is a timeout, and reconcile decides the rest.
 func (s *Service) lost(ctx context.Context, id string, cause error) {
 	log := s.log.With().Str(logkey.PaymentID, id).Logger()
+	unknown := errors.Is(cause, device.ErrOutcomeUnknown) // the terminal commits without posgate's acknowledgement
 	_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-		if r.Info == nil || r.Info.ResultCode != 0 {
+		if (r.Info == nil || r.Info.ResultCode != 0) && !unknown {
 			return s.closeNotCharged(r, "the terminal stopped answering: "+cause.Error(), nil), nil
 		}
 		if r.Status.Final() {
@@ -347,6 +357,9 @@ func (s *Service) lost(ctx context.Context, id string, cause error) {
 		now := s.now()
 		r.Status, r.EndedAt = StatusTimeout, &now
 		r.ResultText = "the line was lost after the terminal approved; reconciling"
+		if unknown {
+			r.ResultText = "the terminal's answer was lost; reconciling"
+		}
 		return []string{EventTimeout}, nil
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
@@ -364,7 +377,7 @@ func (s *Service) autoReverse(ctx context.Context, t *term, id string) (doubt bo
 		log.Error().Err(err).Msg("read payment to reverse")
 		return true
 	}
-	res, err := t.cfg.Device.Reverse(ctx, r.ReceiptNumber, s.handler(t, id, true))
+	res, err := reverseOn(ctx, t.cfg.Device, r, s.handler(t, id, true))
 	if err != nil {
 		log.Warn().Err(err).Msg("automatic reversal in doubt; reconciling")
 		return true

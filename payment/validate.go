@@ -58,7 +58,7 @@ func checkAgainst(req *NewPayment, t Terminal, orig *record) error {
 			return ErrAlreadyReversed
 		case orig.TerminalID != req.TerminalID && req.Type == TypeReversal:
 			return invalid("terminal_id", "a reversal runs on the terminal of the sale, %s", orig.TerminalID)
-		case req.Type == TypeReversal && orig.ReceiptNumber == 0:
+		case req.Type == TypeReversal && !reversible(orig):
 			return invalid("original_payment_id", "%s has no receipt number to reverse", orig.ID)
 		}
 		if req.Type == TypeReversal {

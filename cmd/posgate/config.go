@@ -64,6 +64,19 @@ type TerminalConfig struct {
 	Baud     int    `toml:"baud"`
 	Password string `toml:"password" secret:"true"`
 	Currency string `toml:"currency"`
+	// nexo (Adyen Terminal API, local); see docs/nexo.md.
+	POIID                  string `toml:"poi_id"`
+	KeyIdentifier          string `toml:"key_identifier"`
+	KeyVersion             int    `toml:"key_version"`
+	Passphrase             string `toml:"passphrase" secret:"true"` // ASCII, or "sealed:…" from posgate nexo seal-passphrase
+	RootCAFile             string `toml:"root_ca_file"`
+	Environment            string `toml:"environment"` // test (default) or live
+	SaleID                 string `toml:"sale_id"`
+	AllowLegacyCertificate bool   `toml:"allow_legacy_certificate"`
+	EventListen            string `toml:"event_listen"`              // optional TLS listener for the terminal's notifications
+	EventListenAllowRemote bool   `toml:"event_listen_allow_remote"` // required for a non-loopback event_listen
+	EventCertFile          string `toml:"event_cert_file"`           // the listener's certificate (PEM)
+	EventKeyFile           string `toml:"event_key_file"`            // and its key (PEM)
 }
 
 // PrinterConfig is one fiscal printer.
@@ -332,8 +345,12 @@ func (c Config) Validate() error {
 			return bad(k+".id", strconv.Quote(t.ID), "want 1-32 of a-z 0-9 _ -")
 		case ids[t.ID]:
 			return bad(k+".id", strconv.Quote(t.ID), "used by another device")
+		case t.Protocol == "nexo":
+			if err := t.validateNexo(k); err != nil {
+				return err
+			}
 		case t.Protocol != "zvt":
-			return bad(k+".protocol", strconv.Quote(t.Protocol), `want "zvt"`)
+			return bad(k+".protocol", strconv.Quote(t.Protocol), `want "zvt" or "nexo"`)
 		case validPort(t.Port) != nil:
 			return bad(k+".port", strconv.Quote(t.Port), "%v", validPort(t.Port))
 		case t.Baud <= 0:
@@ -439,6 +456,9 @@ func printConfig(w interface{ Write([]byte) (int, error) }, c Config) error {
 	masked.Terminals = append([]TerminalConfig(nil), c.Terminals...)
 	for i := range masked.Terminals {
 		masked.Terminals[i].Password = "********"
+		if masked.Terminals[i].Passphrase != "" {
+			masked.Terminals[i].Passphrase = "********"
+		}
 	}
 	masked.Printers = append([]PrinterConfig(nil), c.Printers...)
 	for i := range masked.Printers {

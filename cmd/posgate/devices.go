@@ -54,6 +54,9 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (map[string]*zvt.Client, error) {
 	terminals := map[string]*zvt.Client{}
 	for i, tc := range cfg.Terminals {
+		if tc.Protocol != "zvt" {
+			continue
+		}
 		opts := zvt.Options{
 			ID:       tc.ID,
 			Spec:     tc.Port,
@@ -104,6 +107,9 @@ func paymentTerminals(cfg Config, clients map[string]*zvt.Client) []payment.Term
 	var ts []payment.Terminal
 	for _, tc := range cfg.Terminals {
 		c := clients[tc.ID]
+		if c == nil {
+			continue // another protocol's
+		}
 		ts = append(ts, payment.Terminal{
 			ID:       tc.ID,
 			Device:   c,

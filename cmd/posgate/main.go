@@ -40,6 +40,8 @@ Usage:
   posgate keys   revoke ID
   posgate sim    terminal|printer [--pty | --tcp ADDR]
   posgate sim    printer --protocol escpos [--pty | --tcp ADDR] [--png-dir DIR]
+  posgate sim    terminal --protocol nexo [--tcp ADDR]
+  posgate nexo   seal-passphrase --terminal ID   (reads the passphrase on stdin)
   posgate certs  import|list|show|deactivate …
   posgate backup [--out FILE]
   posgate restore [--force] FILE
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "restore":
 		return runRestore(ctx, rest, getenv, stdout, stderr)
+	case "nexo":
+		return runNexo(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

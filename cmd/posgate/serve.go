@@ -126,14 +126,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	nexoTerminals, err := openNexoTerminals(cfg, master, log) // nexo over TLS: no Link, Diagnosis is the health check
+	if err != nil {
+		return err
+	}
+	nexoEvents, err := openNexoListeners(cfg, nexoTerminals, log)
+	if err != nil {
+		return err
+	}
 
 	// 9. Payments: one session owner per terminal. Its Run first
 	// reconciles any payment a crash left pending or in_progress (Repeat
 	// Receipt) before that terminal takes new work.
 	var payments *payment.Service
-	if len(terminals) > 0 {
+	if len(terminals)+len(nexoTerminals) > 0 {
 		payments = payment.New(db, payment.Options{
-			Terminals: paymentTerminals(cfg, terminals),
+			Terminals: append(paymentTerminals(cfg, terminals), nexoPaymentTerminals(cfg, nexoTerminals)...),
 			Timeout:   cfg.Payments.Timeout.Duration,
 			Notify:    relay.Notify,
 			Log:       log.With().Str(logkey.Component, "payments").Logger(),
@@ -183,7 +191,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Version: version,
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
-			h["devices"] = withConditions(deviceStates(allLinks), receiptDevs)
+			h["devices"] = nexoStates(withConditions(deviceStates(allLinks), receiptDevs), nexoTerminals)
 			return h
 		},
 		Certificates: certs,
@@ -207,6 +215,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, d := range receiptDevs {
 		g.Go(func() error { return d.Run(gctx) })
+	}
+	for _, t := range nexoTerminals {
+		g.Go(func() error { t.Run(gctx); return nil })
+	}
+	for _, l := range nexoEvents {
+		g.Go(func() error { return l.Run(gctx) })
 	}
 	if jobs != nil {
 		g.Go(func() error { return jobs.Run(gctx) })

@@ -23,6 +23,9 @@ var simTerminalStdin io.Reader = os.Stdin
 //	posgate sim terminal [--pty [--link PATH] | --tcp ADDR] [--password P] [--tid ID]
 //	                     [--step D] [--slow D] [--control] [--quiet]
 func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if simProtocol(args) == "nexo" {
+		return runSimNexo(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sim terminal", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addSimFlags(fs, "127.0.0.1:20007")
@@ -30,8 +33,12 @@ func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer
 	tid := fs.String("tid", "52500042", "terminal id (8 digits)")
 	step := fs.Duration("step", 300*time.Millisecond, "gap between intermediate statuses")
 	slow := fs.Duration("slow", 5*time.Second, "how long amounts ending in 55 keep the terminal busy")
+	protocol := fs.String("protocol", "zvt", "zvt, or nexo (Adyen Terminal API over TLS)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *protocol != "zvt" {
+		return fmt.Errorf("sim terminal: --protocol %q: want zvt or nexo", *protocol)
 	}
 	if err := sf.check("sim terminal", fs); err != nil {
 		return err
