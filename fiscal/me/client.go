@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/posgate/posgate/fiscal"
 )
 
 // Official endpoints (docs/fiscal.md). posgate never dials one by
@@ -25,14 +27,14 @@ const (
 const (
 	// ClassOffline: no connection could be made (DNS, refused,
 	// unreachable). The link is down: no attempt is spent.
-	ClassOffline = "offline"
+	ClassOffline = fiscal.ClassOffline
 	// ClassTemporary: the service was reached but did not answer in
 	// time, answered 5xx, broke the connection or its answer, or sent a
 	// 9xx fault. Retried on schedule.
-	ClassTemporary = "temporary"
+	ClassTemporary = fiscal.ClassTemporary
 	// ClassRejected: a client fault (codes below 900). Not retried until
 	// someone fixes the cause and retries.
-	ClassRejected = "rejected"
+	ClassRejected = fiscal.ClassRejected
 )
 
 // ExchangeError is a failed exchange with the service.
