@@ -57,6 +57,9 @@ type RegistrationsOptions struct {
 	LateAfter time.Duration
 	// Poll is how often Run looks for due work when not woken. Default 1 s.
 	Poll time.Duration
+	// Notify is called after a commit that wrote events (wire it to
+	// the outbox relay). Optional.
+	Notify func()
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// AfterSend, if set, runs between the answer and the commit that
@@ -245,6 +248,9 @@ type regJob struct {
 func (r *Registrations) RunOnce(ctx context.Context) (bool, error) {
 	if err := r.warnDeadlines(ctx); err != nil {
 		return false, err
+	}
+	if r.opts.Notify != nil {
+		defer r.opts.Notify()
 	}
 	now := r.opts.Now()
 	var j regJob
@@ -626,4 +632,62 @@ func (r *Registrations) Backlog(ctx context.Context) (Backlog, error) {
 		b.Offline = class == ClassOffline
 	}
 	return b, nil
+}
+
+// RegisterTCR validates and queues a RegisterTCR signed with the
+// certificate certificateID; it returns the registration's id.
+func (r *Registrations) RegisterTCR(ctx context.Context, t TCRRegistration, certificateID string) (string, error) {
+	if n := len(t.InternalID); n == 0 || n > 50 {
+		return "", invalid("internal_id", "give the device's own id, 1 to 50 characters")
+	}
+	if t.ValidFrom != "" {
+		if _, err := time.Parse("2006-01-02", t.ValidFrom); err != nil {
+			return "", invalid("valid_from", "%q is not a date YYYY-MM-DD", t.ValidFrom)
+		}
+	}
+	switch t.Type {
+	case "", "regular", "vending":
+	default:
+		return "", invalid("type", "%q: want regular or vending", t.Type)
+	}
+	id := "tcr_" + randomID()
+	return id, r.Enqueue(ctx, id, KindTCR, certificateID, t)
+}
+
+// RegisterCashDeposit validates and queues a RegisterCashDeposit (the
+// day's initial cash, or a withdrawal) stamped now.
+func (r *Registrations) RegisterCashDeposit(ctx context.Context, d CashDeposit, certificateID string) (string, error) {
+	switch d.Operation {
+	case CashInitial:
+		if d.Amount < 0 {
+			return "", invalid("amount", "cannot be negative")
+		}
+	case CashWithdraw:
+		if d.Amount <= 0 {
+			return "", invalid("amount", "a withdrawal takes more than 0")
+		}
+	default:
+		return "", invalid("operation", "%q: want initial or withdraw", d.Operation)
+	}
+	if d.Amount > MaxUnitPrice {
+		return "", invalid("amount", "at most %s", Money(MaxUnitPrice))
+	}
+	d.At = r.opts.Now().Truncate(time.Second)
+	id := "dep_" + randomID()
+	return id, r.Enqueue(ctx, id, KindCashDeposit, certificateID, d)
+}
+
+// Get returns any registration's kind and state; ErrRegistrationNotFound
+// if none.
+func (r *Registrations) Get(ctx context.Context, id string) (string, FiscalizationStatus, error) {
+	var kind string
+	err := r.db.Read.QueryRowContext(ctx, "SELECT kind FROM fiscal_registrations WHERE id = ?", id).Scan(&kind)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", FiscalizationStatus{}, ErrRegistrationNotFound
+	}
+	if err != nil {
+		return "", FiscalizationStatus{}, fmt.Errorf("read registration %s: %w", id, err)
+	}
+	st, err := r.Status(ctx, id)
+	return kind, st, err
 }

@@ -20,7 +20,7 @@ import (
 // (the caller runs it). Without the fiscal identifiers invoices are off
 // and both are nil.
 func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers map[string]*datecs.Device,
-	relay *outbox.Relay, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
+	relay *outbox.Relay, reg *fiscal.Registrations, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
 	var (
 		invoices *fiscal.Invoices
 		jobs     *fiscal.PrintJobs
@@ -61,6 +61,10 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 		if jobs != nil {
 			opts.PrinterID = cfg.Printers[0].ID
 			opts.Notify = func() { jobs.Wake(); relay.Notify() }
+		}
+		if reg != nil {
+			// The registration job commits with the invoice (fiscal/me).
+			opts.RegisterTx, opts.Registered = reg.EnqueueInvoiceTx, reg.Wake
 		}
 		invoices = fiscal.NewInvoices(db, opts)
 	} else {

@@ -3,9 +3,9 @@ package me_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -136,7 +136,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	r.inv = fiscal.NewInvoices(r.db, fiscal.InvoicesOptions{Scheme: scheme, Certificates: r.certs, TIN: issuer.TIN,
 		BusinessUnit: issuer.BusinessUnit, Device: issuer.TCR, Software: issuer.Software, Now: r.clk.Now,
-		RegisterTx: func(ctx context.Context, tx *sql.Tx, inv fiscal.Invoice) error { return r.reg.EnqueueInvoiceTx(ctx, tx, inv) }})
+		RegisterTx: func(ctx context.Context, tx *sql.Tx, inv fiscal.Invoice) error {
+			return r.reg.EnqueueInvoiceTx(ctx, tx, inv)
+		}})
 	return r
 }
 
