@@ -97,7 +97,6 @@ type FiscalConfig struct {
 	ServiceTimeout Duration   `toml:"service_timeout"`
 	RetrySchedule  []Duration `toml:"retry_schedule"`
 	MaxAttempts    int        `toml:"max_attempts"`
-	ReceiptFICWait Duration   `toml:"receipt_fic_wait"`
 }
 
 // Enabled reports whether invoices can be issued: the taxpayer and the
@@ -137,8 +136,7 @@ func DefaultConfig() Config {
 		Payments: PaymentsConfig{Timeout: Duration{90 * time.Second}},
 		Fiscal: FiscalConfig{Scheme: "me-iic", Country: "me", Environment: "test", Currency: "EUR",
 			IssuerInVAT: true, ServiceTimeout: Duration{10 * time.Second}, MaxAttempts: 50,
-			RetrySchedule:  []Duration{{10 * time.Second}, {60 * time.Second}, {300 * time.Second}, {600 * time.Second}},
-			ReceiptFICWait: Duration{3 * time.Second}},
+			RetrySchedule: []Duration{{10 * time.Second}, {60 * time.Second}, {300 * time.Second}, {600 * time.Second}}},
 	}
 }
 
