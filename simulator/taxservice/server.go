@@ -300,8 +300,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handle checks a request and answers it, or returns a fault code.
 func (s *Server) handle(body []byte, rec *Request) (answer []byte, code, msg, reqUUID string) {
 	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(body); err != nil {
-		return nil, "10", "the XML message could not be read: " + err.Error(), ""
+	if err := doc.ReadFromBytes(body); err != nil || doc.Root() == nil {
+		return nil, "10", "the XML message could not be read", ""
 	}
 	env := doc.Root()
 	if env == nil || env.Tag != "Envelope" || env.NamespaceURI() != nsSOAP {
