@@ -49,7 +49,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // rig is a store, a certificate, the invoice issuer and the
 // registration worker, with the simulator as the tax service.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	db      *store.DB
 	sim     *taxservice.Server
 	clk     *fakeClock
@@ -68,7 +68,7 @@ type rigOptions struct {
 	reg     func(*fiscal.RegistrationsOptions)
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, db: storetest.Open(t), clk: &fakeClock{t: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}}
 	o.sim.Now = r.clk.Now
@@ -219,4 +219,13 @@ func (r *rig) events(types ...string) []event {
 		}
 	}
 	return out
+}
+
+func mustScheme(t testing.TB) *iic.Scheme {
+	t.Helper()
+	s, err := iic.New(iic.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
