@@ -78,7 +78,7 @@ type Registrations struct {
 	wake chan struct{}
 
 	mu    sync.Mutex
-	certs map[string]*x509.Certificate
+	certs map[string]cachedSigner // by certificate id
 }
 
 // NewRegistrations returns the registration worker over db.
@@ -110,7 +110,7 @@ func NewRegistrations(db *store.DB, opts RegistrationsOptions) *Registrations {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registrations{db: db, opts: opts, wake: make(chan struct{}, 1), certs: map[string]*x509.Certificate{}}
+	return &Registrations{db: db, opts: opts, wake: make(chan struct{}, 1), certs: map[string]cachedSigner{}}
 }
 
 // Wake makes Run look for due work now. It never blocks.
@@ -337,8 +337,27 @@ func (r *Registrations) RunOnce(ctx context.Context) (bool, error) {
 	return true, r.failed(ctx, j, re, exID, answer...)
 }
 
-// signer returns the certificate's signer and parsed certificate.
+// signerTTL is how long a looked-up signer is reused: the lookup takes
+// the writer's lock (SignerTx wants a transaction), which a backlog
+// would otherwise take once more per invoice, beside the till's.
+const signerTTL = time.Minute
+
+type cachedSigner struct {
+	s    crypto.Signer
+	x    *x509.Certificate
+	till time.Time
+}
+
+// signer returns the certificate's signer and parsed certificate. A
+// certificate deactivated or expired stops signing within signerTTL.
 func (r *Registrations) signer(ctx context.Context, certID string) (crypto.Signer, *x509.Certificate, error) {
+	now := time.Now()
+	r.mu.Lock()
+	if c, ok := r.certs[certID]; ok && now.Before(c.till) {
+		r.mu.Unlock()
+		return c.s, c.x, nil
+	}
+	r.mu.Unlock()
 	// SignerTx wants a transaction; the read pool cannot begin one (its
 	// DSN asks for BEGIN IMMEDIATE), and a writer transaction that writes
 	// nothing costs no fsync.
@@ -354,11 +373,6 @@ func (r *Registrations) signer(ctx context.Context, certID string) (crypto.Signe
 	if err != nil {
 		return nil, nil, fmt.Errorf("certificate %s cannot sign the request: %w", certID, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if x, ok := r.certs[certID]; ok {
-		return s, x, nil
-	}
 	blk, _ := pem.Decode([]byte(c.CertificatePEM))
 	if blk == nil {
 		return nil, nil, fmt.Errorf("certificate %s: no PEM", certID)
@@ -367,7 +381,9 @@ func (r *Registrations) signer(ctx context.Context, certID string) (crypto.Signe
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse certificate %s: %w", certID, err)
 	}
-	r.certs[certID] = x
+	r.mu.Lock()
+	r.certs[certID] = cachedSigner{s: s, x: x, till: now.Add(signerTTL)}
+	r.mu.Unlock()
 	return s, x, nil
 }
 

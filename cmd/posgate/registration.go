@@ -41,6 +41,12 @@ func (f FiscalConfig) validateService() error {
 	if f.ServiceURL == "" {
 		return nil
 	}
+	if f.Country != "me" {
+		// Albania's service signs the same IIC but has its own schema,
+		// namespace and TIN (NUIS) form, none of which posgate has as a
+		// source yet (docs/fiscal.md, "Albania").
+		return bad("fiscal.service_url", strconv.Quote(f.ServiceURL), "registration is implemented for country \"me\" only; Albania's service differs (docs/fiscal.md)")
+	}
 	if u, err := url.Parse(f.ServiceURL); err != nil || u.Scheme != "https" || u.Host == "" {
 		return bad("fiscal.service_url", strconv.Quote(f.ServiceURL), "want an https:// URL, e.g. "+me.TestURL)
 	}
