@@ -707,3 +707,28 @@ func (r *Registrations) Get(ctx context.Context, id string) (string, Fiscalizati
 	st, err := r.Status(ctx, id)
 	return kind, st, err
 }
+
+// AwaitFIC returns the invoice's FIC once it is registered, waiting at
+// most wait (the receipt's short wait); "" if it is not registered by
+// then, or cannot be soon (no job, refused, dead, or the link is down).
+func (r *Registrations) AwaitFIC(ctx context.Context, invoiceID string, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for {
+		var state, fic, class string
+		err := r.db.Read.QueryRowContext(ctx, "SELECT state, result, last_class FROM fiscal_registrations WHERE id = ?", invoiceID).
+			Scan(&state, &fic, &class)
+		switch {
+		case err != nil:
+			return ""
+		case state == RegCompleted:
+			return fic
+		case state != RegPending || class == ClassOffline || !time.Now().Before(deadline):
+			return ""
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(min(50*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}

@@ -97,6 +97,7 @@ type FiscalConfig struct {
 	ServiceTimeout Duration   `toml:"service_timeout"`
 	RetrySchedule  []Duration `toml:"retry_schedule"`
 	MaxAttempts    int        `toml:"max_attempts"`
+	ReceiptFICWait Duration   `toml:"receipt_fic_wait"` // how long a receipt waits for the FIC
 }
 
 // Enabled reports whether invoices can be issued: the taxpayer and the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -33,6 +34,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
 			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
 			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
+			AwaitFIC:  awaitFIC(reg, cfg.Fiscal.ReceiptFICWait.Duration),
 		})
 	}
 	if cfg.Fiscal.Enabled() {
@@ -71,4 +73,13 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}
 	return invoices, jobs, nil
+}
+
+// awaitFIC lets a receipt wait briefly for its FIC (fiscal.receipt_fic_wait);
+// nil without registration.
+func awaitFIC(reg *fiscal.Registrations, wait time.Duration) func(context.Context, string) string {
+	if reg == nil || wait <= 0 {
+		return nil
+	}
+	return func(ctx context.Context, id string) string { return reg.AwaitFIC(ctx, id, wait) }
 }

@@ -38,6 +38,9 @@ func (f FiscalConfig) validateService() error {
 			return bad("fiscal.retry_schedule", d, "every wait must be positive")
 		}
 	}
+	if f.ReceiptFICWait.Duration < 0 || f.ReceiptFICWait.Duration > 30*time.Second {
+		return bad("fiscal.receipt_fic_wait", f.ReceiptFICWait, "want 0s to 30s")
+	}
 	if f.ServiceURL == "" {
 		return nil
 	}

@@ -59,6 +59,7 @@ type rig struct {
 	regOpts fiscal.RegistrationsOptions
 	certID  string
 	offline atomic.Bool // the link is down: every dial fails
+	client  *me.Client
 	dials   atomic.Int64
 }
 
@@ -104,6 +105,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
+	r.client = client
 	profile, err := me.New(me.Options{Issuer: issuer, Client: client})
 	if err != nil {
 		t.Fatal(err)
@@ -228,4 +230,11 @@ func mustScheme(t testing.TB) *iic.Scheme {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// goOffline cuts the link: no dial succeeds and no kept-alive
+// connection is left to reuse.
+func (r *rig) goOffline() {
+	r.offline.Store(true)
+	r.client.Close()
 }
