@@ -304,7 +304,7 @@ func (r *Registrations) RunOnce(ctx context.Context) (bool, error) {
 		}
 		re.Class = ClassRejected
 		j.attempts++
-		return true, r.failed(ctx, j, re, 0)
+		return true, r.failed(ctx, j, re, 0, nil)
 	}
 	// The attempt is counted and the request kept before it leaves: a
 	// crash mid-send still spends it, and the request is on record.
@@ -336,7 +336,7 @@ func (r *Registrations) RunOnce(ctx context.Context) (bool, error) {
 	if !errors.As(serr, &re) {
 		re = &RegistrationError{Class: ClassTemporary, Message: serr.Error(), Err: serr}
 	}
-	return true, r.failed(ctx, j, re, exID, answer...)
+	return true, r.failed(ctx, j, re, exID, answer)
 }
 
 // signerTTL is how long a looked-up signer is reused: the lookup takes
@@ -419,7 +419,7 @@ func (r *Registrations) completed(ctx context.Context, j regJob, exID int64, cod
 // failed records a failed attempt: offline gives the attempt back and
 // waits; temporary retries on schedule or, after the last attempt,
 // dead-letters; rejected waits for a person.
-func (r *Registrations) failed(ctx context.Context, j regJob, re *RegistrationError, exID int64, answer ...byte) error {
+func (r *Registrations) failed(ctx context.Context, j regJob, re *RegistrationError, exID int64, answer []byte) error {
 	now := r.opts.Now()
 	base := map[string]any{"stage": StageTaxService, "kind": j.kind, "id": j.id, "attempt": j.attempts,
 		"max_attempts": j.maxAttempts, "code": re.Code, "message": re.Message, "sent_at": now.UTC()}

@@ -106,3 +106,44 @@ func TestSignatureVerifiesWithXmlsec1(t *testing.T) {
 		}
 	}
 }
+
+// TestTCRAndCashDepositRequests: RegisterTCRRequest (spec 3.5.1) and
+// RegisterCashDepositRequest (spec 3.6.1) pass the official XSD and
+// their signatures verify with xmlsec1.
+func TestTCRAndCashDepositRequests(t *testing.T) {
+	xmllint, xmlsec := needTool(t, "xmllint"), needTool(t, "xmlsec1")
+	key := exampleKey(t)
+	cert := testCert(t, key)
+	loc, _ := time.LoadLocation("Europe/Podgorica")
+	now := time.Date(2026, 3, 2, 9, 15, 7, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		el   *etree.Element
+	}{
+		{"RegisterTCRRequest", me.TCRElement(me.NewHeader(now, loc, ""), me.TCR{IssuerTIN: "12345678", BusinUnitCode: "bb123bb123",
+			TCRIntID: "till-1", SoftCode: "ss123ss123", MaintainerCode: "mm123mm123", ValidFrom: "2026-03-03", Type: "REGULAR"})},
+		{"RegisterCashDepositRequest", me.CashDepositElement(me.NewHeader(now, loc, ""), me.CashDeposit{
+			ChangeDateTime: me.FormatTime(now, loc), Operation: "INITIAL", CashAmt: 10000, TCRCode: "cc123cc123", IssuerTIN: "12345678"})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env, err := me.SignedEnvelope(c.el, key, cert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, body, err := me.Body(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := etree.NewDocument()
+			doc.SetRoot(body.Copy())
+			b, _ := doc.WriteToBytes()
+			if out, err := exec.Command(xmllint, "--noout", "--schema", schemaDir+"/FiscalService_v5_official.xsd", writeTemp(t, "r.xml", b)).CombinedOutput(); err != nil {
+				t.Fatalf("xmllint: %v\n%s", err, out)
+			}
+			if out, err := exec.Command(xmlsec, "--verify", "--id-attr:Id", c.name, "--insecure", "--enabled-key-data", "x509",
+				writeTemp(t, "env.xml", env)).CombinedOutput(); err != nil {
+				t.Fatalf("xmlsec1: %v\n%s", err, out)
+			}
+		})
+	}
+}
