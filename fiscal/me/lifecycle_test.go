@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,5 +316,30 @@ func TestHangDropBrokenAreTemporary(t *testing.T) {
 	}
 	if got := len(r.events(fiscal.EventReceiptRetry)); got != 4 {
 		t.Fatalf("%d receipt.retry, want 4", got)
+	}
+}
+
+// TestRefusedBeforeCommit: what the service's schema would refuse is
+// refused before the invoice commits, naming the field, and leaves no
+// invoice, number or job behind.
+func TestRefusedBeforeCommit(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	_, err := r.inv.Create(context.Background(), fiscal.NewInvoice{Type: fiscal.TypeSale,
+		Items:    []fiscal.NewItem{{Name: strings.Repeat("x", 51), Quantity: "1", UnitPrice: 100, VATRate: "21"}},
+		Payments: []fiscal.NewPayment{{Type: fiscal.PayCash, Amount: 100}}},
+		fiscal.Caller{KeyID: "key_test", CertificateID: r.certID})
+	var ve *fiscal.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "items[0].name" {
+		t.Fatalf("err %v, want a validation error of items[0].name", err)
+	}
+	var invoices, jobs int
+	r.db.Read.QueryRow("SELECT COUNT(*) FROM invoices").Scan(&invoices)
+	r.db.Read.QueryRow("SELECT COUNT(*) FROM fiscal_registrations").Scan(&jobs)
+	if invoices != 0 || jobs != 0 {
+		t.Fatalf("%d invoices, %d jobs after a refusal", invoices, jobs)
+	}
+	// The number was given back: the next invoice is number 1.
+	if inv := r.sale(100); inv.Ordinal != 1 {
+		t.Fatalf("next ordinal %d", inv.Ordinal)
 	}
 }
