@@ -23,6 +23,7 @@ import (
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/fiscal/me"
+	"github.com/posgate/posgate/masterkey"
 	"github.com/posgate/posgate/simulator/taxservice"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/store/storetest"
@@ -59,6 +60,8 @@ type rig struct {
 	regOpts fiscal.RegistrationsOptions
 	certID  string
 	offline atomic.Bool // the link is down: every dial fails
+	mkPath  string
+	caFile  string
 	client  *me.Client
 	dials   atomic.Int64
 }
@@ -80,6 +83,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	t.Cleanup(func() { sim.Close() })
 	r.sim = sim
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	r.caFile = caFile
 	if err := os.WriteFile(caFile, sim.CAPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,12 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.certs = fiscal.NewCertificates(r.db, fiscal.CertificatesOptions{Master: storetest.MasterKey(t), Now: r.clk.Now})
+	r.mkPath = filepath.Join(t.TempDir(), "master.key")
+	mk, err := masterkey.LoadOrCreate(r.mkPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.certs = fiscal.NewCertificates(r.db, fiscal.CertificatesOptions{Master: mk, Now: r.clk.Now})
 	key := exampleKey(t)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "posgate test taxpayer", SerialNumber: "12345678"},
 		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
