@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -57,6 +58,11 @@ type RegistrationsOptions struct {
 	LateAfter time.Duration
 	// Poll is how often Run looks for due work when not woken. Default 1 s.
 	Poll time.Duration
+	// Quiet: the till goes first. Run sends nothing until no invoice has
+	// committed (Wake) for this long, but defers a send by at most
+	// MaxDefer. Defaults 20 ms and 1 s: a shop's invoices come seconds
+	// apart, so only a burst waits, and never for long.
+	Quiet, MaxDefer time.Duration
 	// Notify is called after a commit that wrote events (wire it to
 	// the outbox relay). Optional.
 	Notify func()
@@ -80,7 +86,8 @@ type Registrations struct {
 	mu    sync.Mutex
 	certs map[string]cachedSigner // by certificate id
 
-	lastWarnCheck time.Time // owned by the Run goroutine (RunOnce)
+	lastWarnCheck time.Time    // owned by the Run goroutine (RunOnce)
+	lastWake      atomic.Int64 // unix nanoseconds of the last Wake
 }
 
 // NewRegistrations returns the registration worker over db.
@@ -109,6 +116,12 @@ func NewRegistrations(db *store.DB, opts RegistrationsOptions) *Registrations {
 	if opts.Poll == 0 {
 		opts.Poll = time.Second
 	}
+	if opts.Quiet == 0 {
+		opts.Quiet = 20 * time.Millisecond
+	}
+	if opts.MaxDefer == 0 {
+		opts.MaxDefer = time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -117,6 +130,7 @@ func NewRegistrations(db *store.DB, opts RegistrationsOptions) *Registrations {
 
 // Wake makes Run look for due work now. It never blocks.
 func (r *Registrations) Wake() {
+	r.lastWake.Store(time.Now().UnixNano())
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -206,6 +220,7 @@ func (r *Registrations) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		for ctx.Err() == nil {
+			r.yieldToTill(ctx)
 			did, err := r.RunOnce(ctx)
 			if err != nil && ctx.Err() == nil {
 				if failures%60 == 0 {
@@ -229,6 +244,26 @@ func (r *Registrations) Run(ctx context.Context) error {
 			}
 		}
 		t.Reset(r.opts.Poll)
+	}
+}
+
+// yieldToTill waits until no invoice has committed for opts.Quiet, or
+// opts.MaxDefer has passed: the worker's RSA signing and commits then do
+// not compete with an invoice the till is waiting for. Real time, not
+// opts.Now: it is about the CPU and the writer, not the schedule.
+func (r *Registrations) yieldToTill(ctx context.Context) {
+	start := time.Now()
+	for {
+		since := time.Since(time.Unix(0, r.lastWake.Load()))
+		left := r.opts.MaxDefer - time.Since(start)
+		if since >= r.opts.Quiet || left <= 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(r.opts.Quiet-since, left)):
+		}
 	}
 }
 
