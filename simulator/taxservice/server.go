@@ -90,7 +90,7 @@ type Server struct {
 }
 
 type fault struct {
-	kind, code, message string
+	kind, code string
 }
 
 // Start listens on opts.Addr (loopback only) and serves until Close.
