@@ -9,7 +9,7 @@ export CGO_ENABLED := 1
 # Seconds of fuzzing per target for `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer clean
+.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean
 
 all: build
 
@@ -56,6 +56,11 @@ sim-terminal: build
 
 sim-printer: build
 	./bin/posgate sim printer --pty
+
+# The Montenegrin tax service on https://127.0.0.1:8443 (configs/dev.toml).
+sim-taxservice: build
+	@mkdir -p data
+	./bin/posgate sim taxservice --addr 127.0.0.1:8443 --ca-out data/taxservice-ca.pem --control
 
 clean:
 	rm -rf bin
