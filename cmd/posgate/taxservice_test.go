@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,10 +77,21 @@ service_timeout = "5s"
 	}
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12",
-		"--bind", pos.ID}, getenv, &out, &errb); err != nil {
+		"--bind", pos.ID, "--json"}, getenv, &out, &errb); err != nil {
 		t.Fatalf("certs import: %v\n%s", err, errb.String())
 	}
+	var cert struct{ ID string }
+	if err := json.Unmarshal(out.Bytes(), &cert); err != nil || cert.ID == "" {
+		t.Fatalf("certs import --json: %q %v", out.String(), err)
+	}
 	d := startDaemon(t, cfg)
+
+	// The device's registration from the CLI: queued in the store, sent by
+	// the daemon's worker, the TCR code printed.
+	tcrOut, err := cli(t, "fiscal", "register-tcr", "--config", cfg, "--internal-id", "till-1", "--certificate", cert.ID, "--wait", "10s")
+	if err != nil || !regexp.MustCompile(`TCR code [a-z]{2}[0-9]{3}[a-z]{2}[0-9]{3} `).MatchString(tcrOut) {
+		t.Fatalf("fiscal register-tcr: %v %q", err, tcrOut)
+	}
 
 	var dep struct {
 		ID     string `json:"id"`
