@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/fiscal"
@@ -128,4 +129,28 @@ func taxServiceHealth(ctx context.Context, reg *fiscal.Registrations) any {
 		status = "offline"
 	}
 	return map[string]any{"status": status, "backlog": b}
+}
+
+// registerRegistrationGauges puts the tax service backlog on /metrics.
+func registerRegistrationGauges(set *metrics.Set, reg *fiscal.Registrations) {
+	backlog := func(pick func(fiscal.Backlog) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			b, err := reg.Backlog(ctx)
+			if err != nil {
+				return -1
+			}
+			return pick(b)
+		}
+	}
+	set.NewGauge(`posgate_fiscal_registrations{state="pending"}`, backlog(func(b fiscal.Backlog) float64 { return float64(b.Pending) }))
+	set.NewGauge(`posgate_fiscal_registrations{state="error"}`, backlog(func(b fiscal.Backlog) float64 { return float64(b.Errors) }))
+	set.NewGauge(`posgate_fiscal_registrations{state="dead"}`, backlog(func(b fiscal.Backlog) float64 { return float64(b.Dead) }))
+	set.NewGauge("posgate_fiscal_oldest_without_fic_seconds", backlog(func(b fiscal.Backlog) float64 {
+		if b.Oldest == nil {
+			return 0
+		}
+		return time.Since(b.Oldest.IssuedAt).Seconds()
+	}))
 }

@@ -165,6 +165,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		allLinks = append(allLinks, c.Link())
 	}
 	registerGauges(set, allLinks, relay)
+	if registrations != nil {
+		registerRegistrationGauges(set, registrations)
+	}
 	handler := api.NewHandler(api.Deps{
 		Metrics: set,
 		Log:     log.With().Str(logkey.Component, "api").Logger(),

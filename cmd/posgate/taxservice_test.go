@@ -131,6 +131,15 @@ service_timeout = "5s"
 	if code := call(t, "GET", d.url+"/healthz", pos, "", &h); code != 200 || h.TaxService.Status != "ok" {
 		t.Fatalf("healthz: %d %+v", code, h)
 	}
+	if res, err := http.Get(d.url + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !bytes.Contains(b, []byte(`posgate_fiscal_registrations{state="pending"} 0`)) {
+			t.Fatalf("metrics lack the registration backlog:\n%s", b)
+		}
+	}
 	var e struct{ Error struct{ Code string } }
 	if code := call(t, "POST", d.url+"/v1/invoices/"+inv.ID+"/fiscalization/retry", admin, "", &e); code != 409 || e.Error.Code != "REGISTRATION_NOT_RETRYABLE" {
 		t.Fatalf("retry of a completed registration: %d %+v", code, e)
