@@ -292,9 +292,15 @@ func (r *Registrations) RunOnce(ctx context.Context) (bool, error) {
 	now := r.opts.Now()
 	var j regJob
 	var issued int64
+	// A refund or void waits while its sale's registration is refused or
+	// dead: the service must have the sale before its correction
+	// (functional spec, corrective invoices). Retrying the sale frees it.
 	err := r.db.Read.QueryRowContext(ctx, `SELECT seq, id, kind, certificate_id, payload, attempts, max_attempts,
-		sends, last_class, issued_at, next_attempt_at FROM fiscal_registrations
-		WHERE state = 'pending' ORDER BY seq LIMIT 1`).
+		sends, last_class, issued_at, next_attempt_at FROM fiscal_registrations AS r
+		WHERE state = 'pending' AND NOT EXISTS (SELECT 1 FROM invoices AS i
+			JOIN fiscal_registrations AS o ON o.id = i.original_invoice_id
+			WHERE i.id = r.id AND o.state IN ('error', 'dead'))
+		ORDER BY seq LIMIT 1`).
 		Scan(&j.seq, &j.id, &j.kind, &j.certID, &j.payload, &j.attempts, &j.maxAttempts, &j.sends, &j.lastClass, &issued, &j.due)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

@@ -343,3 +343,37 @@ func TestRefusedBeforeCommit(t *testing.T) {
 		t.Fatalf("next ordinal %d", inv.Ordinal)
 	}
 }
+
+// TestRefundWaitsForItsSale: a refund is not sent while its sale's
+// registration is refused; the invoices behind it go on; once the sale
+// is retried and registered, the refund follows.
+func TestRefundWaitsForItsSale(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.sim.Fail(taxservice.FaultCode, "44", 1)
+	sale := r.sale(500)
+	r.drain(5)
+	refund, err := r.inv.Create(context.Background(), fiscal.NewInvoice{Type: fiscal.TypeVoid, OriginalInvoiceID: sale.ID},
+		fiscal.Caller{KeyID: "key_test", CertificateID: r.certID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := r.sale(700)
+	r.drain(5)
+	if st := r.status(refund.ID); st.Status != fiscal.RegPending || st.Attempts != 0 {
+		t.Fatalf("refund of a refused sale: %+v", st)
+	}
+	if st := r.status(other.ID); st.Status != fiscal.RegCompleted {
+		t.Fatalf("the invoice behind it: %+v", st)
+	}
+	if _, err := r.reg.Retry(context.Background(), sale.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.drain(5)
+	if st := r.status(refund.ID); st.Status != fiscal.RegCompleted {
+		t.Fatalf("refund after its sale: %+v", st)
+	}
+	reqs := r.sim.Requests()
+	if last := reqs[len(reqs)-1]; last.IIC != refund.Signature.Code {
+		t.Fatalf("the refund went out before its sale: %+v", reqs)
+	}
+}
