@@ -57,6 +57,10 @@ func BenchmarkInvoiceAPIWithRegistration(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(p99(lat).Microseconds()), "p99-µs")
 			if withReg {
+				// How many the worker registered while the till was busy.
+				var during int
+				r.db.Read.QueryRow("SELECT COUNT(*) FROM fiscal_registrations WHERE state = 'completed'").Scan(&during)
+				b.ReportMetric(float64(during), "registered-during")
 				// Let the worker finish, so the figure above ran beside it.
 				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 					var n int

@@ -35,7 +35,7 @@ func TestReceiptPrintsFICWhenItArrives(t *testing.T) {
 	// The rig's invoices have no print job; these do.
 	inv := fiscal.NewInvoices(r.db, fiscal.InvoicesOptions{Scheme: mustScheme(t), Certificates: r.certs, TIN: issuer.TIN,
 		BusinessUnit: issuer.BusinessUnit, Device: issuer.TCR, Software: issuer.Software, Now: r.clk.Now, PrinterID: "r1",
-		RegisterTx: r.reg.EnqueueInvoiceTx})
+		RegisterTx: r.reg.EnqueueInvoiceTx, Registered: r.reg.Wake})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { r.reg.Run(ctx) })

@@ -149,7 +149,8 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		BusinessUnit: issuer.BusinessUnit, Device: issuer.TCR, Software: issuer.Software, Now: r.clk.Now,
 		RegisterTx: func(ctx context.Context, tx *sql.Tx, inv fiscal.Invoice) error {
 			return r.reg.EnqueueInvoiceTx(ctx, tx, inv)
-		}})
+		},
+		Registered: func() { r.reg.Wake() }})
 	return r
 }
 
