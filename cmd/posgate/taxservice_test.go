@@ -181,3 +181,29 @@ func TestSimTaxServiceCommand(t *testing.T) {
 		t.Fatalf("CA file: %v", err)
 	}
 }
+
+// The tax service keys are checked at start, naming the key.
+func TestTaxServiceConfigErrors(t *testing.T) {
+	const ids = "[fiscal]\ntin = \"12345678\"\nbusiness_unit = \"bb123bb123\"\ntcr = \"cc123cc123\"\nsoftware = \"ss123ss123\"\n"
+	const full = ids + "operator = \"oo123oo123\"\nseller_name = \"Shop\"\n"
+	for name, tc := range map[string]struct{ file, want string }{
+		"ErrPlainHTTP":   {full + `service_url = "http://efitest.tax.gov.me/fs-v1"`, "fiscal.service_url"},
+		"ErrNoOperator":  {ids + "seller_name = \"Shop\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "fiscal.operator"},
+		"ErrNoSeller":    {ids + "operator = \"oo123oo123\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "fiscal.seller_name"},
+		"ErrBadTIN":      {strings.Replace(full, "12345678", "1234", 1) + `service_url = "https://127.0.0.1:1/fs-v1"`, "fiscal.tin"},
+		"ErrAlbania":     {full + "country = \"al\"\ncurrency = \"ALL\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "country \"me\" only"},
+		"ErrNoCAFile":    {full + "service_url = \"https://127.0.0.1:1/fs-v1\"\nservice_ca_file = \"/nonexistent/ca.pem\"", "fiscal.service_ca_file"},
+		"ErrAttempts":    {full + "max_attempts = 0", "fiscal.max_attempts"},
+		"ErrReceiptWait": {full + "receipt_fic_wait = \"1m\"", "fiscal.receipt_fic_wait"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			os.WriteFile(path, []byte(tc.file), 0o600)
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"serve", "--config", path, "--print-config"}, noenv, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err=%v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+}
