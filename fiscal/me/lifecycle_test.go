@@ -377,3 +377,37 @@ func TestRefundWaitsForItsSale(t *testing.T) {
 		t.Fatalf("the refund went out before its sale: %+v", reqs)
 	}
 }
+
+// TestWorkerYieldsToTill: while invoices commit back to back the worker
+// sends nothing; once the till is quiet it registers them all, in order.
+func TestWorkerYieldsToTill(t *testing.T) {
+	r := newRig(t, rigOptions{reg: func(o *fiscal.RegistrationsOptions) {
+		o.Quiet, o.MaxDefer, o.Poll = 2*time.Second, time.Minute, 50*time.Millisecond
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.reg.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var invs []fiscal.Invoice
+	for range 5 {
+		invs = append(invs, r.sale(200))
+	}
+	// A poll may catch the first invoice between its commit and the
+	// Wake that follows it; none after that.
+	if n := len(r.sim.Requests()); n > 1 {
+		t.Fatalf("%d requests while the till was busy", n)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(r.sim.Requests()) < len(invs) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	reqs := r.sim.Requests()
+	if len(reqs) != len(invs) {
+		t.Fatalf("%d of %d registered after the till went quiet", len(reqs), len(invs))
+	}
+	for i, q := range reqs {
+		if q.IIC != invs[i].Signature.Code {
+			t.Fatalf("request %d out of order", i)
+		}
+	}
+}
