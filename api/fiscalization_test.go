@@ -110,3 +110,25 @@ func FuzzCashDeposit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTCRRegister posts arbitrary bodies to POST /v1/fiscal/tcr: never
+// a 5xx, every refusal the JSON envelope, nothing written.
+func FuzzTCRRegister(f *testing.F) {
+	for _, s := range []string{`{"internal_id":"till-1"}`, `{"internal_id":"","valid_from":"2026-13-01"}`,
+		`{"internal_id":"x","type":"kiosk"}`, `{"internal_id":1}`, `null`, `{"internal_id":"a","extra":true}`} {
+		f.Add(s)
+	}
+	e, _ := newRegEnv(f)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := e.do("POST", "/v1/fiscal/tcr", e.admin, body)
+		if r.status >= 500 || r.status == 202 {
+			t.Fatalf("status %d for %q: %s", r.status, body, r.body)
+		}
+		r.errorOf(t)
+		var n int
+		e.db.Read.QueryRow("SELECT COUNT(*) FROM fiscal_registrations").Scan(&n)
+		if n != 0 {
+			t.Fatalf("%q wrote a registration", body)
+		}
+	})
+}
