@@ -9,7 +9,7 @@ export CGO_ENABLED := 1
 # Seconds of fuzzing per target for `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer clean release release-deps
+.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean release release-deps
 
 all: build
 
@@ -77,6 +77,10 @@ release: release-deps
 # The cross compiler comes from Debian's packages when it is missing.
 release-deps:
 	@command -v $(ARM64_CC) >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross; }
+# The Montenegrin tax service on https://127.0.0.1:8443 (configs/dev.toml).
+sim-taxservice: build
+	@mkdir -p data
+	./bin/posgate sim taxservice --addr 127.0.0.1:8443 --ca-out data/taxservice-ca.pem --control
 
 clean:
 	rm -rf bin

@@ -55,7 +55,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeConflict, CodeIdempotencyBusy, CodePrinterRejected:
+	case CodeConflict, CodeIdempotencyBusy, CodePrinterRejected, CodeNotRetryable:
 		return http.StatusConflict
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType

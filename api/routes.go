@@ -29,6 +29,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/invoices", anyKey(handleInvoiceList(d)))
 	mux.Handle("GET /v1/invoices/{id}", anyKey(handleInvoiceGet(d)))
 	mux.Handle("GET /v1/invoices/{id}/qr.png", anyKey(handleInvoiceQR(d)))
+	mux.Handle("POST /v1/invoices/{id}/fiscalization/retry", admin(handleFiscalizationRetry(d))) // a second retry of a pending one is a 409
+	mux.Handle("POST /v1/fiscal/tcr", admin(create(handleTCRRegister(d))))
+	mux.Handle("POST /v1/fiscal/cash-deposits", anyKey(create(handleCashDeposit(d))))
+	mux.Handle("GET /v1/fiscal/registrations/{id}", anyKey(handleRegistrationGet(d)))
 
 	mux.Handle("POST /v1/printers/{id}/reports/{kind}", anyKey(create(handlePrinterReport(d))))
 	mux.Handle("POST /v1/printers/{id}/cash", anyKey(create(handlePrinterCash(d))))

@@ -43,6 +43,9 @@ type Deps struct {
 	// Optional: without them those routes answer 503.
 	Certificates *fiscal.Certificates
 	Invoices     *fiscal.Invoices
+	// Registrations serves the tax service routes (/v1/fiscal/…,
+	// fiscalization retry). Optional: without it those routes answer 503.
+	Registrations *fiscal.Registrations
 	// Webhooks and Outbox serve /v1/webhooks, /v1/deliveries and
 	// /v1/events. Optional: without them those routes answer 503.
 	Webhooks *webhook.Endpoints

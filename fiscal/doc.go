@@ -5,8 +5,13 @@
 // master key), the persisted print jobs that put each invoice on the
 // fiscal printer exactly once, and the QR code of the verification URL.
 //
-// It owns the certificates, invoices, invoice_counters and print_jobs
-// tables. It does not decode HTTP (package api), talk to a printer's
+// It also keeps the registrations with a tax service (Registrations):
+// a durable job per invoice, committed with it, worked in order by one
+// worker with retries, offline waiting, dead letter and deadline
+// warnings; the country's client plugs in as a Registrar (fiscal/me).
+//
+// It owns the certificates, invoices, invoice_counters, print_jobs,
+// fiscal_registrations and fiscal_exchanges tables. It does not decode HTTP (package api), talk to a printer's
 // wire protocol (device/datecs), deliver events (outbox) or read
 // configuration (cmd/posgate): those are given to its constructors.
 // Signing schemes live in sub-packages (fiscal/iic).

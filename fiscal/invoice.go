@@ -101,6 +101,9 @@ type Invoice struct {
 	KeyID             string    `json:"api_key_id"`
 	// Print is the invoice's print job, when a printer is configured.
 	Print *PrintStatus `json:"print,omitempty"`
+	// Fiscalization is the registration with the tax service, for the
+	// profiles that register (me, al).
+	Fiscalization *FiscalizationStatus `json:"fiscalization,omitempty"`
 }
 
 // Item is an invoice line with its computed amount.

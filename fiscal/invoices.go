@@ -64,6 +64,13 @@ type InvoicesOptions struct {
 	// Notify is called after an invoice with a print job commits;
 	// wire it to PrintJobs.Wake. Optional.
 	Notify func()
+	// RegisterTx, when set, checks the signed invoice for the tax service
+	// and adds its registration job in the invoice's transaction
+	// (Registrations.EnqueueInvoiceTx); its *ValidationError refuses the
+	// invoice. Registered is called after such an invoice commits
+	// (Registrations.Wake). Both optional.
+	RegisterTx func(ctx context.Context, tx *sql.Tx, inv Invoice) error
+	Registered func()
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -155,6 +162,9 @@ func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoic
 	}
 	if inv.Print != nil && s.opts.Notify != nil {
 		s.opts.Notify()
+	}
+	if s.opts.RegisterTx != nil && s.opts.Registered != nil {
+		s.opts.Registered()
 	}
 	return inv, nil
 }
@@ -250,6 +260,12 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		if err := insertPrintJobTx(ctx, tx, inv.ID, s.opts.PrinterID, s.opts.PrintAttempts, now); err != nil {
 			return Invoice{}, err
 		}
+	}
+	if s.opts.RegisterTx != nil {
+		if err := s.opts.RegisterTx(ctx, tx, inv); err != nil {
+			return Invoice{}, err
+		}
+		inv.Fiscalization = &FiscalizationStatus{Status: RegPending, DeadlineAt: inv.IssuedAt.Add(48 * time.Hour)}
 	}
 	if err := s.opts.EmitTx(ctx, tx, EventInvoiceCreated, inv); err != nil {
 		return Invoice{}, fmt.Errorf("enqueue %s: %w", EventInvoiceCreated, err)

@@ -67,6 +67,9 @@ func (s *Invoices) decode(ctx context.Context, q querier, doc []byte) (Invoice, 
 		return Invoice{}, err
 	}
 	inv.Print = ps
+	if inv.Fiscalization, err = registrationStatus(ctx, q, inv.ID, 0); err != nil {
+		return Invoice{}, err
+	}
 	return inv, nil
 }
 

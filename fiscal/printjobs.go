@@ -50,6 +50,10 @@ type PrintJobsOptions struct {
 	Poll time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// AwaitFIC, when set, gives the invoice's FIC if the tax service
+	// registers it within a short wait (Registrations.AwaitFIC), so the
+	// receipt can print it; "" prints the IIC alone, as the law allows.
+	AwaitFIC func(ctx context.Context, invoiceID string) string
 }
 
 // PrintJobs prints each invoice's print job on the printer, once. It
@@ -208,6 +212,11 @@ func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 		perr error
 	)
 	orig, perr := p.originalReceipt(ctx, inv)
+	if p.opts.AwaitFIC != nil && perr == nil {
+		if fic := p.opts.AwaitFIC(ctx, inv.ID); fic != "" {
+			inv.Fiscalization = &FiscalizationStatus{Status: RegCompleted, FIC: fic}
+		}
+	}
 	if perr == nil {
 		res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, p.opts.Receipt, orig))
 	}

@@ -75,6 +75,9 @@ func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Recei
 		r.Payments = append(r.Payments, device.Payment{Mode: mode, Amount: abs(p.Amount)})
 	}
 	r.Footer = append(r.Footer, "No "+inv.Number, "IIC "+inv.Signature.Code)
+	if f := inv.Fiscalization; f != nil && f.FIC != "" {
+		r.Footer = append(r.Footer, "FIC "+f.FIC)
+	}
 	r.Footer = append(r.Footer, chunk(inv.Signature.VerifyURL, o.Width)...)
 	r.QR = inv.Signature.VerifyURL
 	return r

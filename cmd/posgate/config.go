@@ -108,6 +108,19 @@ type FiscalConfig struct {
 	Environment string `toml:"environment"`
 	// Currency of every invoice (ISO 4217).
 	Currency string `toml:"currency"`
+	// The tax service (registration, me/al): see docs/fiscal.md.
+	Operator       string     `toml:"operator"` // OperatorCode
+	Maintainer     string     `toml:"maintainer"`
+	SellerName     string     `toml:"seller_name"`
+	SellerAddress  string     `toml:"seller_address"`
+	SellerTown     string     `toml:"seller_town"`
+	IssuerInVAT    bool       `toml:"issuer_in_vat"`
+	ServiceURL     string     `toml:"service_url"` // registers nothing until set
+	ServiceCAFile  string     `toml:"service_ca_file"`
+	ServiceTimeout Duration   `toml:"service_timeout"`
+	RetrySchedule  []Duration `toml:"retry_schedule"`
+	MaxAttempts    int        `toml:"max_attempts"`
+	ReceiptFICWait Duration   `toml:"receipt_fic_wait"` // how long a receipt waits for the FIC
 }
 
 // Enabled reports whether invoices can be issued: the taxpayer and the
@@ -145,7 +158,9 @@ func DefaultConfig() Config {
 			MaxAttempts: 50,
 		},
 		Payments: PaymentsConfig{Timeout: Duration{90 * time.Second}},
-		Fiscal:   FiscalConfig{Scheme: "me-iic", Country: "me", Environment: "test", Currency: "EUR"},
+		Fiscal: FiscalConfig{Scheme: "me-iic", Country: "me", Environment: "test", Currency: "EUR",
+			IssuerInVAT: true, ServiceTimeout: Duration{10 * time.Second}, MaxAttempts: 50,
+			RetrySchedule: []Duration{{10 * time.Second}, {60 * time.Second}, {300 * time.Second}, {600 * time.Second}}},
 	}
 }
 
@@ -409,7 +424,7 @@ func (c Config) Validate() error {
 			return bad("fiscal.verify_url", strconv.Quote(c.Fiscal.VerifyURL), "want an https:// URL")
 		}
 	}
-	return nil
+	return c.Fiscal.validateService()
 }
 
 // loopbackHost reports whether a listen host is this box only: a loopback

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +22,7 @@ import (
 // (the caller runs it). Without the fiscal identifiers invoices are off
 // and both are nil.
 func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers map[string]device.ReceiptPrinter,
-	relay *outbox.Relay, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
+	relay *outbox.Relay, reg *fiscal.Registrations, log zerolog.Logger) (*fiscal.Invoices, *fiscal.PrintJobs, error) {
 	var (
 		invoices *fiscal.Invoices
 		jobs     *fiscal.PrintJobs
@@ -38,6 +39,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
 			Receipt:   ro,
 			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
+			AwaitFIC:  awaitFIC(reg, cfg.Fiscal.ReceiptFICWait.Duration),
 		})
 	}
 	if cfg.Fiscal.Enabled() {
@@ -67,9 +69,22 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			opts.PrinterID = cfg.Printers[0].ID
 			opts.Notify = func() { jobs.Wake(); relay.Notify() }
 		}
+		if reg != nil {
+			// The registration job commits with the invoice (fiscal/me).
+			opts.RegisterTx, opts.Registered = reg.EnqueueInvoiceTx, reg.Wake
+		}
 		invoices = fiscal.NewInvoices(db, opts)
 	} else {
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}
 	return invoices, jobs, nil
+}
+
+// awaitFIC lets a receipt wait briefly for its FIC (fiscal.receipt_fic_wait);
+// nil without registration.
+func awaitFIC(reg *fiscal.Registrations, wait time.Duration) func(context.Context, string) string {
+	if reg == nil || wait <= 0 {
+		return nil
+	}
+	return func(ctx context.Context, id string) string { return reg.AwaitFIC(ctx, id, wait) }
 }

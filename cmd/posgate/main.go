@@ -42,6 +42,8 @@ Usage:
   posgate sim    printer --protocol escpos [--pty | --tcp ADDR] [--png-dir DIR]
   posgate sim    terminal --protocol nexo [--tcp ADDR]
   posgate nexo   seal-passphrase --terminal ID   (reads the passphrase on stdin)
+  posgate sim    taxservice [--addr 127.0.0.1:8443] [--ca-out FILE] [--control]
+  posgate fiscal register-tcr --internal-id ID --certificate CERT_ID
   posgate certs  import|list|show|deactivate …
   posgate backup [--out FILE]
   posgate restore [--force] FILE
@@ -80,9 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runSimTerminal(ctx, rest[1:], stdout, stderr)
 		case len(rest) > 0 && rest[0] == "printer":
 			return runSimPrinter(ctx, rest[1:], stdout, stderr)
+		case len(rest) > 0 && rest[0] == "taxservice":
+			return runSimTaxService(ctx, rest[1:], stdout, stderr)
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("sim: want terminal or printer")
+		return errors.New("sim: want terminal, printer or taxservice")
+	case "fiscal":
+		return runFiscal(ctx, rest, getenv, stdout, stderr)
 	case "ports":
 		return runPorts(ctx, rest, stdout, stderr)
 	case "backup":

@@ -161,7 +161,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
-	invoices, jobs, err := newInvoicing(cfg, db, certs, receiptPrinters(printers, receiptDevs), relay, log)
+	registrations, err := newRegistrations(cfg, db, certs, relay, log)
+	if err != nil {
+		return err
+	}
+	invoices, jobs, err := newInvoicing(cfg, db, certs, receiptPrinters(printers, receiptDevs), relay, registrations, log)
 	if err != nil {
 		return err
 	}
@@ -182,6 +186,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		allLinks = append(allLinks, c.Link())
 	}
 	registerGauges(set, allLinks, relay)
+	if registrations != nil {
+		registerRegistrationGauges(set, registrations)
+	}
 	handler := api.NewHandler(api.Deps{
 		Metrics: set,
 		Log:     log.With().Str(logkey.Component, "api").Logger(),
@@ -192,15 +199,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
 			h["devices"] = nexoStates(withConditions(deviceStates(allLinks), receiptDevs), nexoTerminals)
+			if registrations != nil {
+				h["tax_service"] = taxServiceHealth(ctx, registrations)
+			}
 			return h
 		},
-		Certificates: certs,
-		Invoices:     invoices,
-		Webhooks:     endpoints,
-		Outbox:       relay,
-		Printers:     printerMap(printers),
-		Payments:     payments,
-		Traces:       traces(terminals),
+		Certificates:  certs,
+		Invoices:      invoices,
+		Registrations: registrations,
+		Webhooks:      endpoints,
+		Outbox:        relay,
+		Printers:      printerMap(printers),
+		Payments:      payments,
+		Traces:        traces(terminals),
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
@@ -224,6 +235,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if jobs != nil {
 		g.Go(func() error { return jobs.Run(gctx) })
+	}
+	if registrations != nil {
+		g.Go(func() error { return registrations.Run(gctx) })
 	}
 	if payments != nil {
 		g.Go(func() error { return payments.Run(gctx) })
