@@ -2,8 +2,15 @@ package device
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrRetryLater, returned (wrapped) by a TxEventHandler for a
+// Status-Information, says the result could not be stored yet but may be
+// soon (a busy store). A driver that can asks the terminal to send it again
+// (ZVT 84 9C) a bounded number of times before it refuses it.
+var ErrRetryLater = errors.New("device: not stored yet, repeat later")
 
 // Terminal is a card-payment terminal, the contract shared by the drivers
 // (device/zvt first) and the simulator tests. Every method blocks until the

@@ -24,7 +24,12 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		persistErr error
 		lines      []string // print lines of the receipt being printed
 		abortReply chan error
-		t4         = time.Now().Add(c.opts.T4)
+		// T4 runs from the terminal's last message (§2.56: "if the PT does
+		// not send any command within T4"); a 04 FF with a timeout sets a
+		// new T4 for the rest of the command (§3.7).
+		t4dur      = c.opts.T4
+		t4         = time.Now().Add(t4dur)
+		retries    int // 84 9C answers to this command's Status-Information
 	)
 	defer func() {
 		if abortReply != nil { // the call failed before the terminal answered it
@@ -75,7 +80,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		if msg.Class == 0x80 || msg.Class == 0x84 { // the answer to our Abort
 			if abortReply != nil {
 				if msg.IsNack() {
-					abortReply <- &RejectedError{Command: "Abort", Code: msg.Instr}
+					abortReply <- rejected("Abort", msg)
 				} else {
 					abortReply <- nil
 				}
@@ -83,12 +88,13 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			continue
 		}
+		t4 = now.Add(t4dur) // every terminal message restarts T4
 		switch msg.Command() {
 		case CmdIntermediate:
-			t4 = now.Add(c.opts.T4)
 			if len(msg.Data) >= 2 { // a new T4 in BCD minutes
 				if m, err := unbcd(msg.Data[1:2]); err == nil && m > 0 {
-					t4 = now.Add(time.Duration(m) * time.Minute)
+					t4dur = time.Duration(m) * time.Minute
+					t4 = now.Add(t4dur)
 				}
 			}
 			code := byte(0)
@@ -98,7 +104,6 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			_ = h(ctx, device.TxEvent{Kind: device.EventIntermediate, At: now, Status: code, Text: IntermediateText(code)})
 			err = answer(Ack())
 		case CmdStatusInfo:
-			t4 = now.Add(c.opts.T4)
 			info, perr := ParseStatusInfo(msg.Data)
 			switch {
 			case perr != nil && info != nil && info.ResultCode == 0 && info.ReceiptNo == 0 && info.Amount == 0:
@@ -116,11 +121,23 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			res.Info = info
 			c.log.Debug().Int(logkey.ReceiptNo, info.ReceiptNo).Uint8("result", info.ResultCode).Msg("zvt status information")
-			if herr := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, At: now, Info: info}); herr != nil {
+			herr := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, At: now, Info: info})
+			if errors.Is(herr, device.ErrRetryLater) && retries < c.opts.RetryLater {
+				// "Repeat later" (§2.2.6): the terminal sends the
+				// Status-Information again after 2 s and commits nothing
+				// meanwhile.
+				retries++
+				c.log.Warn().Err(herr).Int("attempt", retries).Msg("zvt status information not stored yet, asking the terminal to repeat it")
+				err = answer(Nack(0x9C))
+				break
+			}
+			if herr != nil {
 				persistErr = fmt.Errorf("%w: %w", ErrPersist, herr)
 				err = answer(Nack(0x66))
 				break
 			}
+			persistErr = nil
+			c.noteReceipt(msg.Data, info)
 			err = answer(Ack())
 		case CmdPrintLine:
 			if len(msg.Data) == 0 {
@@ -202,6 +219,10 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			res.Message = ResultText(res.Code)
 			return res, persistErr
+		case CmdSetTimeECR:
+			// Set Date and Time in ECR (§3.4), after a Diagnosis: posgate
+			// does not set the box's clock from a terminal; acknowledged.
+			err = answer(Ack())
 		default:
 			c.log.Debug().Str("apdu", Describe(msg)).Msg("zvt unsupported terminal command")
 			err = answer(Nack(0x83))
