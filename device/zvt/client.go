@@ -208,7 +208,6 @@ func New(opts Options) *Client {
 	}
 }
 
-
 // Trace returns the ring of recent frames.
 func (c *Client) Trace() *device.Trace { return c.trace }
 

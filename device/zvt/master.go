@@ -27,9 +27,9 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		// T4 runs from the terminal's last message (§2.56: "if the PT does
 		// not send any command within T4"); a 04 FF with a timeout sets a
 		// new T4 for the rest of the command (§3.7).
-		t4dur      = c.opts.T4
-		t4         = time.Now().Add(t4dur)
-		retries    int // 84 9C answers to this command's Status-Information
+		t4dur   = c.opts.T4
+		t4      = time.Now().Add(t4dur)
+		retries int // 84 9C answers to this command's Status-Information
 	)
 	defer func() {
 		if abortReply != nil { // the call failed before the terminal answered it

@@ -12,9 +12,9 @@ import (
 type txRequest struct {
 	amount     int64
 	cc         int64
-	ccSent     bool  // BMP 49 was sent: the Status-Information carries it back (§3.1.1)
-	maxSI      int   // BMP 02: how often the ECR may answer 84 9C; -1 = no limit
-	receiptNo  int   // BMP 87, -1 if absent
+	ccSent     bool   // BMP 49 was sent: the Status-Information carries it back (§3.1.1)
+	maxSI      int    // BMP 02: how often the ECR may answer 84 9C; -1 = no limit
+	receiptNo  int    // BMP 87, -1 if absent
 	sync       []byte // TLV 1F1F, nil if absent (chapter 4)
 	syncTagged bool
 }
