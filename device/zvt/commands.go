@@ -151,14 +151,16 @@ func PrintLine(attr byte, text string) APDU {
 	return APDU{Class: 0x06, Instr: 0xD1, Data: append([]byte{attr}, text...)}
 }
 
-// PrintTextBlock builds the PT's 06 D3: BMP 06 holding tag 25 with one tag
-// 07 per line, and tag 1F07 with the receipt type (1 merchant, 2 customer,
-// 3 administration).
+// PrintTextBlock builds the PT's 06 D3 (PA00P015 §3.6): BMP 06 holding tag
+// 25 with one tag 07 per line and, as its last item, attribute tag 09 = 81
+// (1xxx xxxx, not 80: the receipt ends here), and tag 1F07 with the receipt
+// type (1 merchant, 2 customer, 3 administration).
 func PrintTextBlock(receiptType byte, lines []string) APDU {
 	var texts []byte
 	for _, l := range lines {
 		texts = AppendTLV(texts, TLV{Tag: TagTextLine, Value: []byte(l)})
 	}
+	texts = AppendTLV(texts, TLV{Tag: TagAttribute, Value: []byte{0x81}})
 	var tlv []byte
 	tlv = AppendTLV(tlv, TLV{Tag: TagReceiptType, Value: []byte{receiptType}})
 	tlv = AppendTLV(tlv, TLV{Tag: TagPrintTexts, Value: texts})

@@ -23,6 +23,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		res        device.TxResult
 		persistErr error
 		lines      []string // print lines of the receipt being printed
+		blockLines []string // text-block lines of the receipt being printed
 		abortReply chan error
 		// T4 runs from the terminal's last message (§2.56: "if the PT does
 		// not send any command within T4"); a 04 FF with a timeout sets a
@@ -164,11 +165,21 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 				err = answer(Ack())
 			}
 		case CmdPrintTextBlock:
-			rc, perr := parseTextBlock(msg.Data)
+			rc, ended, perr := parseTextBlock(msg.Data)
 			if perr != nil {
 				err = answer(Nack(0x9A))
 				break
 			}
+			// Blocks of one receipt are joined until the attribute that
+			// ends it (§3.6); a terminal that sends no attribute at all
+			// sends a receipt per block.
+			rc.Lines = append(blockLines, rc.Lines...)
+			if !ended {
+				blockLines = rc.Lines
+				err = answer(Ack())
+				break
+			}
+			blockLines = nil
 			res.Receipts = append(res.Receipts, rc)
 			if herr := h(ctx, device.TxEvent{Kind: device.EventPrint, At: now, Receipt: &rc}); herr != nil {
 				err = answer(Nack(0xCC))
@@ -200,6 +211,9 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			res.Message = ResultText(res.Code)
 			if len(lines) > 0 {
 				res.Receipts = append(res.Receipts, device.TxReceipt{Lines: lines})
+			}
+			if len(blockLines) > 0 {
+				res.Receipts = append(res.Receipts, device.TxReceipt{Lines: blockLines})
 			}
 			return res, persistErr
 		case CmdAbortPT:
@@ -233,36 +247,47 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 	}
 }
 
-// parseTextBlock reads a 06 D3: BMP 06 with tag 25 (07 lines) and 1F07.
-func parseTextBlock(data []byte) (device.TxReceipt, error) {
-	var rc device.TxReceipt
+// parseTextBlock reads a 06 D3: BMP 06 with tag 25 (07 lines, 09
+// attributes) and 1F07. ended reports whether the block ends its receipt:
+// its last item is an attribute 1xxx xxxx other than 80, or it carries no
+// attribute at all.
+func parseTextBlock(data []byte) (rc device.TxReceipt, ended bool, err error) {
 	fs, err := DecodeFields(data)
 	if err != nil {
-		return rc, fmt.Errorf("parse text block: %w", err)
+		return rc, false, fmt.Errorf("parse text block: %w", err)
 	}
 	tlv, ok := fieldMap(fs)[0x06]
 	if !ok {
-		return rc, fmt.Errorf("parse text block: %w: no bmp 06", ErrBadValue)
+		return rc, false, fmt.Errorf("parse text block: %w: no bmp 06", ErrBadValue)
 	}
 	ts, err := DecodeTLVs(tlv)
 	if err != nil {
-		return rc, fmt.Errorf("parse text block: %w", err)
+		return rc, false, fmt.Errorf("parse text block: %w", err)
 	}
+	ended = true
 	if t, ok := findTLV(ts, TagReceiptType); ok && len(t.Value) == 1 {
 		rc.Kind = map[byte]string{1: "merchant", 2: "customer", 3: "administration"}[t.Value[0]]
 	}
 	if t, ok := findTLV(ts, TagPrintTexts); ok {
 		inner, err := DecodeTLVs(t.Value)
 		if err != nil {
-			return rc, fmt.Errorf("parse text block: %w", err)
+			return rc, false, fmt.Errorf("parse text block: %w", err)
 		}
+		attrs := false
 		for _, l := range inner {
-			if l.Tag == TagTextLine {
+			switch l.Tag {
+			case TagTextLine:
 				rc.Lines = append(rc.Lines, string(l.Value))
+			case TagAttribute:
+				attrs = true
 			}
 		}
+		if attrs {
+			last := inner[len(inner)-1]
+			ended = last.Tag == TagAttribute && len(last.Value) == 1 && last.Value[0]&0x80 != 0 && last.Value[0] != 0x80
+		}
 	}
-	return rc, nil
+	return rc, ended, nil
 }
 
 // parseStatusCompletion reads the 06 0F after a Status Enquiry:
