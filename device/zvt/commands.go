@@ -61,8 +61,11 @@ var cmdNames = map[uint16]string{
 // CommandName returns the spec's name for a command or response.
 func CommandName(a APDU) string {
 	if a.Class == 0x84 {
-		if a.Instr == 0 {
+		switch {
+		case a.Instr == 0:
 			return "Ack"
+		case a.Instr == 0x1E && len(a.Data) > 0: // the error form 84 1E <result-code> (§2.1)
+			return "Nack " + ResultText(a.Data[0])
 		}
 		return "Nack " + ResultText(a.Instr)
 	}
