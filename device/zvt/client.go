@@ -2,6 +2,7 @@ package zvt
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,7 +67,7 @@ func rejected(command string, a APDU) *RejectedError {
 // Options configures a Client. ID and Spec are required.
 type Options struct {
 	ID       string // device id, e.g. "t1"
-	Spec     string // /dev/ttyUSB0, tcp://host[:20007] or usb:VID:PID[:serial]
+	Spec     string // /dev/ttyUSB0, tcp://host[:20007], tls://host:port or usb:VID:PID[:serial]
 	Password string // 6 digits; default "000000"
 	Currency string // ISO 4217 alpha; default "EUR"
 	// Config is the Registration config byte; default 0xBE: the PT sends
@@ -92,6 +93,10 @@ type Options struct {
 	// terminal is idle (PA00P015 §2.56: every minute or more often);
 	// default 1 minute, negative turns it off.
 	StatusEvery time.Duration
+	// TLS configures tls://host:port terminals; nil verifies the
+	// terminal's certificate against the system roots, for the host named
+	// in the spec.
+	TLS *tls.Config
 	// RetryLater bounds how often a Status-Information whose handler
 	// returned device.ErrRetryLater is answered 84 9C (the terminal sends
 	// it again after 2 s, §2.2.6) before it is refused; default 5.
@@ -198,14 +203,16 @@ func New(opts Options) *Client {
 		panic("zvt: New: " + err.Error())
 	}
 	log := opts.Log.With().Str(logkey.DeviceID, opts.ID).Logger()
-	return &Client{
+	c := &Client{
 		opts: opts, pwd: pwd, cc: cc, log: log, trace: opts.Trace,
 		tcp: strings.HasPrefix(opts.Spec, "tcp://") || strings.HasPrefix(opts.Spec, "tls://"),
-		link: device.NewLink(device.LinkOptions{
-			ID: opts.ID, Spec: opts.Spec, Port: opts.Port, Log: opts.Log, Notifier: opts.Notifier,
-			BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, ConnectPerJob: opts.ConnectPerJob,
-		}),
 	}
+	c.link = device.NewLink(device.LinkOptions{
+		ID: opts.ID, Spec: opts.Spec, Port: opts.Port, Log: opts.Log, Notifier: opts.Notifier,
+		BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, ConnectPerJob: opts.ConnectPerJob,
+		Open: c.openPort,
+	})
+	return c
 }
 
 // Trace returns the ring of recent frames.
