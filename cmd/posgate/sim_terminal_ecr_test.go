@@ -450,3 +450,27 @@ func TestIndependentECRPTY(t *testing.T) {
 	defer f.Close()
 	(&ecr{t: t, line: &ecrSerial{c: f}}).everything()
 }
+
+// TestIndependentECRProfile: with --profile not-supported the terminal
+// refuses Diagnosis and Pre-Authorisation with 84 83 00 and still sells.
+func TestIndependentECRProfile(t *testing.T) {
+	spec, stop := startSimTerminal(t, "--tcp", "127.0.0.1:0", "--profile", "not-supported")
+	defer stop()
+	c, err := net.Dial("tcp", strings.TrimPrefix(spec, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	e := &ecr{t: t, line: ecrTCP{c}}
+	e.register("")
+	for _, cmd := range []string{"06 70 00", "06 22 0A 04 00 00 00 00 80 00 49 09 78"} {
+		if err := e.line.send(hexAPDU(t, cmd)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.line.recv(time.Now().Add(5 * time.Second))
+		if err != nil || fmt.Sprintf("% X", a) != "84 83 00" {
+			t.Fatalf("%s answered % X, %v; want 84 83 00", cmd, a, err)
+		}
+	}
+	e.approvedTx("sale", "06 01 0A 04 00 00 00 00 12 34 49 09 78")
+}
