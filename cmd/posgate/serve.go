@@ -171,6 +171,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
 			h["devices"] = deviceStates(allLinks)
+			terminalHealth(h["devices"].(map[string]any), terminals)
 			return h
 		},
 		Certificates: certs,

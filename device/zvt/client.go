@@ -97,6 +97,11 @@ type Options struct {
 	// terminal's certificate against the system roots, for the host named
 	// in the spec.
 	TLS *tls.Config
+	// DiagnosisEvery, if positive, makes Run send Diagnosis 06 70 that
+	// often while idle, as a health check of the terminal's host link. A
+	// Diagnosis also runs when the terminal asks for one (registration
+	// status-byte bit 1, terminal status C2).
+	DiagnosisEvery time.Duration
 	// RetryLater bounds how often a Status-Information whose handler
 	// returned device.ErrRetryLater is answered 84 9C (the terminal sends
 	// it again after 2 s, §2.2.6) before it is refused; default 5.
@@ -126,6 +131,10 @@ type Client struct {
 	statusAt   time.Time
 	statusErr  error
 	lastJobEnd time.Time
+	needDiag   bool      // the terminal asked for a Diagnosis
+	diagAt     time.Time // last Diagnosis
+	diagErr    error
+	diagDone   bool // a Diagnosis ran (diagAt/diagErr are set)
 }
 
 var _ device.Terminal = (*Client)(nil)
@@ -224,7 +233,14 @@ func (c *Client) Link() *device.Link { return c.link }
 // Register sends Registration 06 00 with a TLV container listing the
 // commands posgate accepts (tag 26), so receipts come as text blocks.
 func (c *Client) Register(ctx context.Context) error {
-	_, err := c.run(ctx, RegistrationTLV(c.pwd, c.opts.Config, c.cc, PermittedCommands), nil)
+	_, err := c.exchange(ctx, RegistrationTLV(c.pwd, c.opts.Config, c.cc, PermittedCommands), nil, func(a APDU) {
+		// Status-byte bit 1: "Diagnosis necessary" (§2.1 Table 3).
+		if fs, _ := DecodeFields(a.Data); fs != nil {
+			if v, ok := fieldMap(fs)[0x19]; ok && len(v) == 1 && v[0]&0x02 != 0 {
+				c.setNeedDiagnosis(true)
+			}
+		}
+	})
 	return err
 }
 
@@ -280,6 +296,9 @@ func (c *Client) Status(ctx context.Context) (device.TerminalStatus, error) {
 	c.smu.Lock()
 	c.status, c.statusAt, c.statusErr = st, time.Now(), err
 	c.smu.Unlock()
+	if err == nil && st.Code == 0xC2 { // diagnosis required (chapter 11)
+		c.setNeedDiagnosis(true)
+	}
 	return st, err
 }
 

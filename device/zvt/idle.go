@@ -24,7 +24,7 @@ func (c *Client) Run(ctx context.Context) error {
 		defer wg.Done()
 		runErr = c.link.Run(lctx)
 	}()
-	if c.opts.StatusEvery > 0 {
+	if c.opts.StatusEvery > 0 || c.opts.DiagnosisEvery > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -65,9 +65,17 @@ func (c *Client) logOffOnShutdown(ctx context.Context) {
 }
 
 // pollIdle sends a Status Enquiry whenever the terminal has been idle for
-// StatusEvery.
+// StatusEvery, and a Diagnosis when the terminal asked for one or
+// DiagnosisEvery has passed.
 func (c *Client) pollIdle(ctx context.Context) {
-	t := time.NewTicker(min(c.opts.StatusEvery, 5*time.Second))
+	every := 5 * time.Second // how often it looks
+	if c.opts.StatusEvery > 0 {
+		every = min(every, c.opts.StatusEvery)
+	}
+	if c.opts.DiagnosisEvery > 0 {
+		every = min(every, c.opts.DiagnosisEvery)
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -76,9 +84,12 @@ func (c *Client) pollIdle(ctx context.Context) {
 		case <-t.C:
 		}
 		c.smu.Lock()
-		due := time.Since(c.lastJobEnd) >= c.opts.StatusEvery && time.Since(c.statusAt) >= c.opts.StatusEvery
+		idle := time.Since(c.lastJobEnd) >= min(every, time.Second)
+		due := c.opts.StatusEvery > 0 && time.Since(c.lastJobEnd) >= c.opts.StatusEvery && time.Since(c.statusAt) >= c.opts.StatusEvery
+		diag := c.needDiag && time.Since(c.diagAt) >= max(every, time.Minute) ||
+			c.opts.DiagnosisEvery > 0 && time.Since(c.diagAt) >= c.opts.DiagnosisEvery
 		c.smu.Unlock()
-		if online, _ := c.link.State(); !due || !online {
+		if online, _ := c.link.State(); !online || !idle || !due && !diag {
 			continue
 		}
 		c.mu.Lock()
@@ -88,11 +99,14 @@ func (c *Client) pollIdle(ctx context.Context) {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, c.opts.T3+c.opts.T4)
-		_, err := c.Status(sctx)
-		cancel()
-		if err != nil {
+		if diag {
+			if _, err := c.Diagnosis(sctx); err != nil {
+				c.log.Warn().Err(err).Msg("zvt diagnosis failed")
+			}
+		} else if _, err := c.Status(sctx); err != nil {
 			c.log.Warn().Err(err).Msg("zvt idle status enquiry failed")
 		}
+		cancel()
 	}
 }
 

@@ -3,6 +3,7 @@ package zvt
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/posgate/posgate/device"
 )
@@ -73,7 +74,31 @@ func (c *Client) TurnoverTotals(ctx context.Context, h device.TxEventHandler) (d
 // means the host answered; a terminal without the function returns an
 // error wrapping ErrNotSupported.
 func (c *Client) Diagnosis(ctx context.Context) (device.TxResult, error) {
-	return c.run(ctx, Diagnosis(), nil)
+	res, err := c.run(ctx, Diagnosis(), nil)
+	if err == nil && res.Outcome != device.Approved {
+		err = fmt.Errorf("diagnosis: %w", &RejectedError{Command: "Diagnosis", Code: res.Code})
+	}
+	c.smu.Lock()
+	c.diagAt, c.diagErr, c.diagDone = time.Now(), err, true
+	if err == nil {
+		c.needDiag = false
+	}
+	c.smu.Unlock()
+	return res, err
+}
+
+// LastDiagnosis reports when the last Diagnosis ran and its error (nil:
+// the terminal reached its host); ran is false if none ran yet.
+func (c *Client) LastDiagnosis() (at time.Time, err error, ran bool) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.diagAt, c.diagErr, c.diagDone
+}
+
+func (c *Client) setNeedDiagnosis(on bool) {
+	c.smu.Lock()
+	c.needDiag = on
+	c.smu.Unlock()
 }
 
 // RepeatReceipt sends Repeat Receipt 06 20 with an explicit service byte

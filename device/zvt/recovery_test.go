@@ -280,3 +280,34 @@ func TestSpecReceiptSyncSimulator(t *testing.T) {
 		t.Fatalf("%d implicitly reversed, want 1", reversed)
 	}
 }
+
+// TestDiagnosisWhenTheTerminalAsks: a terminal that reports "Diagnosis
+// necessary" at registration gets a Diagnosis from the idle loop, and the
+// health check sees it.
+func TestDiagnosisWhenTheTerminalAsks(t *testing.T) {
+	_, c := tcpRig(t, terminal.Options{DiagnosisRequired: true}, zvt.Options{StatusEvery: 50 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if at, err, ran := c.LastDiagnosis(); ran {
+			if err != nil || at.IsZero() {
+				t.Fatalf("diagnosis: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no diagnosis")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Afterwards the terminal reports ready.
+	for {
+		st, at, err := c.LastStatus()
+		if err == nil && !at.IsZero() && st.Code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, %v", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

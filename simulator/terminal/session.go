@@ -184,7 +184,11 @@ func (ss *session) register(ctx context.Context, cmd zvt.APDU) error {
 	}
 	s.reg = reg
 	s.setRegistered(true)
-	fs := []zvt.Field{{BMP: 0x19, Value: []byte{0x00}}, ss.tid()}
+	status := byte(0x00)
+	if s.needDiag {
+		status |= 0x02 // Diagnosis necessary (§2.1 Table 3)
+	}
+	fs := []zvt.Field{{BMP: 0x19, Value: []byte{status}}, ss.tid()}
 	if cc != nil {
 		fs = append(fs, zvt.Field{BMP: 0x49, Value: cc})
 	}
@@ -209,7 +213,11 @@ func (ss *session) statusEnquiry(ctx context.Context) error {
 	sw := ss.s.opts.Software
 	d := []byte{0xF0 | byte(len(sw)/100%10), 0xF0 | byte(len(sw)/10%10), 0xF0 | byte(len(sw)%10)}
 	d = append(d, sw...)
-	d = append(d, 0x00) // ready
+	code := byte(0x00) // ready
+	if ss.s.needDiag {
+		code = 0xC2 // diagnosis required (chapter 11)
+	}
+	d = append(d, code)
 	return ss.finish(ctx, zvt.APDU{Class: 0x06, Instr: 0x0F, Data: d})
 }
 
@@ -222,6 +230,7 @@ func (ss *session) diagnosis(ctx context.Context) error {
 	if _, err := ss.status(ctx, 0x04, ss.s.opts.Step); err != nil {
 		return err
 	}
+	ss.s.needDiag = false
 	return ss.finish(ctx, zvt.Completion())
 }
 

@@ -47,6 +47,10 @@ type Options struct {
 	// Status-Information again after the ECR answered 84 9C; the spec
 	// says 2 s (PA00P015 §2.2.6).
 	Repoll time.Duration
+	// DiagnosisRequired starts the terminal in need of a Diagnosis 06 70:
+	// registration reports it (status-byte bit 1) and Status Enquiry
+	// answers C2 until one ran.
+	DiagnosisRequired bool
 	// Profile makes the terminal behave like firmware that deviates from
 	// the spec (quirks.go); "" is the spec's behaviour.
 	Profile string
@@ -104,6 +108,7 @@ type Simulator struct {
 	lastInfo    *zvt.APDU // last Status-Information, for Repeat Receipt
 	lastReceipt []string
 	lastAdmin   bool // the last receipt was an administration receipt
+	needDiag    bool // Options.DiagnosisRequired until a Diagnosis ran
 	eods        int
 
 	jmu        sync.Mutex // guards journal and registered, readable mid-command
@@ -154,7 +159,8 @@ func New(opts Options) *Simulator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Simulator{opts: opts, log: opts.Log.With().Str("component", "sim-terminal").Logger()}
+	return &Simulator{opts: opts, needDiag: opts.DiagnosisRequired,
+		log: opts.Log.With().Str("component", "sim-terminal").Logger()}
 }
 
 // Journal returns a copy of the journal, oldest first.
