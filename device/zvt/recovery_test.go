@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,6 +161,42 @@ func TestQuirkProfiles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("tlv-unasked", func(t *testing.T) {
+		// The driver registers with TLV anyway; a terminal that sends TLV
+		// regardless is read the same way, and its 1F1F is mirrored.
+		_, c := tcpRig(t, terminal.Options{Profile: "tlv-unasked"}, zvt.Options{})
+		ctx := withTimeout(t)
+		for range 2 {
+			if res, err := c.Authorize(ctx, device.Charge{Amount: 100}, nil); err != nil || res.Outcome != device.Approved {
+				t.Fatalf("sale %+v, %v", res, err)
+			}
+		}
+	})
+	t.Run("abort-ignored", func(t *testing.T) {
+		_, c := tcpRig(t, terminal.Options{Profile: "abort-ignored", Step: 50 * time.Millisecond}, zvt.Options{})
+		ctx := withTimeout(t)
+		first := make(chan struct{})
+		var once sync.Once
+		done := make(chan device.TxResult, 1)
+		go func() {
+			res, _ := c.Authorize(ctx, device.Charge{Amount: 1000}, func(_ context.Context, e device.TxEvent) error {
+				if e.Kind == device.EventIntermediate {
+					once.Do(func() { close(first) })
+				}
+				return nil
+			})
+			done <- res
+		}()
+		<-first
+		if err := c.Abort(ctx); err != nil {
+			t.Fatalf("Abort=%v", err)
+		}
+		// The terminal carries on: the call reports the approval, which
+		// the payment layer then reverses (docs/payments.md).
+		if res := <-done; res.Outcome != device.Approved {
+			t.Fatalf("outcome %s, want approved", res.Outcome)
+		}
+	})
 	t.Run("repeat-no-status", func(t *testing.T) {
 		_, c := tcpRig(t, terminal.Options{Profile: "repeat-no-status"}, zvt.Options{})
 		ctx := withTimeout(t)

@@ -249,7 +249,7 @@ func (ss *session) statusInfo(e Entry, now time.Time, withCC bool) zvt.APDU {
 		fs = append(fs, zvt.BCDField(0x37, int64(e.OrigTrace), 3))
 	}
 	fs = append(fs, zvt.Field{BMP: 0x8B, Value: []byte("Girocard\x00")}) // LLVAR, null-terminated
-	if ss.s.reg.tlv && e.ReceiptNo > 0 {
+	if (ss.s.reg.tlv || ss.s.quirk(QuirkTLVUnasked)) && e.ReceiptNo > 0 {
 		// The receipt number for the ECR to mirror (TLV 1F1F, chapter 4),
 		// only to an ECR that registered with a TLV container.
 		fs = append(fs, zvt.Field{BMP: 0x06, Value: zvt.AppendTLV(nil, zvt.TLV{

@@ -28,6 +28,12 @@ const (
 	// QuirkNoTextBlock: receipts always come as Print Lines, whatever the
 	// tag 26 list permitted.
 	QuirkNoTextBlock Quirk = "no-text-block"
+	// QuirkTLVUnasked: Status-Information carries a TLV container even to
+	// an ECR that registered without one (research §1.11: Hobex).
+	QuirkTLVUnasked Quirk = "tlv-unasked"
+	// QuirkAbortIgnored: Abort 06 B0 is acknowledged and has no effect
+	// (research §1.11: Global Payments).
+	QuirkAbortIgnored Quirk = "abort-ignored"
 )
 
 // profiles maps a profile name to its quirks.
@@ -38,6 +44,8 @@ var profiles = map[string][]Quirk{
 	"not-supported":    {QuirkNotSupported},
 	"repeat-no-status": {QuirkRepeatNoStatus},
 	"no-text-block":    {QuirkNoTextBlock},
+	"tlv-unasked":      {QuirkTLVUnasked},
+	"abort-ignored":    {QuirkAbortIgnored},
 }
 
 // Profiles lists the profile names.

@@ -233,7 +233,7 @@ func (s *Simulator) takeDrop() bool {
 func (s *Simulator) ignoresAbort() bool {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	return s.ignoreAbort
+	return s.ignoreAbort || s.quirk(QuirkAbortIgnored)
 }
 
 // ServeSerial is a simulator.Handler for a pty: ZVT serial framing.
