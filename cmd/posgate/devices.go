@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -103,8 +104,12 @@ func terminalHealth(devs map[string]any, terminals map[string]*zvt.Client) {
 			}
 		}
 		if at, err, ran := c.LastDiagnosis(); ran {
-			m["diagnosis"] = "ok"
-			if err != nil {
+			switch {
+			case err == nil:
+				m["diagnosis"] = "ok"
+			case errors.Is(err, zvt.ErrNotSupported):
+				m["diagnosis"] = "not supported by the terminal"
+			default:
 				m["diagnosis"] = "failed: " + err.Error()
 			}
 			m["diagnosis_at"] = at.UTC().Format(time.RFC3339)

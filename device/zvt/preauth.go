@@ -2,6 +2,7 @@ package zvt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -80,8 +81,8 @@ func (c *Client) Diagnosis(ctx context.Context) (device.TxResult, error) {
 	}
 	c.smu.Lock()
 	c.diagAt, c.diagErr, c.diagDone = time.Now(), err, true
-	if err == nil {
-		c.needDiag = false
+	if err == nil || errors.Is(err, ErrNotSupported) {
+		c.needDiag = false // done, or never possible: do not ask every minute
 	}
 	c.smu.Unlock()
 	return res, err
