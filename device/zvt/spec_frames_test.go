@@ -593,3 +593,77 @@ func (e *events) handle(_ context.Context, ev device.TxEvent) error {
 	e.all = append(e.all, ev)
 	return nil
 }
+
+// TestSpecT4 plays a terminal that goes quiet between messages: T4 runs
+// from its last message (§2.56: "if the PT does not send any command
+// within T4"), a print line restarts it as an intermediate status does,
+// and a 04 FF <timeout> (§3.7, BCD minutes) sets a longer T4 for the rest
+// of the command.
+func TestSpecT4(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), T4: 300 * time.Millisecond,
+		StatusEvery: -1, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := rawPeer{t, conn}
+	sale := func() chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := c.Authorize(context.Background(), device.Charge{Amount: 100}, nil)
+			ch <- err
+		}()
+		p.recv()
+		p.send(specAck)
+		return ch
+	}
+
+	// Messages 200 ms apart, 1 s in all: T4 (300 ms) never runs out.
+	ch := sale()
+	for _, m := range []string{"04 FF 01 0A", "06 D1 04 00 41 42 43", "04 0F 02 27 00", "06 D1 02 81 41"} {
+		time.Sleep(200 * time.Millisecond)
+		p.send(m)
+		p.expect("answer", specAck)
+	}
+	time.Sleep(200 * time.Millisecond)
+	p.send(specCompletion)
+	p.expect("completion", specAck)
+	if err := <-ch; err != nil {
+		t.Fatalf("T4 not restarted by every message: %v", err)
+	}
+
+	// 04 FF with timeout 01: T4 is one minute for the rest of the command,
+	// so 600 ms of silence later is fine.
+	ch = sale()
+	p.send("04 FF 02 0A 01")
+	p.expect("answer", specAck)
+	p.send("04 FF 01 04") // no timeout byte: the new T4 stays
+	p.expect("answer", specAck)
+	time.Sleep(600 * time.Millisecond)
+	p.send(specCompletion)
+	p.expect("completion", specAck)
+	if err := <-ch; err != nil {
+		t.Fatalf("T4 from 04 FF not kept: %v", err)
+	}
+
+	// Silence past T4: ErrT4.
+	ch = sale()
+	select {
+	case err := <-ch:
+		if !errors.Is(err, zvt.ErrT4) {
+			t.Fatalf("err=%v, want ErrT4", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("T4 never ran out")
+	}
+}
