@@ -58,7 +58,9 @@ func (c *Client) logOffOnShutdown(ctx context.Context) {
 		return err
 	})
 	if err != nil {
-		c.log.Warn().Err(err).Msg("zvt log-off on shutdown failed")
+		// Often the line closes at the same moment (a simulator stopping
+		// with the daemon); the terminal times the registration out anyway.
+		c.log.Info().Err(err).Msg("zvt log-off on shutdown not acknowledged")
 		return
 	}
 	c.log.Info().Msg("zvt logged off")
