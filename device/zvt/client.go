@@ -102,6 +102,9 @@ type Options struct {
 	// Diagnosis also runs when the terminal asks for one (registration
 	// status-byte bit 1, terminal status C2).
 	DiagnosisEvery time.Duration
+	// SequenceIDs asks the terminal at Registration to number every
+	// message (TLV 1F73, PA00P015 chapter 5); used only if it agrees.
+	SequenceIDs bool
 	// RetryLater bounds how often a Status-Information whose handler
 	// returned device.ErrRetryLater is answered 84 9C (the terminal sends
 	// it again after 2 s, §2.2.6) before it is refused; default 5.
@@ -125,6 +128,9 @@ type Client struct {
 	// Owned by the goroutine that runs the port's jobs (inside link.Do).
 	lastReceipt int  // last receipt number the terminal reported (1F1F or 87), 0 if none
 	registered  bool // Register succeeded and no LogOff since: LogOff on shutdown
+	seqOn       bool // message sequence ids agreed at Registration (seqid.go)
+	seq         int  // the last sequence id either side used
+	seqAgreed   bool // the Registration's Completion echoed 1F73
 
 	smu        sync.Mutex // guards the fields below
 	status     device.TerminalStatus
@@ -234,6 +240,7 @@ func (c *Client) Link() *device.Link { return c.link }
 // commands posgate accepts (tag 26), so receipts come as text blocks.
 func (c *Client) Register(ctx context.Context) error {
 	_, err := c.exchange(ctx, RegistrationTLV(c.pwd, c.opts.Config, c.cc, PermittedCommands), nil, func(a APDU) {
+		_, c.seqAgreed = SeqIDOf(a)
 		// Status-byte bit 1: "Diagnosis necessary" (§2.1 Table 3).
 		if fs, _ := DecodeFields(a.Data); fs != nil {
 			if v, ok := fieldMap(fs)[0x19]; ok && len(v) == 1 && v[0]&0x02 != 0 {
@@ -400,7 +407,7 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 		}()
 		defer c.jobEnded()
 		tr := c.transport(p)
-		cmd := c.fillSync(cmd)
+		cmd := c.fillSeq(c.fillSync(cmd))
 		if err := tr.Send(ctx, cmd); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -424,6 +431,7 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 		}
 		if cmd.Command() == CmdRegistration {
 			c.registered = true
+			c.seqOn = c.opts.SequenceIDs && c.seqAgreed
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package zvt
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/posgate/posgate/device"
@@ -51,6 +52,40 @@ func FuzzSync(f *testing.F) {
 			if _, err := DecodeFields(cmd[min(len(cmd), syncCommands[in.Command()]):]); err != nil && len(out.Data) != len(cmd) {
 				t.Fatalf("changed a command it cannot parse: % X → % X", cmd, out.Data)
 			}
+		}
+	})
+}
+
+// FuzzSeqID reads sequence ids from any APDU without panicking, and finds
+// the one WithTLV put into a command it can parse.
+func FuzzSeqID(f *testing.F) {
+	f.Add(byte(0x04), byte(0xFF), []byte{0x17, 0x06, 0x06, 0x1F, 0x73, 0x03, 0x00, 0x00, 0x02})
+	f.Add(byte(0x06), byte(0x01), []byte{0x04, 0, 0, 0, 0, 0x01, 0x00, 0x06, 0x00})
+	f.Add(byte(0x80), byte(0x00), []byte{0x06, 0x06, 0x1F, 0x73, 0x03, 0x00, 0x00, 0x11})
+	f.Fuzz(func(t *testing.T, class, instr byte, data []byte) {
+		a := APDU{Class: class, Instr: instr, Data: data}
+		SeqIDOf(a)
+		off, ok := seqCommands[a.Command()]
+		if !ok || a.Command() == CmdRegistration {
+			return
+		}
+		if len(data) < off {
+			return
+		}
+		fs, err := DecodeFields(data[off:])
+		if err != nil {
+			return
+		}
+		for _, f := range fs {
+			if _, err := DecodeTLVs(f.Value); f.BMP == 0x06 && err != nil {
+				return // a broken container stays broken
+			}
+		}
+		if bytes.Contains(data, []byte{0x1F, 0x73}) {
+			return // a second 1F73 would not be the one found first
+		}
+		if id, ok := SeqIDOf(WithTLV(a, off, SeqTLV(4711))); !ok || id != 4711 {
+			t.Fatalf("id %d %v from % X", id, ok, WithTLV(a, off, SeqTLV(4711)).Data)
 		}
 	})
 }

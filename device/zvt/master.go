@@ -103,7 +103,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 				code = msg.Data[0]
 			}
 			_ = h(ctx, device.TxEvent{Kind: device.EventIntermediate, At: now, Status: code, Text: IntermediateText(code)})
-			err = answer(Ack())
+			err = answer(c.ackFor(msg))
 		case CmdStatusInfo:
 			info, perr := ParseStatusInfo(msg.Data)
 			switch {
@@ -139,15 +139,15 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			persistErr = nil
 			c.noteReceipt(msg.Data, info)
-			err = answer(Ack())
+			err = answer(c.ackFor(msg))
 		case CmdPrintLine:
 			if len(msg.Data) == 0 {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 				break
 			}
 			attr, text := msg.Data[0], string(msg.Data[1:])
 			if attr == 0xFF { // line feeds only
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 				break
 			}
 			lines = append(lines, text)
@@ -162,7 +162,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			if herr != nil {
 				err = answer(Nack(0xCC))
 			} else {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 			}
 		case CmdPrintTextBlock:
 			rc, ended, perr := parseTextBlock(msg.Data)
@@ -176,7 +176,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			rc.Lines = append(blockLines, rc.Lines...)
 			if !ended {
 				blockLines = rc.Lines
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 				break
 			}
 			blockLines = nil
@@ -184,10 +184,10 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			if herr := h(ctx, device.TxEvent{Kind: device.EventPrint, At: now, Receipt: &rc}); herr != nil {
 				err = answer(Nack(0xCC))
 			} else {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 			}
 		case CmdCompletion:
-			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
+			if err := tr.Send(ctx, c.ackFor(msg)); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {
@@ -217,7 +217,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			return res, persistErr
 		case CmdAbortPT:
-			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
+			if err := tr.Send(ctx, c.ackFor(msg)); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {
@@ -236,7 +236,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		case CmdSetTimeECR:
 			// Set Date and Time in ECR (§3.4), after a Diagnosis: posgate
 			// does not set the box's clock from a terminal; acknowledged.
-			err = answer(Ack())
+			err = answer(c.ackFor(msg))
 		default:
 			c.log.Debug().Str("apdu", Describe(msg)).Msg("zvt unsupported terminal command")
 			err = answer(Nack(0x83))

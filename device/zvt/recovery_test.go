@@ -348,3 +348,55 @@ func TestDiagnosisWhenTheTerminalAsks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSpecSequenceIDsSimulator: the simulator agrees to message sequence
+// ids with §5.1's registration and answers exactly §5.1's Completion;
+// afterwards it echoes the ECR's ids and numbers its own messages on, one
+// by one.
+func TestSpecSequenceIDsSimulator(t *testing.T) {
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	sim := terminal.New(terminal.Options{TerminalID: "65000028", Step: 5 * time.Millisecond, SequenceIDs: true, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := simulator.ServeTCP(ctx, "127.0.0.1:0", sim.ServeTCP, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := rawPeer{t, conn}
+	p.send(specRegistration)
+	p.expect("§5.1", specAck)
+	p.expect("§5.1 completion, PT supports MsgSeqId",
+		"06 0F 18 19 00 29 65 00 00 28 49 09 78 06 0C 26 04 0A 02 06 D3 1F 73 03 00 00 00")
+	p.send(specAck)
+	p.send(specAuthorization) // carries 000001
+	p.expect("§5.1 echo of 000001", "80 00 08 06 06 1F 73 03 00 00 01")
+	want := 2
+	for {
+		m := p.recv()
+		a, _, err := zvt.DecodeAPDU(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, ok := zvt.SeqIDOf(a)
+		if !ok || id != want {
+			t.Fatalf("%s: id %d (%v), want %d", spaced(m), id, ok, want)
+		}
+		p.send(fmt.Sprintf("80 00 08 06 06 1F 73 03 %02d %02d %02d", id/10000, id/100%100, id%100))
+		want++
+		if a.Command() == zvt.CmdCompletion {
+			break
+		}
+	}
+	// And the driver with ids on, against it.
+	_, c := tcpRig(t, terminal.Options{SequenceIDs: true}, zvt.Options{SequenceIDs: true})
+	res, err := c.Authorize(withTimeout(t), device.Charge{Amount: 2500}, nil)
+	if err != nil || res.Outcome != device.Approved {
+		t.Fatalf("sale with sequence ids: %+v, %v", res, err)
+	}
+}

@@ -250,7 +250,7 @@ func TestSpecT4(t *testing.T) {
 	}
 	defer ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), T4: 300 * time.Millisecond,
+	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), T4: time.Second,
 		StatusEvery: -1, Log: zerolog.New(zerolog.NewTestWriter(t))})
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(ctx) }()
@@ -272,14 +272,16 @@ func TestSpecT4(t *testing.T) {
 		return ch
 	}
 
-	// Messages 200 ms apart, 1 s in all: T4 (300 ms) never runs out.
+	// Messages 600 ms apart, 3 s in all: T4 (1 s) never runs out; if a
+	// print line did not restart it, the 04 0F would come 1.2 s after the
+	// 04 FF.
 	ch := sale()
 	for _, m := range []string{"04 FF 01 0A", "06 D1 04 00 41 42 43", "04 0F 02 27 00", "06 D1 02 81 41"} {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(600 * time.Millisecond)
 		p.send(m)
 		p.expect("answer", specAck)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	p.send(specCompletion)
 	p.expect("completion", specAck)
 	if err := <-ch; err != nil {
@@ -287,13 +289,13 @@ func TestSpecT4(t *testing.T) {
 	}
 
 	// 04 FF with timeout 01: T4 is one minute for the rest of the command,
-	// so 600 ms of silence later is fine.
+	// so 2 s of silence later is fine.
 	ch = sale()
 	p.send("04 FF 02 0A 01")
 	p.expect("answer", specAck)
 	p.send("04 FF 01 04") // no timeout byte: the new T4 stays
 	p.expect("answer", specAck)
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(2 * time.Second)
 	p.send(specCompletion)
 	p.expect("completion", specAck)
 	if err := <-ch; err != nil {
@@ -309,5 +311,71 @@ func TestSpecT4(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("T4 never ran out")
+	}
+}
+
+// TestSpecSequenceIDsDriver: chapter 5 with the §5.1 example frames. The
+// driver asks with 1F73 = 000000, the terminal agrees by echoing it, and
+// from the next command on every message carries an id that the other
+// side echoes in 80 00 08 06 06 1F 73 03 <id>.
+func TestSpecSequenceIDsDriver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), SequenceIDs: true,
+		StatusEvery: -1, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := rawPeer{t, conn}
+
+	reg := make(chan error, 1)
+	go func() { reg <- c.Register(context.Background()) }()
+	p.expect("§5.1 registration with MsgSeqId",
+		"06 00 1C 00 00 00 BE 09 78 06 14 26 0C 0A 02 06 D1 0A 02 06 D3 0A 02 04 01 1F 73 03 00 00 00")
+	p.send(specAck)
+	p.send("06 0F 18 19 00 29 65 00 00 28 49 09 78 06 0C 26 04 0A 02 06 D3 1F 73 03 00 00 00") // §5.1, PT supports it
+	p.expect("§5.1", specAck)
+	if err := <-reg; err != nil {
+		t.Fatal(err)
+	}
+
+	sale := make(chan error, 1)
+	go func() {
+		_, err := c.Authorize(context.Background(), device.Charge{Amount: 100}, nil)
+		sale <- err
+	}()
+	p.expect("§5.1 authorization with MsgSeqId 000001",
+		"06 01 15 04 00 00 00 00 01 00 49 09 78 06 09 1F 1F 00 1F 73 03 00 00 01")
+	p.send("80 00 08 06 06 1F 73 03 00 00 01")
+	for _, m := range []struct{ pt, ecr string }{
+		{"04 FF 09 17 06 06 1F 73 03 00 00 02", "80 00 08 06 06 1F 73 03 00 00 02"},
+		{"04 FF 09 01 06 06 1F 73 03 00 00 03", "80 00 08 06 06 1F 73 03 00 00 03"},
+		{specIntermediateTLV, "80 00 08 06 06 1F 73 03 00 00 08"},
+		{specCompletionTLV, "80 00 08 06 06 1F 73 03 00 00 11"},
+	} {
+		p.send(m.pt)
+		p.expect("§5.1 echo", m.ecr)
+	}
+	if err := <-sale; err != nil {
+		t.Fatal(err)
+	}
+	// The next command carries the id after the terminal's last: 000012.
+	st := make(chan error, 1)
+	go func() { _, err := c.Status(context.Background()); st <- err }()
+	p.expect("§5.2 next id", "05 01 0B 00 00 00 06 06 1F 73 03 00 00 12")
+	p.send("80 00 08 06 06 1F 73 03 00 00 12")
+	p.send("06 0F 05 F0 F0 F1 41 00")
+	p.expect("completion without an id", specAck)
+	if err := <-st; err != nil {
+		t.Fatal(err)
 	}
 }

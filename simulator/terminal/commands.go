@@ -94,7 +94,7 @@ func (ss *session) payment(ctx context.Context, cmd zvt.APDU, kind Kind) error {
 	if err != nil || rq.amount <= 0 {
 		return ss.tr.Send(ctx, zvt.Nack(0x9A))
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	ss.syncReceipt(rq)
@@ -268,7 +268,7 @@ func (ss *session) reversal(ctx context.Context, cmd zvt.APDU) error {
 	if err != nil || rq.receiptNo < 0 {
 		return ss.tr.Send(ctx, zvt.Nack(0x9A))
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	ss.syncReceipt(rq)
@@ -314,7 +314,7 @@ func (ss *session) booking(ctx context.Context, cmd zvt.APDU) error {
 	if err != nil || rq.receiptNo < 0 {
 		return ss.tr.Send(ctx, zvt.Nack(0x9A))
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	ss.syncReceipt(rq)
@@ -367,7 +367,7 @@ func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU, settle bool) erro
 			ss.syncReceipt(rq)
 		}
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	if _, err := ss.status(ctx, 0x0F, s.opts.Step); err != nil {
@@ -448,7 +448,7 @@ func (ss *session) repeat(ctx context.Context, cmd zvt.APDU) error {
 			service = f.Value[0]
 		}
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	wantSI := service&0x01 != 0 && !s.quirk(QuirkRepeatNoStatus)

@@ -26,6 +26,48 @@ type session struct {
 	tr      zvt.Transport
 	abortRq bool
 	pending *zvt.APDU
+	cmd     zvt.APDU // the command being served
+}
+
+// ack accepts the command being served: 80 00 00, or with its sequence id
+// echoed when ids are on (chapter 5).
+func (ss *session) ack(ctx context.Context) error {
+	if ss.s.reg.seq {
+		if id, ok := zvt.SeqIDOf(ss.cmd); ok {
+			ss.s.seq = id
+			return ss.tr.Send(ctx, zvt.AckSeq(id))
+		}
+	}
+	return ss.tr.Send(ctx, zvt.Ack())
+}
+
+// numbered gives a terminal message the next sequence id when ids are on.
+// Print Line has no TLV container and goes unnumbered.
+func (ss *session) numbered(a zvt.APDU) zvt.APDU {
+	s := ss.s
+	if !s.reg.seq {
+		return a
+	}
+	off := 0
+	switch a.Command() {
+	case zvt.CmdIntermediate:
+		if len(a.Data) == 1 {
+			a = zvt.APDU{Class: a.Class, Instr: a.Instr, Data: []byte{a.Data[0], 0x03}} // §3.7: <timeout> before TLV
+		}
+		off = 2
+	case zvt.CmdAbortPT:
+		off = 1
+	case zvt.CmdStatusInfo, zvt.CmdCompletion, zvt.CmdPrintTextBlock:
+	default:
+		return a
+	}
+	if a.Command() == zvt.CmdCompletion && len(a.Data) > 0 {
+		if _, err := zvt.DecodeFields(a.Data); err != nil {
+			return a // the Status-Enquiry Completion: no BMPs to add to
+		}
+	}
+	s.seq = s.seq%999999 + 1
+	return zvt.WithTLV(a, off, zvt.SeqTLV(s.seq))
 }
 
 // serve answers ECR commands until the line closes or ctx ends.
@@ -62,6 +104,7 @@ func (ss *session) handle(ctx context.Context, cmd zvt.APDU) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss.abortRq = false
+	ss.cmd = cmd
 	if cmd.Class == 0x80 || cmd.Class == 0x84 {
 		// An answer nobody waits for (a late acknowledgement): nothing to do.
 		s.log.Debug().Str("apdu", zvt.Describe(cmd)).Msg("sim ignores a stray answer")
@@ -94,9 +137,9 @@ func (ss *session) dispatch(ctx context.Context, cmd zvt.APDU) error {
 		return ss.statusEnquiry(ctx)
 	case zvt.CmdLogOff:
 		s.logOff()
-		return ss.tr.Send(ctx, zvt.Ack())
+		return ss.ack(ctx)
 	case zvt.CmdAbort: // nothing runs: accept and do nothing
-		return ss.tr.Send(ctx, zvt.Ack())
+		return ss.ack(ctx)
 	}
 	if !s.isRegistered() {
 		return ss.tr.Send(ctx, zvt.Nack(0x6B))
@@ -166,6 +209,9 @@ func (ss *session) register(ctx context.Context, cmd zvt.APDU) error {
 				return ss.tr.Send(ctx, zvt.Nack(0x9A))
 			}
 			for _, t := range ts {
+				if t.Tag == zvt.TagMsgSeqID && s.opts.SequenceIDs {
+					reg.seq = true
+				}
 				if t.Tag != zvt.TagPermittedCmds {
 					continue
 				}
@@ -179,7 +225,7 @@ func (ss *session) register(ctx context.Context, cmd zvt.APDU) error {
 			}
 		}
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	s.reg = reg
@@ -192,6 +238,7 @@ func (ss *session) register(ctx context.Context, cmd zvt.APDU) error {
 	if cc != nil {
 		fs = append(fs, zvt.Field{BMP: 0x49, Value: cc})
 	}
+	var tlv []byte
 	if reg.permitted != nil {
 		// Echo what the terminal will use of the permitted list (§5.1
 		// example): 06 D3 if the ECR asked for text blocks.
@@ -199,15 +246,25 @@ func (ss *session) register(ctx context.Context, cmd zvt.APDU) error {
 		if reg.permitted[zvt.CmdPrintTextBlock] {
 			list = zvt.AppendTLV(list, zvt.TLV{Tag: 0x0A, Value: []byte{0x06, 0xD3}})
 		}
-		fs = append(fs, zvt.Field{BMP: 0x06, Value: zvt.AppendTLV(nil, zvt.TLV{Tag: zvt.TagPermittedCmds, Value: list})})
+		tlv = zvt.AppendTLV(tlv, zvt.TLV{Tag: zvt.TagPermittedCmds, Value: list})
 	}
-	return ss.finish(ctx, zvt.Completion(fs...))
+	if reg.seq {
+		tlv = append(tlv, zvt.SeqTLV(0)...) // §5.1: the echo agrees to sequence ids
+	}
+	if tlv != nil {
+		fs = append(fs, zvt.Field{BMP: 0x06, Value: tlv})
+	}
+	// Ids start with the ECR's first command after this Completion.
+	s.reg.seq, s.seq = false, 0
+	err := ss.finish(ctx, zvt.Completion(fs...))
+	s.reg.seq = reg.seq
+	return err
 }
 
 // statusEnquiry serves 05 01 (§2.56): Completion with the software
 // version (LLLVAR) and the terminal status.
 func (ss *session) statusEnquiry(ctx context.Context) error {
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	sw := ss.s.opts.Software
@@ -224,7 +281,7 @@ func (ss *session) statusEnquiry(ctx context.Context) error {
 // diagnosis serves 06 70 (§2.17): an intermediate status while it talks
 // to the host, then Completion 06 0F 00.
 func (ss *session) diagnosis(ctx context.Context) error {
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	if _, err := ss.status(ctx, 0x04, ss.s.opts.Step); err != nil {
@@ -245,6 +302,7 @@ func (ss *session) tid() zvt.Field {
 // any other command ends the running one (errYielded) and is kept for
 // serve.
 func (ss *session) call(ctx context.Context, a zvt.APDU) (zvt.APDU, error) {
+	a = ss.numbered(a)
 	if err := ss.tr.Send(ctx, a); err != nil {
 		return zvt.APDU{}, err
 	}
@@ -258,7 +316,7 @@ func (ss *session) call(ctx context.Context, a zvt.APDU) (zvt.APDU, error) {
 			return resp, nil
 		case resp.Command() == zvt.CmdAbort:
 			ss.abortRq = true
-			if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+			if err := ss.ack(ctx); err != nil {
 				return zvt.APDU{}, err
 			}
 		default:
@@ -309,7 +367,7 @@ func (ss *session) status(ctx context.Context, code byte, d time.Duration) (bool
 			continue
 		}
 		ss.abortRq = true
-		if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+		if err := ss.ack(ctx); err != nil {
 			return false, err
 		}
 	}

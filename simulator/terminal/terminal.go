@@ -51,6 +51,9 @@ type Options struct {
 	// registration reports it (status-byte bit 1) and Status Enquiry
 	// answers C2 until one ran.
 	DiagnosisRequired bool
+	// SequenceIDs makes the terminal agree to message sequence ids (TLV
+	// 1F73, PA00P015 chapter 5) when the ECR asks at Registration.
+	SequenceIDs bool
 	// Profile makes the terminal behave like firmware that deviates from
 	// the spec (quirks.go); "" is the spec's behaviour.
 	Profile string
@@ -108,6 +111,7 @@ type Simulator struct {
 	lastInfo    *zvt.APDU // last Status-Information, for Repeat Receipt
 	lastReceipt []string
 	lastAdmin   bool // the last receipt was an administration receipt
+	seq         int  // the last message sequence id either side used
 	needDiag    bool // Options.DiagnosisRequired until a Diagnosis ran
 	eods        int
 
@@ -127,6 +131,7 @@ type registration struct {
 	config    byte
 	tlv       bool            // the ECR sent a TLV container: the PT may send them
 	permitted map[uint16]bool // tag 26 list; nil when the ECR sent none
+	seq       bool            // message sequence ids agreed (chapter 5)
 }
 
 // New returns a Simulator. It panics on an unknown Options.Profile, which
