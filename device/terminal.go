@@ -6,6 +6,12 @@ import (
 	"time"
 )
 
+// ErrRetryLater, returned (wrapped) by a TxEventHandler for a
+// Status-Information, says the result could not be stored yet but may be
+// soon (a busy store). A driver that can asks the terminal to send it again
+// (ZVT 84 9C) a bounded number of times before it refuses it.
+var ErrRetryLater = errors.New("device: not stored yet, repeat later")
+
 // Terminal is a card-payment terminal, the contract shared by the drivers
 // (device/zvt first) and the simulator tests. Every method blocks until the
 // terminal has returned master rights (or the call failed) and is
@@ -160,3 +166,33 @@ type TxEvent struct {
 // print event the driver answers "printer not ready". Errors for
 // intermediate status are ignored. A nil TxEventHandler accepts everything.
 type TxEventHandler func(ctx context.Context, e TxEvent) error
+
+// PreAuthTerminal is a Terminal that can reserve an amount and settle the
+// reservation later (hotels, fuel, tips). Outcomes and errors follow the
+// Terminal contract.
+type PreAuthTerminal interface {
+	Terminal
+	// PreAuthorize reserves p.Amount; the result's Info.ReceiptNo names
+	// the reservation.
+	PreAuthorize(ctx context.Context, p Charge, h TxEventHandler) (TxResult, error)
+	// BookTotal books p.Amount (at most the reserved amount) of the
+	// reservation and releases the rest.
+	BookTotal(ctx context.Context, receiptNo int, p Charge, h TxEventHandler) (TxResult, error)
+	// PartialReversal releases unused.Amount of the reservation and books
+	// the rest.
+	PartialReversal(ctx context.Context, receiptNo int, unused Charge, h TxEventHandler) (TxResult, error)
+	// ReleasePreAuth releases the whole reservation.
+	ReleasePreAuth(ctx context.Context, receiptNo int, h TxEventHandler) (TxResult, error)
+}
+
+// DiagnosticTerminal is a Terminal that can check its host connection and
+// report its totals without settling them.
+type DiagnosticTerminal interface {
+	Terminal
+	// Diagnosis makes the terminal talk to its host; an error means the
+	// check failed or could not run.
+	Diagnosis(ctx context.Context) (TxResult, error)
+	// TurnoverTotals reports the unsettled totals (Info.Amount) without
+	// settling them.
+	TurnoverTotals(ctx context.Context, h TxEventHandler) (TxResult, error)
+}

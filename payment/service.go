@@ -227,6 +227,13 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 					orig.ID, done+req.Amount, orig.Amount, done)
 			}
 		}
+		if req.Type == TypePreAuthCompletion || req.Type == TypePreAuthReversal {
+			if closed, err := preAuthClosedTx(ctx, tx, req.OriginalPaymentID); err != nil {
+				return err
+			} else if closed {
+				return errPreAuthClosed
+			}
+		}
 		if req.Type == TypeReversal {
 			if _, err := reversalOf(ctx, tx, req.OriginalPaymentID); err == nil {
 				return ErrAlreadyReversed

@@ -151,6 +151,8 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 			if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err == nil {
 				o.res, o.err = reverseOn(ctx, t.cfg.Device, orig, h)
 			}
+		case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal:
+			o.res, o.err = s.runPreAuth(ctx, t, r, ch, h)
 		}
 		done <- o
 	}()

@@ -17,10 +17,14 @@ func validate(req *NewPayment) error {
 		if req.Amount < 0 || req.Amount > MaxAmount {
 			return invalid("amount", "must be the original amount or left out")
 		}
+	case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal:
+		if err := validatePreAuth(req); err != nil {
+			return err
+		}
 	case "":
-		return invalid("type", "is required: sale, refund or reversal")
+		return invalid("type", "is required: sale, refund, reversal, preauth, preauth_completion or preauth_reversal")
 	default:
-		return invalid("type", "must be sale, refund or reversal")
+		return invalid("type", "must be sale, refund, reversal, preauth, preauth_completion or preauth_reversal")
 	}
 	if req.Type == TypeSale && req.OriginalPaymentID != "" {
 		return invalid("original_payment_id", "is only for a refund or a reversal")
@@ -47,6 +51,12 @@ func validate(req *NewPayment) error {
 func checkAgainst(req *NewPayment, t Terminal, orig *record) error {
 	if req.Currency == "" {
 		req.Currency = t.Currency
+	}
+	if isPreAuthType(req.Type) {
+		if err := checkPreAuth(req, t, orig); err != nil {
+			return err
+		}
+		orig = nil // checked above
 	}
 	if orig != nil {
 		switch {

@@ -366,7 +366,9 @@ func (c Config) Validate() error {
 			}
 		case t.Protocol != "zvt":
 			return bad(k+".protocol", strconv.Quote(t.Protocol), `want "zvt" or "nexo"`)
-		case validPort(t.Port) != nil:
+		case strings.HasPrefix(t.Port, "tls://") && validTLSPort(t.Port) != nil: // ZVT over TLS
+			return bad(k+".port", strconv.Quote(t.Port), "%v", validTLSPort(t.Port))
+		case !strings.HasPrefix(t.Port, "tls://") && validPort(t.Port) != nil:
 			return bad(k+".port", strconv.Quote(t.Port), "%v", validPort(t.Port))
 		case t.Baud <= 0:
 			return bad(k+".baud", t.Baud, "must be positive")
@@ -455,6 +457,14 @@ func validPort(p string) error {
 		}
 	case !filepath.IsAbs(p):
 		return errors.New("a device path must be absolute, like /dev/ttyUSB0")
+	}
+	return nil
+}
+
+// validTLSPort checks a tls://host:port terminal port (ZVT over TLS).
+func validTLSPort(p string) error {
+	if _, _, err := net.SplitHostPort(strings.TrimPrefix(p, "tls://")); err != nil {
+		return errors.New("want tls://host:port")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -90,6 +91,36 @@ func deviceStates(links []*device.Link) map[string]any {
 		out[l.ID()] = st
 	}
 	return out
+}
+
+// terminalHealth adds to each ZVT terminal's /healthz entry what it said to
+// the last Status Enquiry (the idle poll, PA00P015 §2.56) and how its last
+// Diagnosis went (the host-link check).
+func terminalHealth(devs map[string]any, terminals map[string]*zvt.Client) {
+	for id, c := range terminals {
+		m, ok := devs[id].(map[string]any)
+		if !ok {
+			continue
+		}
+		if st, at, err := c.LastStatus(); !at.IsZero() {
+			m["terminal_status"] = st.Text
+			m["status_at"] = at.UTC().Format(time.RFC3339)
+			if err != nil {
+				m["terminal_status"] = "no answer: " + err.Error()
+			}
+		}
+		if at, err, ran := c.LastDiagnosis(); ran {
+			switch {
+			case err == nil:
+				m["diagnosis"] = "ok"
+			case errors.Is(err, zvt.ErrNotSupported):
+				m["diagnosis"] = "not supported by the terminal"
+			default:
+				m["diagnosis"] = "failed: " + err.Error()
+			}
+			m["diagnosis_at"] = at.UTC().Format(time.RFC3339)
+		}
+	}
 }
 
 // traces collects each terminal's ring of recent frames for the API.

@@ -288,6 +288,7 @@ func TestConfigErrors(t *testing.T) {
 		"ErrISL":         {file: "[[printers]]\nid = \"p1\"\nport = \"/dev/ttyS1\"\nprotocol = \"datecs-isl\"", want: "printers[0].protocol"},
 		"ErrESCPOSPage":  {file: "[[printers]]\nid = \"r1\"\nport = \"/dev/usb/lp0\"\nprotocol = \"escpos\"\ncode_page = \"cp1251\"", want: "printers[0].code_page"},
 		"ErrESCPOSWidth": {file: "[[printers]]\nid = \"r1\"\nport = \"tcp://10.0.0.9:9100\"\nprotocol = \"escpos\"\nwidth = 8", want: "printers[0].width = 8"},
+		"ErrTerminalTLS": {file: "[[terminals]]\nid = \"t1\"\nport = \"tls://10.0.0.7\"", want: "want tls://host:port"},
 		"ErrDupID":       {file: "[[terminals]]\nid = \"d\"\nport = \"/dev/x\"\n[[printers]]\nid = \"d\"\nport = \"/dev/y\"", want: "printers[0].id"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -355,5 +356,17 @@ func TestDevBootstrapKey(t *testing.T) {
 	list, _ := cli(t, "keys", "list", "--config", cfg, "--json")
 	if n := strings.Count(list, `"role":"admin"`); n != 1 {
 		t.Fatalf("%d admin keys after two --dev starts, want 1", n)
+	}
+}
+
+// A tls://host:port terminal port is accepted (ZVT over TLS).
+func TestConfigTLSTerminal(t *testing.T) {
+	cfg := writeConfig(t, "[[terminals]]\nid = \"t1\"\nport = \"tls://127.0.0.1:22001\"\n")
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "--config", cfg, "--print-config"}, func(string) string { return "" }, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "tls://127.0.0.1:22001") {
+		t.Fatalf("print-config:\n%s", out.String())
 	}
 }

@@ -199,6 +199,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Health: func(ctx context.Context) map[string]any {
 			h := certs.Health(ctx)
 			h["devices"] = nexoStates(withConditions(deviceStates(allLinks), receiptDevs), nexoTerminals)
+			terminalHealth(h["devices"].(map[string]any), terminals)
 			if registrations != nil {
 				h["tax_service"] = taxServiceHealth(ctx, registrations)
 			}

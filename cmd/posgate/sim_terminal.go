@@ -3,13 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/terminal"
 	"github.com/rs/zerolog"
 )
@@ -20,7 +23,8 @@ var simTerminalStdin io.Reader = os.Stdin
 // runSimTerminal serves a simulated ZVT payment terminal on a pty or a TCP
 // port until ctx is cancelled, and renders every receipt it prints.
 //
-//	posgate sim terminal [--pty [--link PATH] | --tcp ADDR] [--password P] [--tid ID]
+//	posgate sim terminal [--pty [--link PATH] | --tcp ADDR [--tls-cert F --tls-key F]]
+//	                     [--password P] [--tid ID] [--profile NAME]
 //	                     [--step D] [--slow D] [--control] [--quiet]
 func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if simProtocol(args) == "nexo" {
@@ -34,6 +38,9 @@ func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer
 	step := fs.Duration("step", 300*time.Millisecond, "gap between intermediate statuses")
 	slow := fs.Duration("slow", 5*time.Second, "how long amounts ending in 55 keep the terminal busy")
 	protocol := fs.String("protocol", "zvt", "zvt, or nexo (Adyen Terminal API over TLS)")
+	profile := fs.String("profile", "", "behave like firmware with known deviations: "+strings.Join(terminal.Profiles(), ", "))
+	tlsCert := fs.String("tls-cert", "", "with --tcp: serve TLS with this PEM certificate (a tls:// terminal)")
+	tlsKey := fs.String("tls-key", "", "with --tls-cert: its PEM private key")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,10 +50,16 @@ func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := sf.check("sim terminal", fs); err != nil {
 		return err
 	}
+	if err := terminal.CheckProfile(*profile); err != nil {
+		return fmt.Errorf("sim terminal: --profile: %w", err)
+	}
+	if (*tlsCert != "") != (*tlsKey != "") || (*tlsCert != "" && *sf.tcp == "") {
+		return fmt.Errorf("sim terminal: --tls-cert and --tls-key go together, with --tcp")
+	}
 
 	out := &lockedWriter{w: stdout}
 	opts := terminal.Options{
-		Password: *password, TerminalID: *tid, Step: *step, Slow: *slow,
+		Password: *password, TerminalID: *tid, Step: *step, Slow: *slow, Profile: *profile,
 		Log: zerolog.New(stderr).With().Timestamp().Logger(),
 	}
 	if !*sf.quiet {
@@ -62,6 +75,9 @@ func runSimTerminal(ctx context.Context, args []string, stdout, stderr io.Writer
 		go controlTerminal(ctx, simTerminalStdin, sim, out)
 	}
 
+	if *tlsCert != "" {
+		return serveTerminalTLS(ctx, *sf.tcp, *tlsCert, *tlsKey, *tid, sim, opts.Log, out)
+	}
 	return serveSim(ctx, "sim terminal", fmt.Sprintf("terminal simulator (zvt, tid %s)", *tid), sf,
 		sim.ServeSerial, sim.ServeTCP, opts.Log, out)
 }
@@ -101,4 +117,23 @@ func controlTerminal(ctx context.Context, r io.Reader, sim *terminal.Simulator, 
 			fmt.Fprintln(out, terminalControlHelp)
 		}
 	}
+}
+
+// serveTerminalTLS serves the simulator on addr over TLS until ctx ends.
+func serveTerminalTLS(ctx context.Context, addr, certFile, keyFile, tid string, sim *terminal.Simulator,
+	log zerolog.Logger, out io.Writer) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("sim terminal: load tls key pair: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("sim terminal: %w", err)
+	}
+	srv := simulator.ServeListener(ctx, tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert},
+		MinVersion: tls.VersionTLS12}), sim.ServeTCP, log)
+	defer srv.Close()
+	fmt.Fprintf(out, "terminal simulator (zvt, tid %s) on tls://%s\n", tid, srv.Addr())
+	<-ctx.Done()
+	return nil
 }

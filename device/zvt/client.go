@@ -2,6 +2,7 @@ package zvt
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ var (
 	// ErrPersist wraps the handler's error for a Status-Information the
 	// client therefore refused.
 	ErrPersist = errors.New("zvt: status information not persisted")
+	// ErrNotSupported is a command the terminal refused as "function not
+	// possible" (result code 83), as firmware without it does. A
+	// RejectedError with that code wraps it.
+	ErrNotSupported = errors.New("zvt: function not supported by the terminal")
 )
 
 // RejectedError is a command the terminal refused with 84 Code 00.
@@ -40,13 +45,29 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("zvt: %s rejected: %02X %s", e.Command, e.Code, ResultText(e.Code))
 }
 
-// Unwrap returns ErrRejected.
-func (e *RejectedError) Unwrap() error { return ErrRejected }
+// Unwrap returns ErrRejected, and ErrNotSupported for code 83.
+func (e *RejectedError) Unwrap() []error {
+	if e.Code == 0x83 {
+		return []error{ErrRejected, ErrNotSupported}
+	}
+	return []error{ErrRejected}
+}
+
+// rejected turns a negative answer into a RejectedError. The result code is
+// the APRC, or, for 84 1E (the error form some terminals use for every
+// refusal, §2.1), the first data byte.
+func rejected(command string, a APDU) *RejectedError {
+	code := a.Instr
+	if a.Instr == 0x1E && len(a.Data) > 0 {
+		code = a.Data[0]
+	}
+	return &RejectedError{Command: command, Code: code}
+}
 
 // Options configures a Client. ID and Spec are required.
 type Options struct {
 	ID       string // device id, e.g. "t1"
-	Spec     string // /dev/ttyUSB0, tcp://host[:20007] or usb:VID:PID[:serial]
+	Spec     string // /dev/ttyUSB0, tcp://host[:20007], tls://host:port or usb:VID:PID[:serial]
 	Password string // 6 digits; default "000000"
 	Currency string // ISO 4217 alpha; default "EUR"
 	// Config is the Registration config byte; default 0xBE: the PT sends
@@ -68,6 +89,26 @@ type Options struct {
 	BackoffMin, BackoffMax time.Duration
 	// ConnectPerJob opens a TCP connection per command.
 	ConnectPerJob bool
+	// StatusEvery is how often Run sends Status Enquiry 05 01 while the
+	// terminal is idle (PA00P015 §2.56: every minute or more often);
+	// default 1 minute, negative turns it off.
+	StatusEvery time.Duration
+	// TLS configures tls://host:port terminals; nil verifies the
+	// terminal's certificate against the system roots, for the host named
+	// in the spec.
+	TLS *tls.Config
+	// DiagnosisEvery, if positive, makes Run send Diagnosis 06 70 that
+	// often while idle, as a health check of the terminal's host link. A
+	// Diagnosis also runs when the terminal asks for one (registration
+	// status-byte bit 1, terminal status C2).
+	DiagnosisEvery time.Duration
+	// SequenceIDs asks the terminal at Registration to number every
+	// message (TLV 1F73, PA00P015 chapter 5); used only if it agrees.
+	SequenceIDs bool
+	// RetryLater bounds how often a Status-Information whose handler
+	// returned device.ErrRetryLater is answered 84 9C (the terminal sends
+	// it again after 2 s, §2.2.6) before it is refused; default 5.
+	RetryLater int
 }
 
 // Client is the ECR side of ZVT. It implements device.Terminal. Run must
@@ -83,6 +124,23 @@ type Client struct {
 
 	mu     sync.Mutex // guards active
 	active *activeTx
+
+	// Owned by the goroutine that runs the port's jobs (inside link.Do).
+	lastReceipt int  // last receipt number the terminal reported (1F1F or 87), 0 if none
+	registered  bool // Register succeeded and no LogOff since: LogOff on shutdown
+	seqOn       bool // message sequence ids agreed at Registration (seqid.go)
+	seq         int  // the last sequence id either side used
+	seqAgreed   bool // the Registration's Completion echoed 1F73
+
+	smu        sync.Mutex // guards the fields below
+	status     device.TerminalStatus
+	statusAt   time.Time
+	statusErr  error
+	lastJobEnd time.Time
+	needDiag   bool      // the terminal asked for a Diagnosis
+	diagAt     time.Time // last Diagnosis
+	diagErr    error
+	diagDone   bool // a Diagnosis ran (diagAt/diagErr are set)
 }
 
 var _ device.Terminal = (*Client)(nil)
@@ -145,6 +203,12 @@ func New(opts Options) *Client {
 	if opts.Trace == nil {
 		opts.Trace = device.NewTrace(200)
 	}
+	if opts.StatusEvery == 0 {
+		opts.StatusEvery = time.Minute
+	}
+	if opts.RetryLater == 0 {
+		opts.RetryLater = 5
+	}
 	pwd, err := Password(opts.Password)
 	if err != nil {
 		panic("zvt: New: " + err.Error())
@@ -154,18 +218,17 @@ func New(opts Options) *Client {
 		panic("zvt: New: " + err.Error())
 	}
 	log := opts.Log.With().Str(logkey.DeviceID, opts.ID).Logger()
-	return &Client{
+	c := &Client{
 		opts: opts, pwd: pwd, cc: cc, log: log, trace: opts.Trace,
-		tcp: strings.HasPrefix(opts.Spec, "tcp://"),
-		link: device.NewLink(device.LinkOptions{
-			ID: opts.ID, Spec: opts.Spec, Port: opts.Port, Log: opts.Log, Notifier: opts.Notifier,
-			BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, ConnectPerJob: opts.ConnectPerJob,
-		}),
+		tcp: strings.HasPrefix(opts.Spec, "tcp://") || strings.HasPrefix(opts.Spec, "tls://"),
 	}
+	c.link = device.NewLink(device.LinkOptions{
+		ID: opts.ID, Spec: opts.Spec, Port: opts.Port, Log: opts.Log, Notifier: opts.Notifier,
+		BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, ConnectPerJob: opts.ConnectPerJob,
+		Open: c.openPort,
+	})
+	return c
 }
-
-// Run owns the port until ctx ends; it returns nil on cancellation.
-func (c *Client) Run(ctx context.Context) error { return c.link.Run(ctx) }
 
 // Trace returns the ring of recent frames.
 func (c *Client) Trace() *device.Trace { return c.trace }
@@ -173,9 +236,18 @@ func (c *Client) Trace() *device.Trace { return c.trace }
 // Link returns the underlying link, for its state.
 func (c *Client) Link() *device.Link { return c.link }
 
-// Register sends Registration 06 00 with TLV activated.
+// Register sends Registration 06 00 with a TLV container listing the
+// commands posgate accepts (tag 26), so receipts come as text blocks.
 func (c *Client) Register(ctx context.Context) error {
-	_, err := c.run(ctx, Registration(c.pwd, c.opts.Config, c.cc), nil)
+	_, err := c.exchange(ctx, RegistrationTLV(c.pwd, c.opts.Config, c.cc, PermittedCommands), nil, func(a APDU) {
+		_, c.seqAgreed = SeqIDOf(a)
+		// Status-byte bit 1: "Diagnosis necessary" (§2.1 Table 3).
+		if fs, _ := DecodeFields(a.Data); fs != nil {
+			if v, ok := fieldMap(fs)[0x19]; ok && len(v) == 1 && v[0]&0x02 != 0 {
+				c.setNeedDiagnosis(true)
+			}
+		}
+	})
 	return err
 }
 
@@ -228,6 +300,12 @@ func (c *Client) Status(ctx context.Context) (device.TerminalStatus, error) {
 	_, err := c.exchange(ctx, StatusEnquiry(c.pwd), nil, func(a APDU) {
 		st = parseStatusCompletion(a.Data)
 	})
+	c.smu.Lock()
+	c.status, c.statusAt, c.statusErr = st, time.Now(), err
+	c.smu.Unlock()
+	if err == nil && st.Code == 0xC2 { // diagnosis required (chapter 11)
+		c.setNeedDiagnosis(true)
+	}
 	return st, err
 }
 
@@ -263,7 +341,7 @@ func (c *Client) Abort(ctx context.Context) error {
 			return fmt.Errorf("abort: %w", err)
 		}
 		if resp.IsNack() {
-			return &RejectedError{Command: "Abort", Code: resp.Instr}
+			return rejected("Abort", resp)
 		}
 		return nil
 	})
@@ -327,7 +405,9 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 			c.mu.Unlock()
 			close(a.done)
 		}()
+		defer c.jobEnded()
 		tr := c.transport(p)
+		cmd := c.fillSeq(c.fillSync(cmd))
 		if err := tr.Send(ctx, cmd); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -336,17 +416,22 @@ func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if resp.IsNack() {
-			return &RejectedError{Command: name, Code: resp.Instr}
+			return rejected(name, resp)
 		}
 		if !resp.IsAck() {
 			return fmt.Errorf("%s: %w: answered %s", name, ErrBadValue, CommandName(resp))
 		}
 		if cmd.Command() == CmdLogOff || cmd.Command() == CmdAbort {
+			c.registered = c.registered && cmd.Command() != CmdLogOff
 			return nil // no master rights change hands
 		}
 		res, err = c.serveMaster(ctx, tr, a, h, onCompletion)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
+		}
+		if cmd.Command() == CmdRegistration {
+			c.registered = true
+			c.seqOn = c.opts.SequenceIDs && c.seqAgreed
 		}
 		return nil
 	})

@@ -13,6 +13,13 @@ const (
 	CmdReversal        = 0x0630
 	CmdRefund          = 0x0631
 	CmdEndOfDay        = 0x0650
+	CmdPreAuth         = 0x0622 // Pre-Authorisation / Reservation (§2.8)
+	CmdPartialReversal = 0x0623 // Partial-Reversal of a Pre-Authorisation (§2.10)
+	CmdBookTotal       = 0x0624 // Book Total (§2.13)
+	CmdPreAuthReversal = 0x0625 // Pre-Authorisation Reversal (§2.14)
+	CmdTurnoverTotals  = 0x0610 // Send Turnover Totals (§2.43)
+	CmdDiagnosis       = 0x0670 // Diagnosis (§2.17)
+	CmdSetTimeECR      = 0x0401 // PT → ECR: Set Date and Time in ECR (§3.4)
 	CmdAbort           = 0x06B0 // ECR → PT
 	CmdPrintLine       = 0x06D1 // PT → ECR
 	CmdPrintTextBlock  = 0x06D3 // PT → ECR
@@ -26,29 +33,39 @@ const (
 )
 
 var cmdNames = map[uint16]string{
-	CmdRegistration:   "Registration",
-	CmdAuthorization:  "Authorization",
-	CmdLogOff:         "Log-Off",
-	CmdCompletion:     "Completion",
-	CmdAbortPT:        "Abort",
-	CmdRepeatReceipt:  "Repeat Receipt",
-	CmdReversal:       "Reversal",
-	CmdRefund:         "Refund",
-	CmdEndOfDay:       "End-of-Day",
-	CmdAbort:          "Abort",
-	CmdPrintLine:      "Print Line",
-	CmdPrintTextBlock: "Print Text-Block",
-	CmdStatusEnquiry:  "Status Enquiry",
-	CmdStatusInfo:     "Status-Information",
-	CmdIntermediate:   "Intermediate Status",
-	respPositive:      "Ack",
+	CmdRegistration:    "Registration",
+	CmdAuthorization:   "Authorization",
+	CmdLogOff:          "Log-Off",
+	CmdCompletion:      "Completion",
+	CmdAbortPT:         "Abort",
+	CmdRepeatReceipt:   "Repeat Receipt",
+	CmdReversal:        "Reversal",
+	CmdRefund:          "Refund",
+	CmdEndOfDay:        "End-of-Day",
+	CmdAbort:           "Abort",
+	CmdPrintLine:       "Print Line",
+	CmdPrintTextBlock:  "Print Text-Block",
+	CmdStatusEnquiry:   "Status Enquiry",
+	CmdStatusInfo:      "Status-Information",
+	CmdIntermediate:    "Intermediate Status",
+	CmdPreAuth:         "Pre-Authorisation",
+	CmdPartialReversal: "Partial-Reversal",
+	CmdBookTotal:       "Book Total",
+	CmdPreAuthReversal: "Pre-Authorisation Reversal",
+	CmdTurnoverTotals:  "Send Turnover Totals",
+	CmdDiagnosis:       "Diagnosis",
+	CmdSetTimeECR:      "Set Date and Time in ECR",
+	respPositive:       "Ack",
 }
 
 // CommandName returns the spec's name for a command or response.
 func CommandName(a APDU) string {
 	if a.Class == 0x84 {
-		if a.Instr == 0 {
+		switch {
+		case a.Instr == 0:
 			return "Ack"
+		case a.Instr == 0x1E && len(a.Data) > 0: // the error form 84 1E <result-code> (§2.1)
+			return "Nack " + ResultText(a.Data[0])
 		}
 		return "Nack " + ResultText(a.Instr)
 	}
@@ -137,14 +154,16 @@ func PrintLine(attr byte, text string) APDU {
 	return APDU{Class: 0x06, Instr: 0xD1, Data: append([]byte{attr}, text...)}
 }
 
-// PrintTextBlock builds the PT's 06 D3: BMP 06 holding tag 25 with one tag
-// 07 per line, and tag 1F07 with the receipt type (1 merchant, 2 customer,
-// 3 administration).
+// PrintTextBlock builds the PT's 06 D3 (PA00P015 §3.6): BMP 06 holding tag
+// 25 with one tag 07 per line and, as its last item, attribute tag 09 = 81
+// (1xxx xxxx, not 80: the receipt ends here), and tag 1F07 with the receipt
+// type (1 merchant, 2 customer, 3 administration).
 func PrintTextBlock(receiptType byte, lines []string) APDU {
 	var texts []byte
 	for _, l := range lines {
 		texts = AppendTLV(texts, TLV{Tag: TagTextLine, Value: []byte(l)})
 	}
+	texts = AppendTLV(texts, TLV{Tag: TagAttribute, Value: []byte{0x81}})
 	var tlv []byte
 	tlv = AppendTLV(tlv, TLV{Tag: TagReceiptType, Value: []byte{receiptType}})
 	tlv = AppendTLV(tlv, TLV{Tag: TagPrintTexts, Value: texts})
@@ -248,3 +267,85 @@ func TerminalStatusText(code byte) string {
 	}
 	return fmt.Sprintf("status %02X", code)
 }
+
+// PermittedCommands is the tag 26 list posgate sends at Registration: the
+// commands it accepts from the terminal besides Status-Information,
+// Completion, Abort and Intermediate Status, which are always allowed
+// (PA00P015 tag 26). Listing 06 D3 asks for receipts as text blocks (§3.6).
+var PermittedCommands = []uint16{CmdPrintLine, CmdPrintTextBlock, CmdSetTimeECR}
+
+// RegistrationTLV builds 06 00 with a TLV container holding the list of
+// permitted commands (tag 26 with one tag 0A per command), as the spec
+// strongly recommends for an ECR that speaks TLV (§2.1).
+func RegistrationTLV(pwd []byte, config byte, currency int64, permitted []uint16) APDU {
+	d := append(append([]byte{}, pwd...), config)
+	d = append(d, bcd(currency, 2)...)
+	var list []byte
+	for _, c := range permitted {
+		list = AppendTLV(list, TLV{Tag: 0x0A, Value: []byte{byte(c >> 8), byte(c)}})
+	}
+	d = AppendField(d, Field{BMP: 0x06, Value: AppendTLV(nil, TLV{Tag: TagPermittedCmds, Value: list})})
+	return APDU{Class: 0x06, Instr: 0x00, Data: d}
+}
+
+// RepeatReceiptService builds 06 20 with a service byte (§2.20): bit 0
+// asks for the Status-Information again, bit 1 for no receipt.
+func RepeatReceiptService(pwd []byte, service byte) APDU {
+	d := AppendField(append([]byte{}, pwd...), Field{BMP: 0x03, Value: []byte{service}})
+	return APDU{Class: 0x06, Instr: 0x20, Data: d}
+}
+
+// syncTLV is the receipt-number mirror, TLV 1F1F (chapter 4): the last
+// receipt number the ECR knows, as binary, or empty when it knows none.
+func syncTLV(last int) Field {
+	var v []byte
+	if last > 0 {
+		v = []byte{byte(last >> 8), byte(last)}
+	}
+	return Field{BMP: 0x06, Value: AppendTLV(nil, TLV{Tag: TagReceiptNumSync, Value: v})}
+}
+
+// PreAuthorization builds 06 22 for amount in currency (§2.8).
+func PreAuthorization(amount, currency int64) APDU {
+	d := AppendFields(nil, []Field{
+		{BMP: 0x04, Value: bcd(amount, 6)},
+		{BMP: 0x49, Value: bcd(currency, 2)},
+	})
+	return APDU{Class: 0x06, Instr: 0x22, Data: d}
+}
+
+// BookTotal builds 06 24 (§2.13): book amount of the reservation with
+// receiptNo; 13.08 gives it no password.
+func BookTotal(receiptNo int, amount, currency int64) APDU {
+	d := AppendFields(nil, []Field{
+		{BMP: 0x87, Value: bcd(int64(receiptNo), 2)},
+		{BMP: 0x04, Value: bcd(amount, 6)},
+		{BMP: 0x49, Value: bcd(currency, 2)},
+	})
+	return APDU{Class: 0x06, Instr: 0x24, Data: d}
+}
+
+// PartialReversal builds 06 23 (§2.10): release the unused amount of the
+// reservation with receiptNo and book the rest.
+func PartialReversal(receiptNo int, unused, currency int64) APDU {
+	d := AppendFields(nil, []Field{
+		{BMP: 0x87, Value: bcd(int64(receiptNo), 2)},
+		{BMP: 0x04, Value: bcd(unused, 6)},
+		{BMP: 0x49, Value: bcd(currency, 2)},
+	})
+	return APDU{Class: 0x06, Instr: 0x23, Data: d}
+}
+
+// PreAuthReversal builds 06 25 (§2.14): release the whole reservation.
+func PreAuthReversal(receiptNo int) APDU {
+	d := AppendField(nil, Field{BMP: 0x87, Value: bcd(int64(receiptNo), 2)})
+	return APDU{Class: 0x06, Instr: 0x25, Data: d}
+}
+
+// TurnoverTotals builds 06 10 (§2.43).
+func TurnoverTotals(pwd []byte) APDU {
+	return APDU{Class: 0x06, Instr: 0x10, Data: append([]byte{}, pwd...)}
+}
+
+// Diagnosis builds 06 70 (§2.17).
+func Diagnosis() APDU { return APDU{Class: 0x06, Instr: 0x70} }

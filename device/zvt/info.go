@@ -53,7 +53,7 @@ func statusInfo(m map[byte][]byte) *device.TxInfo {
 		info.Time = bcdDigits(v)
 	}
 	if v, ok := m[0x8B]; ok {
-		info.CardName = string(v)
+		info.CardName = strings.TrimRight(string(v), "\x00") // null-terminated (§3.1.1)
 	}
 	if v, ok := m[0x22]; ok {
 		info.PAN = MaskPAN(v)

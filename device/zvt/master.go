@@ -23,8 +23,14 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		res        device.TxResult
 		persistErr error
 		lines      []string // print lines of the receipt being printed
+		blockLines []string // text-block lines of the receipt being printed
 		abortReply chan error
-		t4         = time.Now().Add(c.opts.T4)
+		// T4 runs from the terminal's last message (§2.56: "if the PT does
+		// not send any command within T4"); a 04 FF with a timeout sets a
+		// new T4 for the rest of the command (§3.7).
+		t4dur   = c.opts.T4
+		t4      = time.Now().Add(t4dur)
+		retries int // 84 9C answers to this command's Status-Information
 	)
 	defer func() {
 		if abortReply != nil { // the call failed before the terminal answered it
@@ -75,7 +81,7 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 		if msg.Class == 0x80 || msg.Class == 0x84 { // the answer to our Abort
 			if abortReply != nil {
 				if msg.IsNack() {
-					abortReply <- &RejectedError{Command: "Abort", Code: msg.Instr}
+					abortReply <- rejected("Abort", msg)
 				} else {
 					abortReply <- nil
 				}
@@ -83,12 +89,13 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			continue
 		}
+		t4 = now.Add(t4dur) // every terminal message restarts T4
 		switch msg.Command() {
 		case CmdIntermediate:
-			t4 = now.Add(c.opts.T4)
 			if len(msg.Data) >= 2 { // a new T4 in BCD minutes
 				if m, err := unbcd(msg.Data[1:2]); err == nil && m > 0 {
-					t4 = now.Add(time.Duration(m) * time.Minute)
+					t4dur = time.Duration(m) * time.Minute
+					t4 = now.Add(t4dur)
 				}
 			}
 			code := byte(0)
@@ -96,9 +103,8 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 				code = msg.Data[0]
 			}
 			_ = h(ctx, device.TxEvent{Kind: device.EventIntermediate, At: now, Status: code, Text: IntermediateText(code)})
-			err = answer(Ack())
+			err = answer(c.ackFor(msg))
 		case CmdStatusInfo:
-			t4 = now.Add(c.opts.T4)
 			info, perr := ParseStatusInfo(msg.Data)
 			switch {
 			case perr != nil && info != nil && info.ResultCode == 0 && info.ReceiptNo == 0 && info.Amount == 0:
@@ -116,20 +122,32 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			res.Info = info
 			c.log.Debug().Int(logkey.ReceiptNo, info.ReceiptNo).Uint8("result", info.ResultCode).Msg("zvt status information")
-			if herr := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, At: now, Info: info}); herr != nil {
+			herr := h(ctx, device.TxEvent{Kind: device.EventStatusInfo, At: now, Info: info})
+			if errors.Is(herr, device.ErrRetryLater) && retries < c.opts.RetryLater {
+				// "Repeat later" (§2.2.6): the terminal sends the
+				// Status-Information again after 2 s and commits nothing
+				// meanwhile.
+				retries++
+				c.log.Warn().Err(herr).Int("attempt", retries).Msg("zvt status information not stored yet, asking the terminal to repeat it")
+				err = answer(Nack(0x9C))
+				break
+			}
+			if herr != nil {
 				persistErr = fmt.Errorf("%w: %w", ErrPersist, herr)
 				err = answer(Nack(0x66))
 				break
 			}
-			err = answer(Ack())
+			persistErr = nil
+			c.noteReceipt(msg.Data, info)
+			err = answer(c.ackFor(msg))
 		case CmdPrintLine:
 			if len(msg.Data) == 0 {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 				break
 			}
 			attr, text := msg.Data[0], string(msg.Data[1:])
 			if attr == 0xFF { // line feeds only
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 				break
 			}
 			lines = append(lines, text)
@@ -144,22 +162,32 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			if herr != nil {
 				err = answer(Nack(0xCC))
 			} else {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 			}
 		case CmdPrintTextBlock:
-			rc, perr := parseTextBlock(msg.Data)
+			rc, ended, perr := parseTextBlock(msg.Data)
 			if perr != nil {
 				err = answer(Nack(0x9A))
 				break
 			}
+			// Blocks of one receipt are joined until the attribute that
+			// ends it (§3.6); a terminal that sends no attribute at all
+			// sends a receipt per block.
+			rc.Lines = append(blockLines, rc.Lines...)
+			if !ended {
+				blockLines = rc.Lines
+				err = answer(c.ackFor(msg))
+				break
+			}
+			blockLines = nil
 			res.Receipts = append(res.Receipts, rc)
 			if herr := h(ctx, device.TxEvent{Kind: device.EventPrint, At: now, Receipt: &rc}); herr != nil {
 				err = answer(Nack(0xCC))
 			} else {
-				err = answer(Ack())
+				err = answer(c.ackFor(msg))
 			}
 		case CmdCompletion:
-			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
+			if err := tr.Send(ctx, c.ackFor(msg)); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {
@@ -184,9 +212,12 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			if len(lines) > 0 {
 				res.Receipts = append(res.Receipts, device.TxReceipt{Lines: lines})
 			}
+			if len(blockLines) > 0 {
+				res.Receipts = append(res.Receipts, device.TxReceipt{Lines: blockLines})
+			}
 			return res, persistErr
 		case CmdAbortPT:
-			if err := tr.Send(ctx, Ack()); err != nil { // master rights are back: no abort after this
+			if err := tr.Send(ctx, c.ackFor(msg)); err != nil { // master rights are back: no abort after this
 				return res, err
 			}
 			if abortReply != nil {
@@ -202,6 +233,10 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			}
 			res.Message = ResultText(res.Code)
 			return res, persistErr
+		case CmdSetTimeECR:
+			// Set Date and Time in ECR (§3.4), after a Diagnosis: posgate
+			// does not set the box's clock from a terminal; acknowledged.
+			err = answer(c.ackFor(msg))
 		default:
 			c.log.Debug().Str("apdu", Describe(msg)).Msg("zvt unsupported terminal command")
 			err = answer(Nack(0x83))
@@ -212,36 +247,47 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 	}
 }
 
-// parseTextBlock reads a 06 D3: BMP 06 with tag 25 (07 lines) and 1F07.
-func parseTextBlock(data []byte) (device.TxReceipt, error) {
-	var rc device.TxReceipt
+// parseTextBlock reads a 06 D3: BMP 06 with tag 25 (07 lines, 09
+// attributes) and 1F07. ended reports whether the block ends its receipt:
+// its last item is an attribute 1xxx xxxx other than 80, or it carries no
+// attribute at all.
+func parseTextBlock(data []byte) (rc device.TxReceipt, ended bool, err error) {
 	fs, err := DecodeFields(data)
 	if err != nil {
-		return rc, fmt.Errorf("parse text block: %w", err)
+		return rc, false, fmt.Errorf("parse text block: %w", err)
 	}
 	tlv, ok := fieldMap(fs)[0x06]
 	if !ok {
-		return rc, fmt.Errorf("parse text block: %w: no bmp 06", ErrBadValue)
+		return rc, false, fmt.Errorf("parse text block: %w: no bmp 06", ErrBadValue)
 	}
 	ts, err := DecodeTLVs(tlv)
 	if err != nil {
-		return rc, fmt.Errorf("parse text block: %w", err)
+		return rc, false, fmt.Errorf("parse text block: %w", err)
 	}
+	ended = true
 	if t, ok := findTLV(ts, TagReceiptType); ok && len(t.Value) == 1 {
 		rc.Kind = map[byte]string{1: "merchant", 2: "customer", 3: "administration"}[t.Value[0]]
 	}
 	if t, ok := findTLV(ts, TagPrintTexts); ok {
 		inner, err := DecodeTLVs(t.Value)
 		if err != nil {
-			return rc, fmt.Errorf("parse text block: %w", err)
+			return rc, false, fmt.Errorf("parse text block: %w", err)
 		}
+		attrs := false
 		for _, l := range inner {
-			if l.Tag == TagTextLine {
+			switch l.Tag {
+			case TagTextLine:
 				rc.Lines = append(rc.Lines, string(l.Value))
+			case TagAttribute:
+				attrs = true
 			}
 		}
+		if attrs {
+			last := inner[len(inner)-1]
+			ended = last.Tag == TagAttribute && len(last.Value) == 1 && last.Value[0]&0x80 != 0 && last.Value[0] != 0x80
+		}
 	}
-	return rc, nil
+	return rc, ended, nil
 }
 
 // parseStatusCompletion reads the 06 0F after a Status Enquiry:

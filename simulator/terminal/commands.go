@@ -8,7 +8,79 @@ import (
 	"github.com/posgate/posgate/simulator"
 )
 
-// payment runs a sale or a refund.
+// txRequest is what a transaction command asked for.
+type txRequest struct {
+	amount     int64
+	cc         int64
+	ccSent     bool   // BMP 49 was sent: the Status-Information carries it back (§3.1.1)
+	maxSI      int    // BMP 02: how often the ECR may answer 84 9C; -1 = no limit
+	receiptNo  int    // BMP 87, -1 if absent
+	sync       []byte // TLV 1F1F, nil if absent (chapter 4)
+	syncTagged bool
+}
+
+// parseTx reads the BMPs of a transaction command after its password.
+func parseTx(data []byte) (txRequest, error) {
+	rq := txRequest{cc: 978, maxSI: -1, receiptNo: -1}
+	fs, err := zvt.DecodeFields(data)
+	if err != nil {
+		return rq, err
+	}
+	for _, f := range fs {
+		switch f.BMP {
+		case 0x04:
+			rq.amount = bcdValue(f.Value)
+		case 0x49:
+			rq.cc, rq.ccSent = bcdValue(f.Value), true
+		case 0x02:
+			rq.maxSI = int(f.Value[0])
+		case 0x87:
+			rq.receiptNo = int(bcdValue(f.Value))
+		case 0x06:
+			ts, err := zvt.DecodeTLVs(f.Value)
+			if err != nil {
+				return rq, err
+			}
+			for _, t := range ts {
+				if t.Tag == zvt.TagReceiptNumSync {
+					rq.sync, rq.syncTagged = t.Value, true
+				}
+			}
+		}
+	}
+	return rq, nil
+}
+
+// syncReceipt applies the ECR's receipt-number mirror (TLV 1F1F, PA00P015
+// chapter 4): one behind the terminal's last receipt means the ECR never
+// got the last transaction, so the terminal reverses it implicitly and
+// reuses its receipt number; anything else is ignored.
+func (ss *session) syncReceipt(rq txRequest) {
+	s := ss.s
+	if !rq.syncTagged || len(rq.sync) == 0 || s.receiptNo == 0 {
+		return
+	}
+	var ecr int
+	for _, b := range rq.sync {
+		ecr = ecr<<8 | int(b)
+	}
+	if ecr != s.receiptNo-1 && !(s.receiptNo == 1 && ecr == 9999) {
+		return
+	}
+	last := s.receiptNo
+	s.journalUpdate(func(j []Entry) {
+		for i := range j {
+			if j[i].ReceiptNo == last && j[i].Approved && !j[i].Settled && !j[i].Reversed {
+				j[i].Reversed = true
+				s.log.Info().Int("receipt_no", last).Msg("sim implicit reversal: the ECR missed the last transaction")
+			}
+		}
+	})
+	s.receiptNo = ecr
+}
+
+// payment runs a sale (06 01), a pre-authorisation (06 22) or a refund
+// (06 31, with a password).
 func (ss *session) payment(ctx context.Context, cmd zvt.APDU, kind Kind) error {
 	s := ss.s
 	data := cmd.Data
@@ -18,27 +90,16 @@ func (ss *session) payment(ctx context.Context, cmd zvt.APDU, kind Kind) error {
 		}
 		data = data[3:]
 	}
-	fs, err := zvt.DecodeFields(data)
-	if err != nil {
+	rq, err := parseTx(data)
+	if err != nil || rq.amount <= 0 {
 		return ss.tr.Send(ctx, zvt.Nack(0x9A))
 	}
-	var amount, cc int64 = 0, 978
-	for _, f := range fs {
-		switch f.BMP {
-		case 0x04:
-			amount = bcdValue(f.Value)
-		case 0x49:
-			cc = bcdValue(f.Value)
-		}
-	}
-	if amount <= 0 {
-		return ss.tr.Send(ctx, zvt.Nack(0x9A))
-	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
-	scenario := amount % 100
-	if kind != Sale {
+	ss.syncReceipt(rq)
+	scenario := rq.amount % 100
+	if kind == Refund {
 		scenario = 0
 	}
 	aborted, err := ss.status(ctx, 0x0A, s.opts.Step) // insert card
@@ -84,13 +145,14 @@ func (ss *session) payment(ctx context.Context, cmd zvt.APDU, kind Kind) error {
 	if scenario == AmountDecline {
 		result = 0x05
 	}
-	e := Entry{Kind: kind, Amount: amount, Currency: cc, Approved: result == 0, Result: result}
-	return ss.conclude(ctx, e)
+	e := Entry{Kind: kind, Amount: rq.amount, Currency: rq.cc, Approved: result == 0, Result: result}
+	return ss.conclude(ctx, e, rq)
 }
 
 // conclude sends the Status-Information, journals the entry only once the
-// ECR acknowledged it (the commit rule), prints the receipt and finishes.
-func (ss *session) conclude(ctx context.Context, e Entry) error {
+// ECR acknowledged it (the commit rule, §2.2.8), prints the receipt and
+// finishes: 06 0F 00 on success (§2.2.9), 06 1E <result> otherwise.
+func (ss *session) conclude(ctx context.Context, e Entry, rq txRequest) error {
 	s := ss.s
 	now := s.opts.Now()
 	s.trace++
@@ -100,18 +162,39 @@ func (ss *session) conclude(ctx context.Context, e Entry) error {
 		e.ReceiptNo = s.receiptNo
 	}
 	e.At = now
-	info := ss.statusInfo(e, now)
-	resp, err := ss.call(ctx, info)
-	if err != nil {
-		return err
-	}
-	if !resp.IsAck() {
-		// The ECR could not record it: the terminal reverses on its own.
-		s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: status information refused")
-		return ss.abortTx(ctx, resp.Instr)
+	info := ss.statusInfo(e, now, rq.ccSent)
+	for n := 1; ; n++ {
+		resp, err := ss.call(ctx, info)
+		if err != nil {
+			return err
+		}
+		if resp.Class == 0x84 && resp.Instr == 0x9C {
+			// "Repeat later" (§2.2.6): send it again after 2 s, at most
+			// <max. status-infos> times; past that the PT reverses.
+			if rq.maxSI >= 0 && n > rq.maxSI {
+				s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: too many 84 9C")
+				if _, err := ss.call(ctx, zvt.StatusInfo(zvt.Field{BMP: 0x27, Value: []byte{0x6C}})); err != nil {
+					return err
+				}
+				return ss.abortTx(ctx, 0x6C)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(s.opts.Repoll):
+			}
+			continue
+		}
+		if !resp.IsAck() {
+			// The ECR could not record it: the terminal reverses on its own.
+			s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: status information refused")
+			return ss.abortTx(ctx, resp.Instr)
+		}
+		break
 	}
 	s.journalAdd(e)
-	if e.Kind == Reversal {
+	switch e.Kind {
+	case Reversal:
 		s.journalUpdate(func(j []Entry) {
 			for i := range j {
 				if j[i].ReceiptNo == e.OrigReceipt && j[i].Kind == Sale {
@@ -119,20 +202,32 @@ func (ss *session) conclude(ctx context.Context, e Entry) error {
 				}
 			}
 		})
+	case Booking, Release:
+		s.journalUpdate(func(j []Entry) {
+			for i := range j {
+				if j[i].ReceiptNo == e.OrigReceipt && j[i].Kind == PreAuth {
+					j[i].Closed = true
+				}
+			}
+		})
 	}
 	s.lastInfo = &info
 	lines := paymentReceipt(e, s.opts.TerminalID)
-	s.lastReceipt = lines
-	if err := ss.printLines(ctx, lines); err != nil {
-		return err
+	s.lastReceipt, s.lastAdmin = lines, false
+	// No receipt for a successful pre-authorisation (§2.2.7).
+	if !(e.Kind == PreAuth && e.Approved) {
+		if _, err := ss.printReceipt(ctx, false, 2, lines); err != nil {
+			return err
+		}
 	}
 	if !e.Approved {
 		return ss.abortTx(ctx, e.Result)
 	}
-	return ss.finish(ctx, zvt.Completion(zvt.Field{BMP: 0x27, Value: []byte{0}}, ss.tid()))
+	return ss.finish(ctx, zvt.Completion())
 }
 
-func (ss *session) statusInfo(e Entry, now time.Time) zvt.APDU {
+// statusInfo builds the 04 0F after a transaction (§3.1.1).
+func (ss *session) statusInfo(e Entry, now time.Time, withCC bool) zvt.APDU {
 	fs := []zvt.Field{
 		{BMP: 0x27, Value: []byte{e.Result}},
 		zvt.BCDField(0x04, e.Amount, 6),
@@ -143,7 +238,9 @@ func (ss *session) statusInfo(e Entry, now time.Time) zvt.APDU {
 		// must mask it before it logs or stores anything.
 		{BMP: 0x22, Value: []byte{0x67, 0x99, 0x99, 0x89, 0x00, 0x00, 0x00, 0x00, 0x01, 0x9F}},
 		ss.tid(),
-		zvt.BCDField(0x49, e.Currency, 2),
+	}
+	if withCC {
+		fs = append(fs, zvt.BCDField(0x49, e.Currency, 2))
 	}
 	if e.ReceiptNo > 0 {
 		fs = append(fs, zvt.BCDField(0x87, int64(e.ReceiptNo), 2))
@@ -151,28 +248,30 @@ func (ss *session) statusInfo(e Entry, now time.Time) zvt.APDU {
 	if e.Kind == Reversal {
 		fs = append(fs, zvt.BCDField(0x37, int64(e.OrigTrace), 3))
 	}
-	fs = append(fs, zvt.Field{BMP: 0x8B, Value: []byte("Girocard")})
+	fs = append(fs, zvt.Field{BMP: 0x8B, Value: []byte("Girocard\x00")}) // LLVAR, null-terminated
+	if (ss.s.reg.tlv || ss.s.quirk(QuirkTLVUnasked)) && e.ReceiptNo > 0 {
+		// The receipt number for the ECR to mirror (TLV 1F1F, chapter 4),
+		// only to an ECR that registered with a TLV container.
+		fs = append(fs, zvt.Field{BMP: 0x06, Value: zvt.AppendTLV(nil, zvt.TLV{
+			Tag: zvt.TagReceiptNumSync, Value: []byte{byte(e.ReceiptNo >> 8), byte(e.ReceiptNo)}})})
+	}
 	return zvt.StatusInfo(fs...)
 }
 
+// reversal serves 06 30 (§2.9): <password> 87<receipt-no>.
 func (ss *session) reversal(ctx context.Context, cmd zvt.APDU) error {
 	s := ss.s
 	if ok, err := ss.checkPassword(ctx, cmd.Data); !ok {
 		return err
 	}
-	fs, err := zvt.DecodeFields(cmd.Data[3:])
-	if err != nil {
+	rq, err := parseTx(cmd.Data[3:])
+	if err != nil || rq.receiptNo < 0 {
 		return ss.tr.Send(ctx, zvt.Nack(0x9A))
 	}
-	receipt := -1
-	for _, f := range fs {
-		if f.BMP == 0x87 {
-			receipt = int(bcdValue(f.Value))
-		}
-	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
+	ss.syncReceipt(rq)
 	if aborted, err := ss.status(ctx, 0x0E, s.opts.Step); err != nil || aborted {
 		if err != nil {
 			return err
@@ -181,7 +280,7 @@ func (ss *session) reversal(ctx context.Context, cmd zvt.APDU) error {
 	}
 	var orig *Entry
 	for _, e := range s.Journal() {
-		if e.ReceiptNo == receipt && e.Kind == Sale && e.Approved {
+		if e.ReceiptNo == rq.receiptNo && e.Kind == Sale && e.Approved {
 			orig = &e
 		}
 	}
@@ -193,15 +292,82 @@ func (ss *session) reversal(ctx context.Context, cmd zvt.APDU) error {
 	}
 	e := Entry{Kind: Reversal, Amount: orig.Amount, Currency: orig.Currency, Approved: true,
 		OrigReceipt: orig.ReceiptNo, OrigTrace: orig.Trace}
-	return ss.conclude(ctx, e)
+	rq.cc = orig.Currency
+	return ss.conclude(ctx, e, rq)
 }
 
-func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU) error {
+// booking serves what ends a reservation: Partial-Reversal 06 23 (the
+// unused amount, §2.10), Book Total 06 24 (the used amount, §2.13) and
+// Pre-Authorisation Reversal 06 25 (all of it, §2.14). The 13.08 text
+// gives them no password; a leading password, as older revisions had, is
+// accepted too.
+func (ss *session) booking(ctx context.Context, cmd zvt.APDU) error {
+	s := ss.s
+	data := cmd.Data
+	if len(data) >= 3 && data[0] != 0x87 {
+		if ok, err := ss.checkPassword(ctx, data); !ok {
+			return err
+		}
+		data = data[3:]
+	}
+	rq, err := parseTx(data)
+	if err != nil || rq.receiptNo < 0 {
+		return ss.tr.Send(ctx, zvt.Nack(0x9A))
+	}
+	if err := ss.ack(ctx); err != nil {
+		return err
+	}
+	ss.syncReceipt(rq)
+	if aborted, err := ss.status(ctx, 0x04, s.opts.Step); err != nil || aborted {
+		if err != nil {
+			return err
+		}
+		return ss.abortTx(ctx, 0x6C)
+	}
+	var orig *Entry
+	for _, e := range s.Journal() {
+		if e.ReceiptNo == rq.receiptNo && e.Kind == PreAuth && e.Approved {
+			orig = &e
+		}
+	}
+	switch {
+	case orig == nil, orig.Settled:
+		return ss.abortTx(ctx, 0xB5)
+	case orig.Closed:
+		return ss.abortTx(ctx, 0xB4)
+	}
+	e := Entry{Kind: Booking, Currency: orig.Currency, Approved: true, OrigReceipt: orig.ReceiptNo, OrigTrace: orig.Trace}
+	switch cmd.Command() {
+	case zvt.CmdBookTotal:
+		e.Amount = orig.Amount
+		if rq.amount > 0 {
+			e.Amount = rq.amount
+		}
+	case zvt.CmdPartialReversal:
+		e.Amount = orig.Amount - rq.amount
+	case zvt.CmdPreAuthReversal:
+		e.Kind, e.Amount = Release, orig.Amount
+	}
+	if e.Amount < 0 || e.Amount > orig.Amount {
+		return ss.abortTx(ctx, 0xC3) // more than was reserved
+	}
+	rq.cc = orig.Currency
+	return ss.conclude(ctx, e, rq)
+}
+
+// endOfDay serves End-of-Day 06 50 (§2.16; settle) and Send Turnover
+// Totals 06 10 (§2.43; the same totals, nothing settled, no receipt).
+func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU, settle bool) error {
 	s := ss.s
 	if ok, err := ss.checkPassword(ctx, cmd.Data); !ok {
 		return err
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	if settle {
+		if rq, err := parseTx(cmd.Data[3:]); err == nil {
+			ss.syncReceipt(rq)
+		}
+	}
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
 	if _, err := ss.status(ctx, 0x0F, s.opts.Step); err != nil {
@@ -209,33 +375,36 @@ func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU) error {
 	}
 	var total int64
 	var n int
+	var settled []int
 	s.journalUpdate(func(j []Entry) {
 		for i := range j {
 			e := &j[i]
 			if e.Settled || !e.Approved {
 				continue
 			}
-			e.Settled = true
 			switch {
-			case e.Kind == Sale && !e.Reversed:
+			case e.Kind == Sale && !e.Reversed, e.Kind == Booking:
 				total += e.Amount
 				n++
 			case e.Kind == Refund:
 				total -= e.Amount
 				n++
 			}
+			if settle && e.Kind != PreAuth {
+				settled = append(settled, i)
+			}
 		}
 	})
-	s.eods++
 	now := s.opts.Now()
 	s.trace++
+	// §3.1.3: 27 04 0B 0C 0D, no terminal id and no currency (the ECR sent
+	// none).
 	info := zvt.StatusInfo(
 		zvt.Field{BMP: 0x27, Value: []byte{0}},
 		zvt.BCDField(0x04, max(total, 0), 6),
 		zvt.BCDField(0x0B, int64(s.trace), 3),
 		zvt.BCDField(0x0C, int64(now.Hour()*10000+now.Minute()*100+now.Second()), 3),
 		zvt.BCDField(0x0D, int64(int(now.Month())*100+now.Day()), 2),
-		ss.tid(),
 	)
 	resp, err := ss.call(ctx, info)
 	if err != nil {
@@ -244,33 +413,64 @@ func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU) error {
 	if !resp.IsAck() {
 		return ss.abortTx(ctx, resp.Instr)
 	}
+	if !settle {
+		return ss.finish(ctx, zvt.Completion())
+	}
+	s.journalUpdate(func(j []Entry) {
+		for _, i := range settled {
+			j[i].Settled = true
+		}
+	})
+	s.eods++
 	s.lastInfo = &info
 	lines := endOfDayReceipt(s.eods, n, total, s.opts.TerminalID, now)
-	s.lastReceipt = lines
-	if err := ss.printBlock(ctx, lines); err != nil {
+	s.lastReceipt, s.lastAdmin = lines, true
+	if _, err := ss.printReceipt(ctx, true, 3, lines); err != nil {
 		return err
 	}
-	return ss.finish(ctx, zvt.Completion(zvt.Field{BMP: 0x27, Value: []byte{0}}, ss.tid()))
+	return ss.finish(ctx, zvt.Completion())
 }
 
+// repeat serves Repeat Receipt 06 20 (§2.20): service byte bit 0 asks for
+// the Status-Information again, bit 1 for no receipt; default 00.
 func (ss *session) repeat(ctx context.Context, cmd zvt.APDU) error {
 	s := ss.s
 	if ok, err := ss.checkPassword(ctx, cmd.Data); !ok {
 		return err
 	}
-	if err := ss.tr.Send(ctx, zvt.Ack()); err != nil {
+	service := byte(0)
+	fs, err := zvt.DecodeFields(cmd.Data[3:])
+	if err != nil {
+		return ss.tr.Send(ctx, zvt.Nack(0x9A))
+	}
+	for _, f := range fs {
+		if f.BMP == 0x03 {
+			service = f.Value[0]
+		}
+	}
+	if err := ss.ack(ctx); err != nil {
 		return err
 	}
-	if s.lastInfo == nil {
-		return ss.abortTx(ctx, 0x83)
+	wantSI := service&0x01 != 0 && !s.quirk(QuirkRepeatNoStatus)
+	wantReceipt := service&0x02 == 0
+	if s.lastInfo == nil && (wantSI || wantReceipt) {
+		return ss.abortTx(ctx, 0x83) // nothing stored to repeat
 	}
-	if _, err := ss.call(ctx, *s.lastInfo); err != nil {
-		return err
+	if wantSI {
+		if _, err := ss.call(ctx, *s.lastInfo); err != nil {
+			return err
+		}
 	}
-	if err := ss.printLines(ctx, s.lastReceipt); err != nil {
-		return err
+	if wantReceipt {
+		kind := byte(2)
+		if s.lastAdmin {
+			kind = 3
+		}
+		if _, err := ss.printReceipt(ctx, s.lastAdmin, kind, s.lastReceipt); err != nil {
+			return err
+		}
 	}
-	return ss.finish(ctx, zvt.Completion(zvt.Field{BMP: 0x27, Value: []byte{0}}, ss.tid()))
+	return ss.finish(ctx, zvt.Completion())
 }
 
 func bcdValue(b []byte) int64 {

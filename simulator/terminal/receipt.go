@@ -28,7 +28,8 @@ func pair(l, r string) string {
 }
 
 func paymentReceipt(e Entry, tid string) []string {
-	title := map[Kind]string{Sale: "PAYMENT", Refund: "REFUND", Reversal: "REVERSAL"}[e.Kind]
+	title := map[Kind]string{Sale: "PAYMENT", Refund: "REFUND", Reversal: "REVERSAL",
+		PreAuth: "PRE-AUTHORISATION", Booking: "BOOKING", Release: "RESERVATION RELEASED"}[e.Kind]
 	lines := []string{
 		"   POSGATE TERMINAL SIMULATOR",
 		"        " + title,
@@ -41,7 +42,7 @@ func paymentReceipt(e Entry, tid string) []string {
 	if e.ReceiptNo > 0 {
 		lines = append(lines, pair("Receipt", fmt.Sprintf("%04d", e.ReceiptNo)))
 	}
-	if e.Kind == Reversal {
+	if e.Kind == Reversal || e.Kind == Booking || e.Kind == Release {
 		lines = append(lines, pair("Reverses receipt", fmt.Sprintf("%04d", e.OrigReceipt)))
 	}
 	lines = append(lines, pair("AMOUNT", money(e.Amount, e.Currency)))

@@ -40,6 +40,30 @@ type Options struct {
 	T1, T2 time.Duration
 	// Now replaces time.Now.
 	Now func() time.Time
+	// Currency is the terminal's ISO 4217 numeric currency; default 978
+	// (EUR). Registration with another one is refused (84 1E 6F).
+	Currency int64
+	// Repoll is how long the terminal waits before sending a
+	// Status-Information again after the ECR answered 84 9C; the spec
+	// says 2 s (PA00P015 §2.2.6).
+	Repoll time.Duration
+	// DiagnosisRequired starts the terminal in need of a Diagnosis 06 70:
+	// registration reports it (status-byte bit 1) and Status Enquiry
+	// answers C2 until one ran.
+	DiagnosisRequired bool
+	// SequenceIDs makes the terminal agree to message sequence ids (TLV
+	// 1F73, PA00P015 chapter 5) when the ECR asks at Registration.
+	SequenceIDs bool
+	// Profile makes the terminal behave like firmware that deviates from
+	// the spec (quirks.go); "" is the spec's behaviour.
+	Profile string
+}
+
+func (o Options) currency() int64 {
+	if o.Currency == 0 {
+		return 978
+	}
+	return o.Currency
 }
 
 // Kind of a journal entry.
@@ -50,6 +74,9 @@ const (
 	Sale     Kind = "sale"
 	Refund   Kind = "refund"
 	Reversal Kind = "reversal"
+	PreAuth  Kind = "preauth" // a reservation (06 22); Amount is what is still reserved
+	Booking  Kind = "booking" // a reservation booked (06 24) or partly released (06 23)
+	Release  Kind = "release" // a reservation released whole (06 25)
 )
 
 // Entry is one transaction in the journal. Only transactions the ECR
@@ -66,6 +93,7 @@ type Entry struct {
 	OrigReceipt int  // for a reversal, the receipt it voided
 	OrigTrace   int  // and that transaction's trace number
 	Settled     bool // included in an end-of-day
+	Closed      bool // a reservation that was booked or released
 	At          time.Time
 }
 
@@ -77,11 +105,14 @@ type Simulator struct {
 	log  zerolog.Logger
 
 	mu          sync.Mutex // serializes commands; guards the fields below
-	config      byte
+	reg         registration
 	receiptNo   int
 	trace       int
 	lastInfo    *zvt.APDU // last Status-Information, for Repeat Receipt
 	lastReceipt []string
+	lastAdmin   bool // the last receipt was an administration receipt
+	seq         int  // the last message sequence id either side used
+	needDiag    bool // Options.DiagnosisRequired until a Diagnosis ran
 	eods        int
 
 	jmu        sync.Mutex // guards journal and registered, readable mid-command
@@ -95,8 +126,23 @@ type Simulator struct {
 	ignoreAbort bool
 }
 
-// New returns a Simulator.
+// registration is what the ECR asked for at Registration (PA00P015 §2.1).
+type registration struct {
+	config    byte
+	tlv       bool            // the ECR sent a TLV container: the PT may send them
+	permitted map[uint16]bool // tag 26 list; nil when the ECR sent none
+	seq       bool            // message sequence ids agreed (chapter 5)
+}
+
+// New returns a Simulator. It panics on an unknown Options.Profile, which
+// callers check with CheckProfile first.
 func New(opts Options) *Simulator {
+	if err := CheckProfile(opts.Profile); err != nil {
+		panic(err.Error())
+	}
+	if opts.Repoll == 0 {
+		opts.Repoll = 2 * time.Second
+	}
 	if opts.Password == "" {
 		opts.Password = "000000"
 	}
@@ -118,7 +164,8 @@ func New(opts Options) *Simulator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Simulator{opts: opts, log: opts.Log.With().Str("component", "sim-terminal").Logger()}
+	return &Simulator{opts: opts, needDiag: opts.DiagnosisRequired,
+		log: opts.Log.With().Str("component", "sim-terminal").Logger()}
 }
 
 // Journal returns a copy of the journal, oldest first.
@@ -191,7 +238,7 @@ func (s *Simulator) takeDrop() bool {
 func (s *Simulator) ignoresAbort() bool {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
-	return s.ignoreAbort
+	return s.ignoreAbort || s.quirk(QuirkAbortIgnored)
 }
 
 // ServeSerial is a simulator.Handler for a pty: ZVT serial framing.
@@ -232,6 +279,13 @@ func (l connLine) SetReadTimeout(d time.Duration) error {
 		return l.c.SetReadDeadline(time.Time{})
 	}
 	return l.c.SetReadDeadline(time.Now().Add(d))
+}
+
+// logOff does what Log-Off 06 02 asks (§2.24): config byte back to 86, no
+// more TLV containers.
+func (s *Simulator) logOff() {
+	s.reg = registration{config: 0x86}
+	s.setRegistered(false)
 }
 
 // isRegistered and setRegistered guard the flag with jmu.
