@@ -25,6 +25,8 @@ type endpointRequest struct {
 	Headers     *map[string]string `json:"headers"`
 	Metadata    *map[string]string `json:"metadata"`
 	Status      *string            `json:"status"`
+	RateLimit   *webhook.RateLimit `json:"rate_limit"`
+	Ordering    *string            `json:"ordering"`
 }
 
 // decodeEndpoint decodes and shape-checks an endpoint body; create
@@ -133,6 +135,12 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Status != nil {
 			p.Status = *req.Status
 		}
+		if req.RateLimit != nil {
+			p.RateLimit = *req.RateLimit
+		}
+		if req.Ordering != nil {
+			p.Ordering = *req.Ordering
+		}
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -224,6 +232,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
+			RateLimit: req.RateLimit, Ordering: req.Ordering,
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))

@@ -16,6 +16,8 @@ func FuzzWebhookCreateDecode(f *testing.F) {
 		`{"url":"https://x","events":["invoice.created"],"headers":{"A":"b"},"metadata":{"k":"v"},"status":"active","description":"d","category":"c"}`,
 		`{"url":1}`, `{"url":"x","nope":true}`, `{"url":"x"} {}`, `[]`, ``, `{"events":null,"url":"u"}`,
 		`{"url":"\u0000"}`, `{"headers":{"X":1}}`,
+		`{"url":"https://x","rate_limit":{"per_second":2.5,"burst":5},"ordering":"fifo"}`,
+		`{"rate_limit":{"per_second":-1}}`, `{"rate_limit":{"rps":1}}`, `{"headers":{"X_Webhook_Signature":"x"}}`,
 	} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)

@@ -129,16 +129,27 @@ func (s *Sender) CheckURL(raw string) (*url.URL, error) {
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
 		return nil, ErrBadURL
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !s.opts.AllowHTTP {
-			return nil, ErrHTTPNotAllowed
-		}
-	default:
-		return nil, ErrBadURL
+	if err := s.checkScheme(u); err != nil {
+		return nil, err
 	}
 	return u, nil
+}
+
+// checkScheme is the one scheme policy, used when an endpoint is saved
+// and before every attempt. Schemes are case-insensitive (RFC 3986 §3.1):
+// url.Parse folds "HTTPS" to "https", and the check reads only the
+// parsed scheme, never the raw text.
+func (s *Sender) checkScheme(u *url.URL) error {
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if !s.opts.AllowHTTP {
+			return ErrHTTPNotAllowed
+		}
+		return nil
+	}
+	return ErrBadURL
 }
 
 // Message is one request to send.
@@ -174,11 +185,11 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // failure is a Result to record.
 func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	start := time.Now()
-	// The URL was validated when saved; only the scheme policy can have
-	// changed since (allow_http turned off). The address policy runs in
-	// the dialer.
-	if !s.opts.AllowHTTP && !strings.HasPrefix(t.URL, "https:") {
-		return Result{Class: ClassBlocked, Err: ErrHTTPNotAllowed.Error(), Duration: time.Since(start)}
+	// The URL was validated when saved; the scheme policy is checked
+	// again by the same function (allow_http may have been turned off
+	// since). The address policy runs in the dialer.
+	if _, err := s.CheckURL(t.URL); err != nil {
+		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -187,7 +198,9 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
 	for k, v := range t.Headers {
-		req.Header.Set(k, v)
+		if !reserved(k) { // refused when saved; a row from an older build may still hold one
+			req.Header.Set(k, v)
+		}
 	}
 	req.Header["Content-Type"] = contentJSON
 	req.Header["User-Agent"] = []string{s.opts.UserAgent}

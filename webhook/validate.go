@@ -28,18 +28,8 @@ func (s *Endpoints) validate(url string, events []string, description, category 
 	if len(category) > 100 {
 		return &FieldError{Field: "category", Msg: "must be at most 100 bytes"}
 	}
-	if len(headers) > 20 {
-		return &FieldError{Field: "headers", Msg: "at most 20 custom headers"}
-	}
-	for k, v := range headers {
-		switch {
-		case !isToken(k) || len(k) > 100:
-			return &FieldError{Field: "headers." + k, Msg: "not a valid header name"}
-		case reserved(k):
-			return &FieldError{Field: "headers." + k, Msg: "is set by posgate and cannot be overridden"}
-		case len(v) > 1024 || !isFieldValue(v):
-			return &FieldError{Field: "headers." + k, Msg: "value must be at most 1024 printable characters"}
-		}
+	if err := validateHeaders(headers); err != nil {
+		return err
 	}
 	if len(metadata) > 20 {
 		return &FieldError{Field: "metadata", Msg: "at most 20 keys"}
@@ -53,28 +43,6 @@ func (s *Endpoints) validate(url string, events []string, description, category 
 		return &FieldError{Field: "status", Msg: `must be "active" or "disabled"`}
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func isFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func aad(id, purpose string) []byte { return []byte("webhook:" + id + ":" + purpose) }
