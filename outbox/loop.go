@@ -136,9 +136,11 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 				// The rate limit paces sends, not claims: a job waits
 				// here, and comes back unsent if the lane stops or the
 				// store goes offline meanwhile.
-				if err := ln.limiter.Wait(l.sendCtx); err != nil || ln.stopped.Load() || j.gen <= ln.flushed.Load() {
-					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
-					continue
+				if ln.target.Load().RateLimit.PerSecond > 0 {
+					if err := ln.limiter.Wait(l.sendCtx); err != nil || ln.stopped.Load() || j.gen <= ln.flushed.Load() {
+						l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+						continue
+					}
 				}
 				l.sem <- struct{}{}
 				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
