@@ -85,6 +85,7 @@ func (e *PingError) Error() string {
 // Endpoint is a webhook endpoint as listed: never with its secret.
 type Endpoint struct {
 	ID          string   `json:"id"`
+	Type        string   `json:"type"` // webhook or nats
 	URL         string   `json:"url"`
 	Events      []string `json:"events"`
 	Description string   `json:"description"`
@@ -99,6 +100,8 @@ type Endpoint struct {
 	Ordering       string            `json:"ordering"`
 	// FailingSince is when the current run of failed attempts began.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// NATS is a nats endpoint's destination, credentials masked.
+	NATS *NATSConfig `json:"nats,omitempty"`
 	// PreviousSecretExpiresAt is set while a rotated-out secret still signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time  `json:"created_at"`
@@ -114,6 +117,8 @@ type Created struct {
 // Target is what the relay needs to deliver to an active endpoint.
 type Target struct {
 	ID      string
+	Type    string      // TypeWebhook or TypeNATS
+	NATS    *NATSConfig // opened: real credentials
 	URL     string
 	Headers map[string]string // opened: the real values
 	// Keys sign each request: the current secret, then the previous one
@@ -196,6 +201,8 @@ type NewParams struct {
 	Status      string // "" is active
 	RateLimit   RateLimit
 	Ordering    string // "" is none
+	Type        string // "" is webhook
+	NATS        *NATSConfig
 	// IdemScope, IdemKey and IdemHash record the creating request's
 	// Idempotency-Key on the row (optional).
 	IdemScope string
@@ -213,6 +220,12 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	}
 	if p.Ordering == "" {
 		p.Ordering = OrderingNone
+	}
+	if p.Type == "" {
+		p.Type = TypeWebhook
+	}
+	if err := s.validateType(p.Type, p.URL, p.NATS); err != nil {
+		return Created{}, false, err
 	}
 	p.RateLimit = p.RateLimit.withDefaults()
 	if err := s.validate(p.URL, p.Events, p.Description, p.Category, p.Headers, p.Metadata, p.Status); err != nil {
@@ -237,18 +250,19 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	id := "we_" + randomText(12)
 	secret := NewSecret()
 	key, _ := ParseKey(secret)
-	if r := s.Ping(ctx, Target{ID: id, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
+	if r := s.Ping(ctx, Target{ID: id, Type: p.Type, NATS: p.NATS, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
 		return Created{}, false, &PingError{Result: r}
 	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	c = Created{Endpoint: Endpoint{
 		ID: id, URL: p.URL, Events: orEmpty(p.Events), Description: p.Description, Category: p.Category,
 		Headers: maskHeaders(p.Headers), Metadata: orEmptyMap(p.Metadata), Status: p.Status,
-		RateLimit: p.RateLimit, Ordering: p.Ordering, CreatedAt: now, UpdatedAt: now,
+		RateLimit: p.RateLimit, Ordering: p.Ordering, Type: p.Type, NATS: maskNATS(p.NATS), CreatedAt: now, UpdatedAt: now,
 	}, Secret: secret}
 	if p.Status == StatusDisabled {
 		c.DisabledReason = "manual"
 	}
+	destPlain, destSealed := s.destColumns(id, p.NATS)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints").Scan(&n); err != nil {
 			return fmt.Errorf("count endpoints: %w", err)
@@ -262,11 +276,12 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints
 			(id, url, events, description, category, headers, headers_sealed, metadata, status, disabled_reason,
-			 rate_per_second, rate_burst, ordering,
+			 rate_per_second, rate_burst, ordering, type, dest_config, dest_sealed,
 			 secret_sealed, idem_scope, idem_key, idem_hash, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, c.URL, mustJSON(c.Events), c.Description, c.Category, mustJSON(c.Headers), s.sealHeaders(id, p.Headers),
 			mustJSON(c.Metadata), c.Status, c.DisabledReason, c.RateLimit.PerSecond, c.RateLimit.Burst, c.Ordering,
+			c.Type, destPlain, destSealed,
 			s.master.Seal([]byte(secret), aad(id, "secret")),
 			scope, ikey, p.IdemHash, store.Millis(now), store.Millis(now))
 		if err != nil {
@@ -365,6 +380,7 @@ type Patch struct {
 	Status      *string
 	RateLimit   *RateLimit
 	Ordering    *string
+	NATS        *NATSConfig // a nats endpoint's whole destination
 }
 
 // Update applies p. A new URL is pinged first, signed with the current
@@ -375,10 +391,11 @@ type Patch struct {
 // ErrNotFound, *FieldError, *PingError.
 func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, error) {
 	var (
-		sealed []byte
-		plain  string
+		sealed, destSealed []byte
+		plain, destConfig  string
 	)
-	ep, err := scanEndpoint(s.db.Read.QueryRowContext(ctx, "SELECT "+endpointCols+", headers_sealed, headers FROM webhook_endpoints WHERE id = ?", id), &sealed, &plain)
+	ep, err := scanEndpoint(s.db.Read.QueryRowContext(ctx, "SELECT "+endpointCols+", headers_sealed, headers, dest_config, dest_sealed FROM webhook_endpoints WHERE id = ?", id),
+		&sealed, &plain, &destConfig, &destSealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Endpoint{}, ErrNotFound
 	}
@@ -388,6 +405,13 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	headers, err := s.openHeaders(id, sealed, plain)
 	if err != nil {
 		return Endpoint{}, err
+	}
+	dest, err := s.openDest(id, ep.Type, destConfig, destSealed, true)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if p.NATS != nil {
+		dest = keepMaskedNATS(p.NATS, dest)
 	}
 	if p.URL != nil {
 		ep.URL = *p.URL
@@ -430,12 +454,15 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if err := validateControls(ep.RateLimit, ep.Ordering); err != nil {
 		return Endpoint{}, err
 	}
-	if p.URL != nil {
+	if err := s.validateType(ep.Type, ep.URL, dest); err != nil {
+		return Endpoint{}, err
+	}
+	if p.URL != nil || p.NATS != nil {
 		t, err := s.Target(ctx, id)
 		if err != nil {
 			return Endpoint{}, err
 		}
-		t.URL, t.Headers = ep.URL, headers
+		t.URL, t.Headers, t.NATS = ep.URL, headers, dest
 		if r := s.Ping(ctx, t); !r.OK() {
 			return Endpoint{}, &PingError{Result: r}
 		}
@@ -455,6 +482,12 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if reenabled {
 		q += ", failing_since = NULL"
 	}
+	if p.NATS != nil {
+		dp, ds := s.destColumns(id, dest)
+		q += ", dest_config = ?, dest_sealed = ?"
+		args = append(args, dp, ds)
+	}
+	ep.NATS = maskNATS(dest)
 	res, err := s.db.Write.ExecContext(ctx, q+" WHERE id = ?", append(args, id)...)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("update endpoint %s: %w", id, err)
@@ -519,8 +552,9 @@ func (s *Endpoints) RotateSecret(ctx context.Context, id string) (Created, error
 	return c, nil
 }
 
-const endpointCols = `id, url, events, description, category, headers, metadata, status, disabled_reason,
-	rate_per_second, rate_burst, ordering, failing_since, prev_expires_at, created_at, updated_at`
+const endpointCols = `id, type, url, events, description, category, headers, metadata, status, disabled_reason,
+	rate_per_second, rate_burst, ordering, failing_since, dest_config, dest_sealed IS NOT NULL,
+	prev_expires_at, created_at, updated_at`
 
 func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, error) {
 	var (
@@ -528,9 +562,11 @@ func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, e
 		events, headers, metadata string
 		prevExp, failing          sql.NullInt64
 		created, updated          int64
+		destConfig                string
+		hasCreds                  bool
 	)
-	dest := append([]any{&ep.ID, &ep.URL, &events, &ep.Description, &ep.Category, &headers, &metadata, &ep.Status,
-		&ep.DisabledReason, &ep.RateLimit.PerSecond, &ep.RateLimit.Burst, &ep.Ordering, &failing,
+	dest := append([]any{&ep.ID, &ep.Type, &ep.URL, &events, &ep.Description, &ep.Category, &headers, &metadata, &ep.Status,
+		&ep.DisabledReason, &ep.RateLimit.PerSecond, &ep.RateLimit.Burst, &ep.Ordering, &failing, &destConfig, &hasCreds,
 		&prevExp, &created, &updated}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return Endpoint{}, err
@@ -546,6 +582,17 @@ func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, e
 	if failing.Valid {
 		t := store.FromMillis(failing.Int64)
 		ep.FailingSince = &t
+	}
+	if ep.Type == TypeNATS {
+		var c NATSConfig
+		if err := json.Unmarshal([]byte(destConfig), &c); err != nil {
+			return Endpoint{}, fmt.Errorf("decode endpoint %s destination: %w", ep.ID, err)
+		}
+		if hasCreds {
+			// Sealed; the view says credentials are set, not which.
+			c.Password = "****"
+		}
+		ep.NATS = &c
 	}
 	if prevExp.Valid && time.Now().Before(store.FromMillis(prevExp.Int64)) {
 		t := store.FromMillis(prevExp.Int64)

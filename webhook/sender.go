@@ -70,6 +70,7 @@ type Sender struct {
 	opts   SenderOptions
 	dialer *Dialer
 	client *http.Client
+	nats   *natsConns
 }
 
 // NewSender returns a Sender with opts' defaults filled in.
@@ -101,6 +102,7 @@ func NewSender(opts SenderOptions) *Sender {
 	return &Sender{
 		opts:   opts,
 		dialer: d,
+		nats:   &natsConns{},
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is an answer, recorded as a failed attempt: a
@@ -113,8 +115,12 @@ func NewSender(opts SenderOptions) *Sender {
 // Options returns the sender's options with defaults filled in.
 func (s *Sender) Options() SenderOptions { return s.opts }
 
-// CloseIdleConnections closes kept-alive connections nobody is using.
-func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
+// CloseIdleConnections closes kept-alive connections nobody is using, and
+// every NATS connection (the next publish connects again).
+func (s *Sender) CloseIdleConnections() {
+	s.client.CloseIdleConnections()
+	s.closeNATS()
+}
 
 // Dialer returns the policy dialer the sender connects through.
 func (s *Sender) Dialer() *Dialer { return s.dialer }
@@ -184,6 +190,9 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // headers, and classifies the outcome. It never returns an error: every
 // failure is a Result to record.
 func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
+	if t.Type == TypeNATS {
+		return s.sendNATS(ctx, t, m)
+	}
 	start := time.Now()
 	// The URL was validated when saved; the scheme policy is checked
 	// again by the same function (allow_http may have been turned off

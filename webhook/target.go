@@ -51,7 +51,7 @@ func (s *Endpoints) Target(ctx context.Context, id string) (Target, error) {
 }
 
 const targetCols = `id, url, headers, headers_sealed, secret_sealed, prev_secret_sealed, prev_expires_at,
-	rate_per_second, rate_burst, ordering, failing_since, alerted`
+	rate_per_second, rate_burst, ordering, failing_since, alerted, type, dest_config, dest_sealed`
 
 func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, error) {
 	var (
@@ -59,9 +59,11 @@ func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, erro
 		headers                string
 		hsealed, sealed, prev  []byte
 		prevExpiresAt, failing sql.NullInt64
+		destConfig             string
+		destSealed             []byte
 	)
 	if err := sc.Scan(&t.ID, &t.URL, &headers, &hsealed, &sealed, &prev, &prevExpiresAt,
-		&t.RateLimit.PerSecond, &t.RateLimit.Burst, &t.Ordering, &failing, &t.Alerted); err != nil {
+		&t.RateLimit.PerSecond, &t.RateLimit.Burst, &t.Ordering, &failing, &t.Alerted, &t.Type, &destConfig, &destSealed); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Target{}, err
 		}
@@ -72,6 +74,9 @@ func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, erro
 		return Target{}, err
 	}
 	t.Headers = h
+	if t.NATS, err = s.openDest(t.ID, t.Type, destConfig, destSealed, true); err != nil {
+		return Target{}, err
+	}
 	if failing.Valid {
 		t.FailingSince = store.FromMillis(failing.Int64)
 	}

@@ -11,9 +11,6 @@ import (
 
 // validate checks every field, naming the first bad one.
 func (s *Endpoints) validate(url string, events []string, description, category string, headers, metadata map[string]string, status string) error {
-	if _, err := s.sender.CheckURL(url); err != nil {
-		return &FieldError{Field: "url", Msg: err.Error(), Err: err}
-	}
 	for i, e := range events {
 		if !slices.Contains(EventTypes, e) {
 			return &FieldError{Field: fmt.Sprintf("events[%d]", i), Msg: fmt.Sprintf("unknown event type %q; one of %s", e, strings.Join(EventTypes, ", "))}
@@ -76,4 +73,22 @@ func randomText(n int) string {
 		panic("webhook: crypto/rand failed: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validateType checks the destination: an https (or allowed http) URL for
+// a webhook, a NATS server and subject for nats.
+func (s *Endpoints) validateType(typ, url string, nc *NATSConfig) error {
+	switch typ {
+	case TypeWebhook:
+		if nc != nil {
+			return &FieldError{Field: "nats", Msg: `only for type "nats"`}
+		}
+		if _, err := s.sender.CheckURL(url); err != nil {
+			return &FieldError{Field: "url", Msg: err.Error(), Err: err}
+		}
+		return nil
+	case TypeNATS:
+		return s.sender.validateNATS(url, nc)
+	}
+	return &FieldError{Field: "type", Msg: `must be "webhook" or "nats"`}
 }

@@ -29,3 +29,11 @@ ALTER TABLE webhook_endpoints ADD COLUMN alerted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox_deliveries ADD COLUMN budget_base INTEGER NOT NULL DEFAULT 0;
 -- A FIFO endpoint's head: its oldest pending delivery.
 CREATE INDEX outbox_deliveries_fifo ON outbox_deliveries (endpoint_id, id) WHERE state = 0;
+
+-- Destinations beside webhooks (issue 18 part 1): type 'nats' publishes
+-- to a NATS JetStream subject. dest_config holds what is not secret
+-- (subject, stream, user, ca_pem) as JSON; dest_sealed the credentials
+-- (password, token) sealed under the master key (aad = id + "dest").
+ALTER TABLE webhook_endpoints ADD COLUMN type TEXT NOT NULL DEFAULT 'webhook' CHECK (type IN ('webhook', 'nats'));
+ALTER TABLE webhook_endpoints ADD COLUMN dest_config TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE webhook_endpoints ADD COLUMN dest_sealed BLOB;
