@@ -82,3 +82,29 @@ func mustMarshal(v any) string {
 	}
 	return string(b)
 }
+
+// Issue 18 part 1 through the API: type and nats are checked field by
+// field; the type of an endpoint cannot change.
+func TestWebhookNATSFieldsAPI(t *testing.T) {
+	e := newWHEnv(t, webhook.SenderOptions{AllowHTTP: true, AllowPrivate: true})
+	for _, c := range []struct{ body, code, field string }{
+		{`{"type":"nats","url":"nats://127.0.0.1:1","nats":{"subject":"a.>"}}`, api.CodeValidation, "nats.subject"},
+		{`{"type":"nats","url":"https://127.0.0.1:1","nats":{"subject":"a"}}`, api.CodeValidation, "url"},
+		{`{"type":"nats","url":"nats://127.0.0.1:1"}`, api.CodeValidation, "nats"},
+		{`{"type":"kafka","url":"nats://127.0.0.1:1"}`, api.CodeValidation, "type"},
+		{`{"type":"nats","url":"nats://127.0.0.1:1","nats":{"subject":"a","bogus":1}}`, api.CodeInvalidJSON, ""},
+	} {
+		st, m, _ := e.do(e.admin, "POST", "/v1/webhooks", c.body, "Idempotency-Key", c.body)
+		if st != 400 || errCode(m) != c.code || c.field != "" && field(m) != c.field {
+			t.Fatalf("%s: %d %v", c.body, st, m)
+		}
+	}
+	rcv, _ := receiver(t, 200)
+	st, m, _ := e.do(e.admin, "POST", "/v1/webhooks", `{"url":"`+rcv.URL+`"}`, "Idempotency-Key", "w1")
+	if st != 201 || m["type"] != "webhook" {
+		t.Fatalf("create: %d %v", st, m)
+	}
+	if st, m, _ := e.do(e.admin, "PATCH", "/v1/webhooks/"+m["id"].(string), `{"type":"nats"}`); st != 400 || field(m) != "type" {
+		t.Fatalf("patch type: %d %v", st, m)
+	}
+}
