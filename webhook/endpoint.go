@@ -251,6 +251,7 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	secret := NewSecret()
 	key, _ := ParseKey(secret)
 	if r := s.Ping(ctx, Target{ID: id, Type: p.Type, NATS: p.NATS, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
+		s.sender.dropNATS(id)
 		return Created{}, false, &PingError{Result: r}
 	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
@@ -296,6 +297,7 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 		return c, err == nil, err
 	}
 	if err != nil {
+		s.sender.dropNATS(id)
 		return Created{}, false, err
 	}
 	s.changed()
@@ -509,6 +511,7 @@ func (s *Endpoints) Delete(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
+	s.sender.dropNATS(id)
 	s.changed()
 	return nil
 }

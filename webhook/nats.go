@@ -255,6 +255,16 @@ func (s *Sender) natsConn(t Target) (*natsConn, error) {
 	return c, nil
 }
 
+// dropNATS closes endpoint id's NATS connection, if any.
+func (s *Sender) dropNATS(id string) {
+	s.nats.mu.Lock()
+	defer s.nats.mu.Unlock()
+	if c := s.nats.conns[id]; c != nil {
+		c.nc.Close()
+		delete(s.nats.conns, id)
+	}
+}
+
 // closeNATS closes every NATS connection.
 func (s *Sender) closeNATS() {
 	s.nats.mu.Lock()
