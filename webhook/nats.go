@@ -111,11 +111,14 @@ func keepMaskedNATS(next, stored *NATSConfig) *NATSConfig {
 		return next
 	}
 	n := *next
-	if n.Password == "****" {
-		n.Password = stored.Password
-	}
-	if n.Token == "****" {
-		n.Token = stored.Token
+	// A view shows whichever credential is set as password "****".
+	if n.Password == "****" || n.Token == "****" {
+		if n.Token == "" || n.Token == "****" {
+			n.Token = stored.Token
+		}
+		if n.Password == "****" {
+			n.Password = stored.Password
+		}
 	}
 	return &n
 }

@@ -70,6 +70,9 @@ func natsServer(t *testing.T, o natsserver.Options) (*natsserver.Server, string)
 	if o.Username != "" {
 		copts = append(copts, nats.UserInfo(o.Username, o.Password))
 	}
+	if o.Authorization != "" {
+		copts = append(copts, nats.Token(o.Authorization))
+	}
 	if o.TLSConfig != nil {
 		copts = append(copts, nats.Secure(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // the test's own server, set-up only
 	}
@@ -134,6 +137,33 @@ func TestNATSEndpointTLSAndSealedCredentials(t *testing.T) {
 	if _, _, err := eps2.Create(ctx, webhook.NewParams{Type: webhook.TypeNATS, URL: url, NATS: &wrong}); !errors.As(err, &pe) {
 		t.Fatalf("wrong password: %v", err)
 	}
+}
+
+// A token is sealed too, and an endpoint sent back as GET showed it keeps
+// its token.
+func TestNATSTokenKeptWhenSentBackMasked(t *testing.T) {
+	const token = "nats-token-secret-4242"
+	_, port := natsServer(t, natsserver.Options{Authorization: token})
+	eps, db, path := newEndpoints(t, webhook.SenderOptions{AllowHTTP: true, AllowPrivate: true, Timeout: 5 * time.Second})
+	ctx := context.Background()
+	c, _, err := eps.Create(ctx, webhook.NewParams{Type: webhook.TypeNATS, URL: "nats://127.0.0.1:" + port,
+		NATS: &webhook.NATSConfig{Subject: "posgate.t", Token: token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _ := eps.Get(ctx, c.ID)
+	if view.NATS.Token == token || view.NATS.Password != "****" {
+		t.Fatalf("view %+v", view.NATS)
+	}
+	back := *view.NATS
+	if _, err := eps.Update(ctx, c.ID, webhook.Patch{NATS: &back}); err != nil {
+		t.Fatalf("patch with the view as shown (pinged with the stored token): %v", err)
+	}
+	if tg, _ := eps.Target(ctx, c.ID); tg.NATS.Token != token || tg.NATS.Password != "" {
+		t.Fatalf("target credentials %q/%q", tg.NATS.Token, tg.NATS.Password)
+	}
+	db.Close()
+	assertNotInFiles(t, path, token)
 }
 
 func TestNATSEndpointRefusals(t *testing.T) {
