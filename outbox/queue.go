@@ -147,10 +147,6 @@ func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, n
 	}
 	if due := store.FromMillis(next); due.After(now) {
 		ln.nextClaim = due
-		if l.offline {
-			// A probe does not wait for the schedule either.
-			ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
-		}
 		return nil, nil
 	}
 	ln.nextClaim = now // the next head, as soon as this one's result is recorded
