@@ -367,3 +367,48 @@ func TestOperationalEventsDoNotCascade(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// A lane waiting on a slow rate limit lets go as soon as its endpoint is
+// disabled: re-enabling it does not wait for the next token.
+func TestRateLimitedLaneStopsAtOnce(t *testing.T) {
+	e := newEnv(t, "", fastOptions(), webhook.SenderOptions{})
+	rcv := newReceiver(t, nil)
+	ep := e.endpointWith(webhook.NewParams{URL: rcv.URL, RateLimit: webhook.RateLimit{PerSecond: 0.01, Burst: 1}})
+	for i := range 3 {
+		e.enqueue("invoice.created", `{"i":`+itoa(i)+`}`)
+	}
+	e.run()
+	waitFor(t, 5*time.Second, "the burst", func() bool { return len(rcv.deliveries()) == 1 })
+	ctx := context.Background()
+	disabled, active := webhook.StatusDisabled, webhook.StatusActive
+	if _, err := e.hooks.Update(ctx, ep.ID, webhook.Patch{Status: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	// Raise the limit and re-enable: the new lane starts as soon as the
+	// old one's waiting workers have let go, not 100 s later.
+	fast := webhook.RateLimit{PerSecond: 1000}
+	if _, err := e.hooks.Update(ctx, ep.ID, webhook.Patch{Status: &active, RateLimit: &fast}); err != nil {
+		t.Fatal(err)
+	}
+	e.relay.Notify()
+	waitFor(t, 5*time.Second, "the rest after re-enabling", func() bool { return len(rcv.deliveries()) == 3 })
+}
+
+// Raising an endpoint's rate limit applies to workers already waiting
+// under the old one.
+func TestRateLimitRaisedWhileWaiting(t *testing.T) {
+	e := newEnv(t, "", fastOptions(), webhook.SenderOptions{})
+	rcv := newReceiver(t, nil)
+	ep := e.endpointWith(webhook.NewParams{URL: rcv.URL, RateLimit: webhook.RateLimit{PerSecond: 0.01, Burst: 1}})
+	for i := range 3 {
+		e.enqueue("invoice.created", `{"i":`+itoa(i)+`}`)
+	}
+	e.run()
+	waitFor(t, 5*time.Second, "the burst", func() bool { return len(rcv.deliveries()) == 1 })
+	time.Sleep(50 * time.Millisecond) // the other two wait for tokens 100 s away
+	fast := webhook.RateLimit{PerSecond: 1000}
+	if _, err := e.hooks.Update(context.Background(), ep.ID, webhook.Patch{RateLimit: &fast}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the rest under the new limit", func() bool { return len(rcv.deliveries()) == 3 })
+}

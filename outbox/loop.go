@@ -76,8 +76,52 @@ type lane struct {
 	disabling bool
 
 	// limiter paces requests (the endpoint's rate_limit); shared by the
-	// lane's workers, retuned by reload.
+	// lane's workers, retuned by reload. Workers wait under wait's
+	// context, which ends when the lane stops (a worker waiting for a
+	// slow rate's next token lets go at once when the endpoint is
+	// disabled) and is replaced when the limit changes (a wait computed
+	// under the old rate starts over under the new one).
 	limiter *rate.Limiter
+	wait    atomic.Pointer[waitCtx]
+}
+
+type waitCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// retune applies t's rate limit; waits under the old one start over.
+func (ln *lane) retune(t *webhook.Target, parent context.Context) {
+	lim, burst := limit(t)
+	if lim == ln.limiter.Limit() && burst == ln.limiter.Burst() {
+		return
+	}
+	ln.limiter.SetBurst(burst)
+	ln.limiter.SetLimit(lim)
+	ctx, cancel := context.WithCancel(parent)
+	if old := ln.wait.Swap(&waitCtx{ctx, cancel}); old != nil {
+		old.cancel()
+	}
+}
+
+// pace waits for the lane's rate limit and reports whether to send: not
+// when the lane stopped, the relay is stopping or the job was flushed.
+func (l *loop) pace(ln *lane, j job) bool {
+	for ln.target.Load().RateLimit.PerSecond > 0 {
+		err := ln.limiter.Wait(ln.wait.Load().ctx)
+		if ln.stopped.Load() || l.sendCtx.Err() != nil || j.gen <= ln.flushed.Load() {
+			return false
+		}
+		if err == nil {
+			break
+		}
+		// Retuned meanwhile: wait again under the new limit (a moment
+		// first, in case the error came from a half-applied retune).
+		if ln.wait.Load().ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return true
 }
 
 // limit returns t's rate limit as a rate.Limit and burst.
@@ -94,6 +138,7 @@ func (ln *lane) fifo() bool { return ln.target.Load().Ordering == webhook.Orderi
 func (ln *lane) stop() {
 	if !ln.stopped.Swap(true) {
 		close(ln.jobs)
+		ln.wait.Load().cancel()
 	}
 }
 
@@ -125,6 +170,8 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 	ln := &lane{id: t.ID, jobs: make(chan job, o.PerEndpoint+o.Prefetch), nextClaim: now, held: map[int64]struct{}{},
 		failingSince: t.FailingSince, alerted: t.Alerted}
 	ln.limiter = rate.NewLimiter(limit(&t))
+	wctx, cancel := context.WithCancel(l.sendCtx)
+	ln.wait.Store(&waitCtx{wctx, cancel})
 	ln.target.Store(&t)
 	for range o.PerEndpoint {
 		l.wg.Go(func() {
@@ -136,11 +183,9 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 				// The rate limit paces sends, not claims: a job waits
 				// here, and comes back unsent if the lane stops or the
 				// store goes offline meanwhile.
-				if ln.target.Load().RateLimit.PerSecond > 0 {
-					if err := ln.limiter.Wait(l.sendCtx); err != nil || ln.stopped.Load() || j.gen <= ln.flushed.Load() {
-						l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
-						continue
-					}
+				if !l.pace(ln, j) {
+					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+					continue
 				}
 				l.sem <- struct{}{}
 				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
@@ -349,9 +394,7 @@ func (l *loop) reload(ctx context.Context) error {
 		l.order = append(l.order, t.ID)
 		if ln := l.lanes[t.ID]; ln != nil && !ln.stopped.Load() {
 			ln.target.Store(&t)
-			lim, burst := limit(&t)
-			ln.limiter.SetLimit(lim)
-			ln.limiter.SetBurst(burst)
+			ln.retune(&t, l.sendCtx)
 			ln.failingSince, ln.alerted = t.FailingSince, t.Alerted
 			continue
 		}
