@@ -18,13 +18,17 @@ const (
 // endpointRequest is the body of POST and PATCH /v1/webhooks. Pointers
 // tell "absent" from "empty" for PATCH.
 type endpointRequest struct {
-	URL         *string            `json:"url"`
-	Events      *[]string          `json:"events"`
-	Description *string            `json:"description"`
-	Category    *string            `json:"category"`
-	Headers     *map[string]string `json:"headers"`
-	Metadata    *map[string]string `json:"metadata"`
-	Status      *string            `json:"status"`
+	URL         *string             `json:"url"`
+	Events      *[]string           `json:"events"`
+	Description *string             `json:"description"`
+	Category    *string             `json:"category"`
+	Headers     *map[string]string  `json:"headers"`
+	Metadata    *map[string]string  `json:"metadata"`
+	Status      *string             `json:"status"`
+	RateLimit   *webhook.RateLimit  `json:"rate_limit"`
+	Ordering    *string             `json:"ordering"`
+	Type        *string             `json:"type"` // create only
+	NATS        *webhook.NATSConfig `json:"nats"`
 }
 
 // decodeEndpoint decodes and shape-checks an endpoint body; create
@@ -37,6 +41,9 @@ func decodeEndpoint(b []byte, create bool) (endpointRequest, error) {
 	}
 	if create && (req.URL == nil || *req.URL == "") {
 		return endpointRequest{}, validationError("url", "is required")
+	}
+	if !create && req.Type != nil {
+		return endpointRequest{}, validationError("type", "cannot be changed; create a new endpoint")
 	}
 	if req.Events != nil && len(*req.Events) > len(webhook.EventTypes) {
 		return endpointRequest{}, validationError("events", "lists more types than exist")
@@ -133,6 +140,16 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Status != nil {
 			p.Status = *req.Status
 		}
+		if req.RateLimit != nil {
+			p.RateLimit = *req.RateLimit
+		}
+		if req.Ordering != nil {
+			p.Ordering = *req.Ordering
+		}
+		if req.Type != nil {
+			p.Type = *req.Type
+		}
+		p.NATS = req.NATS
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -224,6 +241,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
+			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS,
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))

@@ -16,6 +16,10 @@ func FuzzWebhookCreateDecode(f *testing.F) {
 		`{"url":"https://x","events":["invoice.created"],"headers":{"A":"b"},"metadata":{"k":"v"},"status":"active","description":"d","category":"c"}`,
 		`{"url":1}`, `{"url":"x","nope":true}`, `{"url":"x"} {}`, `[]`, ``, `{"events":null,"url":"u"}`,
 		`{"url":"\u0000"}`, `{"headers":{"X":1}}`,
+		`{"url":"https://x","rate_limit":{"per_second":2.5,"burst":5},"ordering":"fifo"}`,
+		`{"rate_limit":{"per_second":-1}}`, `{"rate_limit":{"rps":1}}`, `{"headers":{"X_Webhook_Signature":"x"}}`,
+		`{"type":"nats","url":"tls://h:4222","nats":{"subject":"a.b","stream":"S","user":"u","password":"p","ca_pem":"x"}}`,
+		`{"type":"nats","nats":{"token":"t"}}`, `{"nats":null}`, `{"type":1}`,
 	} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)

@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/webhook"
@@ -232,4 +236,82 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkDeliveryNATS: deliveries/s from the outbox to a NATS
+// JetStream stream (the embedded nats-server on loopback, file storage),
+// beside a plain nats.go client publishing the same body with JetStream
+// acks at the same concurrency, in the same run; 20,000 of each.
+func BenchmarkDeliveryNATS(b *testing.B) {
+	const n = 20000
+	for b.Loop() {
+		dir := b.TempDir()
+		ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			b.Fatal("nats-server not ready")
+		}
+		url := ns.ClientURL()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		ctx := context.Background()
+		st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := newEnv(b, "", outbox.Options{}, webhook.SenderOptions{Timeout: 10 * time.Second})
+		ep, _, err := e.hooks.Create(ctx, webhook.NewParams{Type: webhook.TypeNATS, URL: url, NATS: &webhook.NATSConfig{Subject: "bench.relay"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		conc := e.relay.Options().PerEndpoint
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range conc {
+			wg.Go(func() {
+				for i := next.Add(1); i <= n; i = next.Add(1) {
+					if _, err := js.Publish(ctx, "bench.raw", benchData, jetstream.WithMsgID(fmt.Sprint("raw-", i))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		raw := float64(n) / time.Since(start).Seconds()
+
+		seed(b, e.db, ep.ID, n)
+		base := uint64(0)
+		if info, err := st.Info(ctx); err == nil {
+			base = info.State.Msgs
+		}
+		start = time.Now()
+		stop := e.run()
+		deadline := start.Add(5 * time.Minute)
+		for {
+			info, err := st.Info(ctx)
+			if err == nil && info.State.Msgs-base >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("relay did not publish everything in 5 min")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		rate := float64(n) / time.Since(start).Seconds()
+		stop()
+		nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		b.ReportMetric(rate, "deliveries/s")
+		b.ReportMetric(raw, "raw_pub/s")
+		b.ReportMetric(rate/raw, "ratio")
+	}
 }

@@ -25,7 +25,7 @@
 // What is signed. The event's data is stored as the exact bytes the
 // producer gave, and never re-encoded. Each attempt wraps them in the
 // envelope of DESIGN §6 ({"event","entry_id","timestamp","attempt",
-// "max_attempts","last_error","data"}) by appending bytes
+// "max_attempts","last_error","store_id","data"}) by appending bytes
 // (webhook.AppendBody), and signs that body with a fresh timestamp. The
 // body of an attempt is therefore a pure function of the stored event, the
 // attempt number and the previous error; "timestamp" in the body is when
@@ -39,6 +39,19 @@
 // is taken to be offline: the relay stops claiming, probes one delivery per
 // endpoint every ProbeInterval without spending attempts, and resumes on
 // the first answer.
+//
+// Attempt numbers only grow: attempts counts every attempt sent (manual
+// and unspent probes included) and is never reset; the automatic budget is
+// attempts - budget_base, which a recover or a manual attempt moves.
+//
+// Per-endpoint controls (webhook.Endpoint): a rate limit paces a lane's
+// workers (golang.org/x/time/rate); FIFO ordering makes the lane claim
+// only its head, the oldest pending delivery, and only once the previous
+// result is recorded, so a dead event leaves the queue. The circuit
+// breaker disables an endpoint whose attempts have all failed for
+// DisableAfter. Operational events (delivery.exhausted, endpoint.disabled,
+// endpoint.recovered) are enqueued in the acknowledging transaction, never
+// to the endpoint they are about (ops.go).
 //
 // The package owns the outbox_events, outbox_deliveries, outbox_attempts
 // and outbox_counters tables; endpoints and the HTTP request belong to

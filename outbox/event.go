@@ -2,9 +2,7 @@ package outbox
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +37,9 @@ type Event struct {
 	// Endpoint, when set, delivers to that endpoint only, whatever its
 	// filter (test events).
 	Endpoint string
+	// NotTo, when set, leaves that endpoint out (an operational event is
+	// never sent to the endpoint it is about).
+	NotTo string
 }
 
 // EnqueueTx writes e and one pending delivery per subscribed active
@@ -64,7 +65,7 @@ func EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) (string, error) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	id := newEventID(at)
+	id := webhook.NewEventID(at)
 	ms := store.Millis(at)
 	res, err := tx.ExecContext(ctx, "INSERT INTO outbox_events (id, type, data, created_at) VALUES (?, ?, ?, ?)",
 		id, e.Type, data, ms)
@@ -83,6 +84,9 @@ func EnqueueTx(ctx context.Context, tx *sql.Tx, e Event) (string, error) {
 	}
 	t := tally{}
 	for _, ep := range eps {
+		if ep == e.NotTo {
+			continue
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_deliveries (event_seq, endpoint_id, next_attempt_at, created_at)
 			VALUES (?, ?, ?, ?)`, seq, ep, ms, ms)
 		if err != nil {
@@ -107,28 +111,4 @@ func validType(t string) bool {
 		}
 	}
 	return true
-}
-
-// crockford is the ULID alphabet: ids sort by time as text.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// newEventID returns "evt_" and a ULID: 48 bits of milliseconds and 80
-// random bits, so ids from a reinstalled box never collide with old ones
-// a receiver has deduplicated.
-func newEventID(at time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMilli())<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
-		panic("outbox: crypto/rand failed: " + err.Error())
-	}
-	// 128 bits as 26 base32 digits, most significant first.
-	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-	out := make([]byte, 4+26)
-	copy(out, "evt_")
-	for i := 25; i >= 0; i-- {
-		out[4+i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(out)
 }

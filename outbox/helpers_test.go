@@ -47,7 +47,7 @@ func fastOptions() outbox.Options {
 	}
 }
 
-func newEnv(t testing.TB, path string, opts outbox.Options, sopts webhook.SenderOptions) *env {
+func newEnv(t testing.TB, path string, opts outbox.Options, sopts webhook.SenderOptions, wopts ...webhook.Options) *env {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "posgate.db")
@@ -61,7 +61,11 @@ func newEnv(t testing.TB, path string, opts outbox.Options, sopts webhook.Sender
 	if sopts.Timeout == 0 {
 		sopts.Timeout = 2 * time.Second
 	}
-	hooks := webhook.New(db, testMaster, webhook.NewSender(sopts), webhook.Options{})
+	var wo webhook.Options
+	if len(wopts) > 0 {
+		wo = wopts[0]
+	}
+	hooks := webhook.New(db, testMaster, webhook.NewSender(sopts), wo)
 	log := zerolog.Nop()
 	if tt, ok := t.(*testing.T); ok && testing.Verbose() {
 		log = zerolog.New(zerolog.NewTestWriter(tt)).Level(zerolog.InfoLevel)
@@ -124,11 +128,15 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // hit is one request a receiver saw.
 type hit struct {
-	At      time.Time
-	Header  http.Header
-	Body    []byte
-	EntryID string
-	Attempt int
+	At          time.Time
+	Header      http.Header
+	Body        []byte
+	EntryID     string
+	Attempt     int
+	MaxAttempts int
+	Event       string
+	StoreID     *string
+	Data        json.RawMessage
 }
 
 // receiver is a loopback HTTP server that records requests and answers
@@ -146,12 +154,16 @@ func newReceiver(t testing.TB, respond func(n int, h hit) int) *receiver {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var env struct {
-			EntryID string `json:"entry_id"`
-			Attempt int    `json:"attempt"`
-			Event   string `json:"event"`
+			EntryID     string          `json:"entry_id"`
+			Attempt     int             `json:"attempt"`
+			MaxAttempts int             `json:"max_attempts"`
+			Event       string          `json:"event"`
+			StoreID     *string         `json:"store_id"`
+			Data        json.RawMessage `json:"data"`
 		}
 		_ = json.Unmarshal(body, &env)
-		h := hit{At: time.Now(), Header: req.Header.Clone(), Body: body, EntryID: env.EntryID, Attempt: env.Attempt}
+		h := hit{At: time.Now(), Header: req.Header.Clone(), Body: body, EntryID: env.EntryID, Attempt: env.Attempt,
+			MaxAttempts: env.MaxAttempts, Event: env.Event, StoreID: env.StoreID, Data: env.Data}
 		r.mu.Lock()
 		n := r.n
 		if env.Event != "ping" {
@@ -188,4 +200,11 @@ func isPing(b []byte) bool {
 	}
 	_ = json.Unmarshal(b, &v)
 	return v.Event == "ping"
+}
+
+// all returns every hit, pings included.
+func (r *receiver) all() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
 }

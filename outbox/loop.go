@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/store"
 	"github.com/posgate/posgate/webhook"
@@ -27,6 +29,7 @@ type job struct {
 	created   time.Time
 	body      []byte // the exact bytes sent and signed (webhook.AppendBody)
 	n         int    // the attempt number this send carries
+	base      int    // budget_base: attempts n-base of MaxAttempts are spent
 	lastError string
 	kind      string
 	gen       int64 // the lane's claim generation
@@ -63,11 +66,79 @@ type lane struct {
 	// failStreak counts failed attempts since the last success, for
 	// rate-limited logging.
 	failStreak int
+	// failingSince and alerted mirror the endpoint's circuit-breaker
+	// columns (webhook.Target), so the store is written only when they
+	// change.
+	failingSince time.Time
+	alerted      bool
+	// disabling is set once this lane's endpoint was disabled by the
+	// relay (410, breaker); its lane stops at the next reload.
+	disabling bool
+
+	// limiter paces requests (the endpoint's rate_limit); shared by the
+	// lane's workers, retuned by reload. Workers wait under wait's
+	// context, which ends when the lane stops (a worker waiting for a
+	// slow rate's next token lets go at once when the endpoint is
+	// disabled) and is replaced when the limit changes (a wait computed
+	// under the old rate starts over under the new one).
+	limiter *rate.Limiter
+	wait    atomic.Pointer[waitCtx]
 }
+
+type waitCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// retune applies t's rate limit; waits under the old one start over.
+func (ln *lane) retune(t *webhook.Target, parent context.Context) {
+	lim, burst := limit(t)
+	if lim == ln.limiter.Limit() && burst == ln.limiter.Burst() {
+		return
+	}
+	ln.limiter.SetBurst(burst)
+	ln.limiter.SetLimit(lim)
+	ctx, cancel := context.WithCancel(parent)
+	if old := ln.wait.Swap(&waitCtx{ctx, cancel}); old != nil {
+		old.cancel()
+	}
+}
+
+// pace waits for the lane's rate limit and reports whether to send: not
+// when the lane stopped, the relay is stopping or the job was flushed.
+func (l *loop) pace(ln *lane, j job) bool {
+	for ln.target.Load().RateLimit.PerSecond > 0 {
+		err := ln.limiter.Wait(ln.wait.Load().ctx)
+		if ln.stopped.Load() || l.sendCtx.Err() != nil || j.gen <= ln.flushed.Load() {
+			return false
+		}
+		if err == nil {
+			break
+		}
+		// Retuned meanwhile: wait again under the new limit (a moment
+		// first, in case the error came from a half-applied retune).
+		if ln.wait.Load().ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return true
+}
+
+// limit returns t's rate limit as a rate.Limit and burst.
+func limit(t *webhook.Target) (rate.Limit, int) {
+	if t.RateLimit.PerSecond <= 0 {
+		return rate.Inf, 0
+	}
+	return rate.Limit(t.RateLimit.PerSecond), max(t.RateLimit.Burst, 1)
+}
+
+// fifo reports whether the lane sends one delivery at a time, in order.
+func (ln *lane) fifo() bool { return ln.target.Load().Ordering == webhook.OrderingFIFO }
 
 func (ln *lane) stop() {
 	if !ln.stopped.Swap(true) {
 		close(ln.jobs)
+		ln.wait.Load().cancel()
 	}
 }
 
@@ -96,12 +167,23 @@ var errWait = errors.New("nothing to do yet")
 // startLane starts a lane's workers.
 func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 	o := l.r.opts
-	ln := &lane{id: t.ID, jobs: make(chan job, o.PerEndpoint+o.Prefetch), nextClaim: now, held: map[int64]struct{}{}}
+	ln := &lane{id: t.ID, jobs: make(chan job, o.PerEndpoint+o.Prefetch), nextClaim: now, held: map[int64]struct{}{},
+		failingSince: t.FailingSince, alerted: t.Alerted}
+	ln.limiter = rate.NewLimiter(limit(&t))
+	wctx, cancel := context.WithCancel(l.sendCtx)
+	ln.wait.Store(&waitCtx{wctx, cancel})
 	ln.target.Store(&t)
 	for range o.PerEndpoint {
 		l.wg.Go(func() {
 			for j := range ln.jobs {
 				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
+					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+					continue
+				}
+				// The rate limit paces sends, not claims: a job waits
+				// here, and comes back unsent if the lane stops or the
+				// store goes offline meanwhile.
+				if !l.pace(ln, j) {
 					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
 					continue
 				}
@@ -208,8 +290,10 @@ func (l *loop) room(ln *lane, now time.Time) int {
 	if now.Before(ln.nextClaim) || ln.stopped.Load() {
 		return 0
 	}
-	if l.offline {
-		if ln.out > 0 {
+	if l.offline || ln.fifo() {
+		// Offline: one probe at a time. FIFO: the next delivery waits
+		// until the previous one's result is recorded.
+		if ln.out > 0 || len(ln.held) > 0 {
 			return 0
 		}
 		return 1
@@ -310,6 +394,8 @@ func (l *loop) reload(ctx context.Context) error {
 		l.order = append(l.order, t.ID)
 		if ln := l.lanes[t.ID]; ln != nil && !ln.stopped.Load() {
 			ln.target.Store(&t)
+			ln.retune(&t, l.sendCtx)
+			ln.failingSince, ln.alerted = t.FailingSince, t.Alerted
 			continue
 		}
 		if old := l.lanes[t.ID]; old != nil && (old.out > 0 || len(old.held) > 0) {
@@ -353,9 +439,14 @@ func (l *loop) storeOK() {
 }
 
 // body builds the body of attempt j.n of an event whose data is data.
+// max_attempts is the number the automatic attempts end at: the budget
+// counted from the delivery's budget_base, so after a recover or a manual
+// attempt both numbers keep growing.
 func (r *Relay) body(j *job, data []byte) {
-	j.body = webhook.AppendBody(make([]byte, 0, len(data)+256), j.eventType, j.eventID, j.created,
-		j.n, r.opts.MaxAttempts, j.lastError, data)
+	j.body = webhook.AppendBody(make([]byte, 0, len(data)+256), &webhook.Envelope{
+		Event: j.eventType, EntryID: j.eventID, Time: j.created, Attempt: j.n,
+		MaxAttempts: j.base + r.opts.MaxAttempts, LastError: j.lastError, StoreID: r.endpoints.StoreID(),
+	}, data)
 }
 
 // send performs one attempt of j to t. It runs on a lane worker.

@@ -60,6 +60,12 @@ type Options struct {
 	// 1000.
 	RetentionInterval time.Duration
 	RetentionBatch    int
+	// DisableAfter is the circuit breaker: an endpoint whose attempts
+	// have all failed for this long is disabled (disabled_reason
+	// "failing") and endpoint.disabled is sent. Default 5 days (Svix's
+	// rule); negative turns the breaker off (webhooks.disable_after = "0s").
+	// Attempts not spent while the store is offline never count.
+	DisableAfter time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -115,6 +121,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetentionBatch <= 0 {
 		o.RetentionBatch = 1000
+	}
+	if o.DisableAfter == 0 {
+		o.DisableAfter = 5 * 24 * time.Hour
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -305,12 +305,16 @@ func (r *Relay) Counts(ctx context.Context) (map[string]Counts, error) {
 }
 
 // Recover re-queues an endpoint's dead deliveries of events since since,
-// with a fresh attempt budget, and returns how many.
+// with a fresh attempt budget, and returns how many. Their attempt
+// numbers go on from where they were.
 func (r *Relay) Recover(ctx context.Context, endpointID string, since time.Time) (int64, error) {
 	now := store.Millis(r.opts.Now())
 	var n int64
 	err := r.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox_deliveries SET state = 0, attempts = 0, next_attempt_at = ?,
+		// A fresh budget without rewinding the attempt number: the
+		// budget is counted from budget_base (receivers see attempt
+		// numbers grow, never start at 1 again).
+		res, err := tx.ExecContext(ctx, `UPDATE outbox_deliveries SET state = 0, budget_base = attempts, next_attempt_at = ?,
 			finished_at = NULL WHERE endpoint_id = ? AND state = 3 AND created_at >= ?`, now, endpointID, store.Millis(since))
 		if err != nil {
 			return err
@@ -345,9 +349,22 @@ func (r *Relay) Retry(ctx context.Context, id string) (Delivery, error) {
 		created int64
 		data    []byte
 	)
-	err = r.db.Read.QueryRowContext(ctx, `SELECT d.endpoint_id, d.state, d.attempts, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`, n).
-		Scan(&j.endpoint, &state, &j.n, &j.lastError, &j.eventID, &j.eventType, &data, &created)
+	// The attempt number is taken before the request goes out, in its
+	// own transaction, so two manual retries never carry the same number;
+	// budget_base moves with it, so a manual attempt spends nothing of
+	// the automatic budget.
+	err = r.db.InTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, "SELECT state FROM outbox_deliveries WHERE id = ?", n).Scan(&state)
+		if err != nil || state == stateDelivered {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox_deliveries SET attempts = attempts + 1, budget_base = budget_base + 1 WHERE id = ?", n); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT d.endpoint_id, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
+			FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`, n).
+			Scan(&j.endpoint, &j.n, &j.base, &j.lastError, &j.eventID, &j.eventType, &data, &created)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -357,7 +374,6 @@ func (r *Relay) Retry(ctx context.Context, id string) (Delivery, error) {
 	if state == stateDelivered {
 		return Delivery{}, ErrNotRetryable
 	}
-	j.n++
 	j.created = store.FromMillis(created)
 	r.body(&j, data)
 	t, err := r.endpoints.Target(ctx, j.endpoint)

@@ -19,7 +19,7 @@ import (
 // stmts are the relay's hot statements, prepared once on the writer
 // connection; Tx.StmtContext reuses them inside each transaction.
 type stmts struct {
-	due, fetch, minDue, deliver, finish, attempt *sql.Stmt
+	due, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
@@ -41,14 +41,20 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		ORDER BY next_attempt_at, id LIMIT ?`)
 	// The chosen rows with their events, by a JSON array of ids: one
 	// prepared statement whatever the batch size.
-	p(&s.fetch, `SELECT d.id, d.attempts, d.last_error, e.id, e.type, e.data, e.created_at
+	// A FIFO endpoint's head: its oldest pending delivery, due or not
+	// (outbox_deliveries_fifo).
+	p(&s.head, `SELECT id, next_attempt_at FROM outbox_deliveries
+		WHERE endpoint_id = ? AND state = 0 ORDER BY id LIMIT 1`)
+	p(&s.fetch, `SELECT d.id, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
 		FROM json_each(?) j JOIN outbox_deliveries d ON d.id = j.value JOIN outbox_events e ON e.seq = d.event_seq`)
 	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
 	// A delivering attempt is recorded on the row itself: one write.
-	p(&s.deliver, `UPDATE outbox_deliveries SET state = 2, attempts = ?, last_status = ?, last_error = '',
+	// attempts only grows: a manual attempt may have taken a number
+	// meanwhile.
+	p(&s.deliver, `UPDATE outbox_deliveries SET state = 2, attempts = MAX(attempts, ?), last_status = ?, last_error = '',
 		last_attempt_at = ?, last_duration_ms = ?, last_response = ?, finished_at = ? WHERE id = ? AND state = 0`)
-	p(&s.finish, `UPDATE outbox_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
-		last_error = ?, finished_at = ? WHERE id = ? AND state = 0`)
+	p(&s.finish, `UPDATE outbox_deliveries SET state = ?, attempts = MAX(attempts, ?), budget_base = budget_base + ?,
+		next_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? WHERE id = ? AND state = 0`)
 	p(&s.attempt, `INSERT INTO outbox_attempts
 		(delivery_id, n, kind, spent, started_at, duration_ms, status_code, error_class, error, response)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -60,7 +66,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.due, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
+	for _, st := range []*sql.Stmt{s.due, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
 		if st != nil {
 			st.Close()
 		}
@@ -85,10 +91,19 @@ func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string
 	if l.offline {
 		kind = KindProbe
 	}
+	head := tx.StmtContext(ctx, l.stmts.head)
 	for _, id := range l.order {
 		ln := l.lanes[id]
 		n := l.room(ln, now)
 		if n <= 0 {
+			continue
+		}
+		if ln.fifo() {
+			js, err := l.claimHead(ctx, head, fetch, ln, now, kind)
+			if err != nil {
+				return nil, fmt.Errorf("claim for %s: %w", id, err)
+			}
+			out[id] = js
 			continue
 		}
 		js, more, err := l.claimLane(ctx, due, fetch, ln, now, n, kind)
@@ -115,6 +130,56 @@ func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string
 		}
 	}
 	return out, nil
+}
+
+// claimHead claims a FIFO lane's head, its oldest pending delivery, when
+// it is due; a later delivery is never sent before it. It sets the lane's
+// next look-up time: the head's due time, or the next poll.
+func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, now time.Time, kind string) ([]job, error) {
+	var id, next int64
+	err := head.QueryRowContext(ctx, ln.id).Scan(&id, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		ln.nextClaim = now.Add(l.r.opts.Poll)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if due := store.FromMillis(next); due.After(now) {
+		ln.nextClaim = due
+		return nil, nil
+	}
+	ln.nextClaim = now // the next head, as soon as this one's result is recorded
+	if l.offline {
+		ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
+	}
+	rows, err := fetch.QueryContext(ctx, "["+strconv.FormatInt(id, 10)+"]")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	js, err := l.scanJobs(rows, ln, kind, 1)
+	return js, err
+}
+
+// scanJobs reads fetched deliveries into jobs with their bodies.
+func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, error) {
+	js := make([]job, 0, n)
+	for rows.Next() {
+		var (
+			j       = job{endpoint: ln.id, kind: kind}
+			created int64
+			data    sql.RawBytes // only read while building the body: no copy
+		)
+		if err := rows.Scan(&j.delivery, &j.n, &j.base, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
+			return nil, err
+		}
+		j.n++
+		j.created = store.FromMillis(created)
+		l.r.body(&j, data)
+		js = append(js, j)
+	}
+	return js, rows.Err()
 }
 
 // claimLane reads up to n due rows the lane does not hold yet. more
@@ -153,22 +218,8 @@ func (l *loop) claimLane(ctx context.Context, due, fetch *sql.Stmt, ln *lane, no
 		return nil, false, err
 	}
 	defer rows.Close()
-	js = make([]job, 0, taken)
-	for rows.Next() {
-		var (
-			j       = job{endpoint: ln.id, kind: kind}
-			created int64
-			data    sql.RawBytes // only read while building the body: no copy
-		)
-		if err := rows.Scan(&j.delivery, &j.n, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
-			return nil, false, err
-		}
-		j.n++
-		j.created = store.FromMillis(created)
-		l.r.body(&j, data)
-		js = append(js, j)
-	}
-	return js, more, rows.Err()
+	js, err = l.scanJobs(rows, ln, kind, taken)
+	return js, more, err
 }
 
 // ack records a batch of results: each delivery's new state and its
@@ -203,6 +254,9 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			if c, _ := r.RowsAffected(); c == 1 {
 				counts.add(res.endpoint, -1, 0)
 			}
+			if err := l.succeeded(ctx, tx, res); err != nil {
+				return err
+			}
 			if ln := l.lanes[res.endpoint]; ln != nil && ln.failStreak > 0 {
 				l.r.log.Info().Str(logkey.EndpointID, res.endpoint).Int("failed_attempts", ln.failStreak).
 					Msg("webhook endpoint recovered")
@@ -219,26 +273,28 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			errMsg = truncate(res.Err, 500)
 			ln     = l.lanes[res.endpoint]
 		)
+		unspent := 0
 		switch {
 		case res.Network && l.offline:
 			// The store is offline: snooze without spending the attempt.
-			n, spent, next = res.n-1, false, now.Add(o.ProbeInterval)
+			// Its number stays used (numbers only grow); the budget
+			// moves up by one instead.
+			spent, unspent, next = false, 1, now.Add(o.ProbeInterval)
 		case res.Status == 410:
 			state, finAt = stateDead, store.Millis(now)
-			if err := l.r.endpoints.DisableTx(ctx, tx, res.endpoint, "gone"); err != nil {
+			if err := l.disable(ctx, tx, res.endpoint, "gone", now); err != nil {
 				return err
 			}
-			l.r.log.Warn().Str(logkey.EndpointID, res.endpoint).Msg("endpoint answered 410 Gone; disabled")
-		case res.n >= o.MaxAttempts:
+		case res.n-res.base >= o.MaxAttempts:
 			state, finAt = stateDead, store.Millis(now)
 		default:
-			next = now.Add(o.Delay(res.n, res.RetryAfter))
+			next = now.Add(o.Delay(res.n-res.base, res.RetryAfter))
 		}
 		nextMs := store.Millis(next)
 		if next.IsZero() {
 			nextMs = store.Millis(now)
 		}
-		r, err := finish.ExecContext(ctx, state, n, nextMs, res.Status, errMsg, finAt, res.delivery)
+		r, err := finish.ExecContext(ctx, state, n, unspent, nextMs, res.Status, errMsg, finAt, res.delivery)
 		if err != nil {
 			return fmt.Errorf("record delivery %d: %w", res.delivery, err)
 		}
@@ -248,6 +304,14 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		}
 		if state == stateDead {
 			counts.add(res.endpoint, -1, 1)
+			if err := l.exhausted(ctx, tx, res, errMsg); err != nil {
+				return err
+			}
+		}
+		if spent {
+			if err := l.failed(ctx, tx, res.endpoint, now); err != nil {
+				return err
+			}
 		}
 		kind := res.kind
 		if !spent {

@@ -1,42 +1,64 @@
 package webhook
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
 )
 
+// Envelope is everything in a delivery body except the event's data.
+type Envelope struct {
+	Event   string
+	EntryID string
+	// Time is when the event happened.
+	Time        time.Time
+	Attempt     int
+	MaxAttempts int
+	// LastError is why the previous attempt failed; "" is null.
+	LastError string
+	// StoreID is the store's id (config store_id); "" is null.
+	StoreID string
+}
+
 // AppendBody appends the delivery body of DESIGN §6 to dst:
 //
-//	{"event":…,"entry_id":…,"timestamp":…,"attempt":…,"max_attempts":…,"last_error":…,"data":…}
+//	{"event":…,"entry_id":…,"timestamp":…,"attempt":…,"max_attempts":…,"last_error":…,"store_id":…,"data":…}
 //
 // data is copied byte for byte, never re-encoded, so the bytes the
 // producer stored are the bytes inside the signed body. timestamp is when
 // the event happened (RFC 3339 UTC, milliseconds); the signing time of an
-// attempt travels in the timestamp headers. lastError "" is null.
-func AppendBody(dst []byte, event, entryID string, at time.Time, attempt, maxAttempts int, lastError string, data []byte) []byte {
+// attempt travels in the timestamp headers. store_id lets events of many
+// stores share one receiver, topic or stream (issue 18).
+func AppendBody(dst []byte, e *Envelope, data []byte) []byte {
 	dst = append(dst, `{"event":`...)
-	dst = appendString(dst, event)
+	dst = appendString(dst, e.Event)
 	dst = append(dst, `,"entry_id":`...)
-	dst = appendString(dst, entryID)
+	dst = appendString(dst, e.EntryID)
 	dst = append(dst, `,"timestamp":"`...)
-	dst = at.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = e.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
 	dst = append(dst, `","attempt":`...)
-	dst = strconv.AppendInt(dst, int64(attempt), 10)
+	dst = strconv.AppendInt(dst, int64(e.Attempt), 10)
 	dst = append(dst, `,"max_attempts":`...)
-	dst = strconv.AppendInt(dst, int64(maxAttempts), 10)
+	dst = strconv.AppendInt(dst, int64(e.MaxAttempts), 10)
 	dst = append(dst, `,"last_error":`...)
-	if lastError == "" {
-		dst = append(dst, "null"...)
-	} else {
-		dst = appendString(dst, lastError)
-	}
+	dst = appendStringOrNull(dst, e.LastError)
+	dst = append(dst, `,"store_id":`...)
+	dst = appendStringOrNull(dst, e.StoreID)
 	dst = append(dst, `,"data":`...)
 	if len(data) == 0 {
 		data = []byte("{}")
 	}
 	dst = append(dst, data...)
 	return append(dst, '}')
+}
+
+func appendStringOrNull(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return appendString(dst, s)
 }
 
 // appendString appends s as a JSON string. Event types and ids are plain
@@ -52,4 +74,30 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// crockford is the ULID alphabet: ids sort by time as text.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewEventID returns an entry_id: "evt_" and a ULID, 48 bits of
+// milliseconds and 80 random bits, so ids from a reinstalled box never
+// collide with old ones a receiver has deduplicated. It is the only
+// maker of entry_ids: the outbox's events and the validation ping share
+// it, so every event's entry_id has one shape.
+func NewEventID(at time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("webhook: crypto/rand failed: " + err.Error())
+	}
+	// 128 bits as 26 base32 digits, most significant first.
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	out := make([]byte, 4+26)
+	copy(out, "evt_")
+	for i := 25; i >= 0; i-- {
+		out[4+i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out)
 }

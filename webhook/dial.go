@@ -21,9 +21,14 @@ type Resolver interface {
 type BlockedError struct {
 	Host string
 	Addr netip.Addr
+	// Literal is true for an IPv4-mapped literal, refused as written.
+	Literal bool
 }
 
 func (e *BlockedError) Error() string {
+	if e.Literal {
+		return fmt.Sprintf("%s is an IPv4-mapped IPv6 literal; write the IPv4 address instead (webhooks.allow_private is off)", e.Host)
+	}
 	if e.Host != "" && e.Host != e.Addr.String() {
 		return fmt.Sprintf("%s resolves to %s, a %s address; refused (webhooks.allow_private is off)", e.Host, e.Addr, addrClass(e.Addr))
 	}
@@ -81,6 +86,15 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
+		// A literal written as IPv4-mapped IPv6 ([::ffff:a.b.c.d]) is not
+		// globally reachable as such (IANA IPv6 registry) and only ever
+		// serves to dress up an IPv4 address: refused. Resolvers, by
+		// contrast, may hand back A records in mapped form (Go's
+		// LookupNetIP does with the cgo resolver), so those are judged as
+		// the IPv4 address they carry.
+		if a.Is4In6() && !d.AllowPrivate {
+			return nil, &BlockedError{Host: host, Addr: a, Literal: true}
+		}
 		addrs = []netip.Addr{a}
 	} else {
 		r := d.Resolver
@@ -146,31 +160,45 @@ func (d *Dialer) control(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// Special-purpose ranges beyond what netip classifies (IANA registries).
+// nonPublic are the special-purpose ranges that are not globally
+// reachable, from the IANA IPv4 and IPv6 Special-Purpose Address
+// Registries (RFC 6890 and its updates), beyond what netip classifies
+// (loopback, RFC 1918 and RFC 4193 private, link-local, multicast,
+// unspecified). Some of them embed an IPv4 address (6to4, Teredo, NAT64):
+// those are refused whole rather than judged by the address inside,
+// since whatever relays them, not posgate's dialer, decides where the
+// packets go.
 var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("100::/64"),        // discard
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
-	netip.MustParsePrefix("::/96"),           // deprecated IPv4-compatible
+	// IPv4.
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network" (RFC 791)
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space, CGNAT (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890), incl. 192.0.0.170/31 NAT64 discovery
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation TEST-NET-1 (RFC 5737)
+	netip.MustParsePrefix("192.88.99.0/24"),  // deprecated 6to4 relay anycast (RFC 7526)
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544)
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation TEST-NET-2 (RFC 5737)
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation TEST-NET-3 (RFC 5737)
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved (RFC 1112), incl. limited broadcast
+	// IPv6.
+	netip.MustParsePrefix("::/96"),           // deprecated IPv4-compatible (RFC 4291)
+	netip.MustParsePrefix("::ffff:0:0/96"),   // IPv4-mapped (RFC 4291); see DialContext for resolver answers
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (RFC 2765)
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 well-known prefix (RFC 6052)
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use IPv4/IPv6 translation (RFC 8215)
+	netip.MustParsePrefix("100::/64"),        // discard-only (RFC 6666)
+	netip.MustParsePrefix("100:0:0:1::/64"),  // dummy IPv6 prefix (RFC 9780)
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments (RFC 2928): Teredo 2001::/32, benchmarking 2001:2::/48, ORCHID 2001:10::/28, ORCHIDv2 2001:20::/28, …
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation (RFC 3849)
+	netip.MustParsePrefix("2002::/16"),       // 6to4 (RFC 3056)
+	netip.MustParsePrefix("3fff::/20"),       // documentation (RFC 9637)
+	netip.MustParsePrefix("5f00::/16"),       // SRv6 SIDs (RFC 9602)
+	netip.MustParsePrefix("fc00::/7"),        // unique local (RFC 4193)
+	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local (RFC 3879)
 }
 
-// Prefixes that embed an IPv4 address, which is then judged in its place.
-var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
 // addrClass names the class of a: "loopback", "private", "link-local",
-// "reserved" or "public".
+// "reserved" or "public". An IPv4-mapped address is judged as the IPv4
+// address it carries (that is what a socket connects to).
 func addrClass(a netip.Addr) string {
 	a = a.Unmap()
 	switch {
@@ -182,15 +210,6 @@ func addrClass(a netip.Addr) string {
 		return "link-local"
 	case a.IsUnspecified(), a.IsMulticast():
 		return "reserved"
-	}
-	if a.Is6() {
-		b := a.As16()
-		if nat64.Contains(a) {
-			return addrClass(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-		}
-		if sixToFour.Contains(a) {
-			return addrClass(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
-		}
 	}
 	for _, p := range nonPublic {
 		if p.Contains(a) {

@@ -35,12 +35,19 @@ func decide(t *testing.T, allowPrivate bool, addr string) (dialled []string, err
 	d := &webhook.Dialer{
 		AllowPrivate: allowPrivate,
 		Resolver: fakeResolver{
-			"erp.example.com":      {"93.184.216.34"},
-			"internal.example.com": {"10.1.2.3"},
-			"metadata.example.com": {"169.254.169.254"},
-			"mixed.example.com":    {"192.168.1.10", "93.184.216.34"},
-			"six.example.com":      {"fd00::1"},
-			"localhost.example":    {"127.0.0.1", "::1"},
+			"erp.example.com":       {"93.184.216.34"},
+			"internal.example.com":  {"10.1.2.3"},
+			"metadata.example.com":  {"169.254.169.254"},
+			"mixed.example.com":     {"192.168.1.10", "93.184.216.34"},
+			"six.example.com":       {"fd00::1"},
+			"localhost.example":     {"127.0.0.1", "::1"},
+			"teredo.example.com":    {"2001:0:4136:e378:8000:63bf:3fff:fdd2"},
+			"sixtofour.example.com": {"2002:5db8:d822::1"},  // embeds public 93.184.216.34
+			"nat64.example.com":     {"64:ff9b::5db8:d822"}, // embeds public 93.184.216.34
+			"orchid.example.com":    {"2001:20::1"},
+			"docs6.example.com":     {"2001:db8::1"},
+			"mapped.example.com":    {"::ffff:93.184.216.34"}, // an A record as Go's cgo resolver may give it
+			"mapped10.example.com":  {"::ffff:10.0.0.1"},
 		},
 		Dial: func(_ context.Context, _, a string) (net.Conn, error) {
 			dialled = append(dialled, a)
@@ -146,5 +153,56 @@ func TestDialerRealConnectRefusedToLoopback(t *testing.T) {
 	case <-accepted:
 		t.Fatal("listener accepted a connection")
 	default:
+	}
+}
+
+// Issue 11 part 12: the IANA IPv6 and IPv4 special-purpose registries'
+// ranges that are not globally reachable are not dialled without
+// allow_private, including prefixes that embed a public IPv4 address
+// (6to4, Teredo, NAT64): whatever relays them decides where the packets
+// go. Decided on the dialer's decision with a fake resolver; nothing is
+// dialled.
+func TestDialerRefusesSpecialPurposeRanges(t *testing.T) {
+	for _, addr := range []string{
+		"[2001::1]:443", "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443", // Teredo 2001::/32
+		"[2001:2::1]:443",                // benchmarking 2001:2::/48
+		"[2001:10::1]:443",               // ORCHID (deprecated) 2001:10::/28
+		"[2001:20::1]:443",               // ORCHIDv2 2001:20::/28
+		"[2001:db8::1]:443",              // documentation
+		"[3fff::1]:443",                  // documentation (RFC 9637)
+		"[2002:5db8:d822::1]:443",        // 6to4 with a public IPv4 inside
+		"[64:ff9b::5db8:d822]:443",       // NAT64 with a public IPv4 inside
+		"[64:ff9b:1::1]:443",             // local-use NAT64
+		"[100::1]:443",                   // discard-only
+		"[100:0:0:1::1]:443",             // dummy prefix
+		"[5f00::1]:443",                  // SRv6 SIDs
+		"[fd00::1]:443", "[fc00::1]:443", // unique local
+		"[fec0::1]:443",              // site-local
+		"[::ffff:93.184.216.34]:443", // IPv4-mapped literal, even of a public address
+		"[::ffff:0:5db8:d822]:443",   // IPv4-translated
+		"[::5db8:d822]:443",          // IPv4-compatible
+		"192.88.99.1:443",            // 6to4 relay anycast
+		"192.0.0.170:443",            // NAT64 discovery
+		"teredo.example.com:443", "sixtofour.example.com:443", "nat64.example.com:443",
+		"orchid.example.com:443", "docs6.example.com:443", "mapped10.example.com:443",
+	} {
+		t.Run(addr, func(t *testing.T) {
+			dialled, err := decide(t, false, addr)
+			var be *webhook.BlockedError
+			if !errors.As(err, &be) || len(dialled) != 0 {
+				t.Fatalf("err=%v dialled=%v, want *BlockedError and nothing dialled", err, dialled)
+			}
+		})
+	}
+	// allow_private lets them through to the (fake) connect.
+	for _, addr := range []string{"[2001::1]:443", "teredo.example.com:443", "[64:ff9b::5db8:d822]:443", "[::ffff:93.184.216.34]:443"} {
+		if dialled, err := decide(t, true, addr); !errors.Is(err, errFakeDial) || len(dialled) != 1 {
+			t.Fatalf("%s with allow_private: err=%v dialled=%v", addr, err, dialled)
+		}
+	}
+	// A resolver's answer in IPv4-mapped form is judged as the IPv4
+	// address it carries, and that address is what is dialled.
+	if dialled, err := decide(t, false, "mapped.example.com:443"); !errors.Is(err, errFakeDial) || len(dialled) != 1 || dialled[0] != "93.184.216.34:443" {
+		t.Fatalf("mapped answer: err=%v dialled=%v", err, dialled)
 	}
 }

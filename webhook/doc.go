@@ -5,6 +5,10 @@
 // refuses loopback, private and link-local addresses at dial time, so a DNS
 // name cannot sneak past a check made only when the endpoint was saved.
 //
+// An endpoint may instead be of type "nats": the same signed body is
+// published to a NATS JetStream subject with the entry_id as Nats-Msg-Id
+// (nats.go), through the same policy dialer.
+//
 // It owns the webhook_endpoints table. It does not queue, retry or record
 // attempts: package outbox does, and calls Sender.Send once per attempt.
 package webhook

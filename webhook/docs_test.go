@@ -90,7 +90,7 @@ func docCases(t *testing.T) []docCase {
 	oldSecret, newSecret := webhook.NewSecret(), webhook.NewSecret()
 	oldKey, _ := webhook.ParseKey(oldSecret)
 	newKey, _ := webhook.ParseKey(newSecret)
-	body := webhook.AppendBody(nil, "invoice.created", "evt_doc", now, 1, 50, "", []byte(`{"number":"12/2026","total":1234, "note":"ünïcödé"}`))
+	body := webhook.AppendBody(nil, &webhook.Envelope{Event: "invoice.created", EntryID: "evt_doc", Time: now, Attempt: 1, MaxAttempts: 50, StoreID: "shop-12"}, []byte(`{"number":"12/2026","total":1234, "note":"ünïcödé"}`))
 	sign := func(at time.Time, keys ...webhook.Key) map[string]string {
 		h := http.Header{}
 		webhook.Sign(h, "evt_doc", at, body, keys)

@@ -28,6 +28,29 @@ var EventTypes = []string{
 	"invoice.created", "receipt.printed", "receipt.retry", "receipt.error",
 	"fiscalization.completed", "fiscalization.dead_letter",
 	"device.connected", "device.disconnected", "webhook.test", "ping",
+	EventDeliveryExhausted, EventEndpointDisabled, EventEndpointRecovered,
+}
+
+// Operational events (issue 18): a head office watches its receivers
+// through the same outbox. They are never sent to the endpoint they are
+// about, and an exhausted delivery of an operational event raises none,
+// so two failing endpoints cannot feed each other.
+const (
+	EventDeliveryExhausted = "delivery.exhausted"
+	EventEndpointDisabled  = "endpoint.disabled"
+	EventEndpointRecovered = "endpoint.recovered"
+)
+
+// Orderings of an endpoint's deliveries.
+const (
+	OrderingNone = "none" // up to PerEndpoint requests at a time, retried independently
+	OrderingFIFO = "fifo" // one at a time, in event order; the next waits for the previous success
+)
+
+// RateLimit caps requests to one endpoint. PerSecond 0 means no limit.
+type RateLimit struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst"`
 }
 
 // Sentinel errors.
@@ -61,15 +84,24 @@ func (e *PingError) Error() string {
 
 // Endpoint is a webhook endpoint as listed: never with its secret.
 type Endpoint struct {
-	ID             string            `json:"id"`
-	URL            string            `json:"url"`
-	Events         []string          `json:"events"`
-	Description    string            `json:"description"`
-	Category       string            `json:"category"`
+	ID          string   `json:"id"`
+	Type        string   `json:"type"` // webhook or nats
+	URL         string   `json:"url"`
+	Events      []string `json:"events"`
+	Description string   `json:"description"`
+	Category    string   `json:"category"`
+	// Headers are the custom headers with masked values ("Bearer ****"):
+	// the values are sealed and never shown again.
 	Headers        map[string]string `json:"headers"`
 	Metadata       map[string]string `json:"metadata"`
 	Status         string            `json:"status"`
 	DisabledReason string            `json:"disabled_reason,omitempty"`
+	RateLimit      RateLimit         `json:"rate_limit"`
+	Ordering       string            `json:"ordering"`
+	// FailingSince is when the current run of failed attempts began.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// NATS is a nats endpoint's destination, credentials masked.
+	NATS *NATSConfig `json:"nats,omitempty"`
 	// PreviousSecretExpiresAt is set while a rotated-out secret still signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time  `json:"created_at"`
@@ -85,11 +117,20 @@ type Created struct {
 // Target is what the relay needs to deliver to an active endpoint.
 type Target struct {
 	ID      string
+	Type    string      // TypeWebhook or TypeNATS
+	NATS    *NATSConfig // opened: real credentials
 	URL     string
-	Headers map[string]string
+	Headers map[string]string // opened: the real values
 	// Keys sign each request: the current secret, then the previous one
 	// while its overlap lasts.
-	Keys []Key
+	Keys      []Key
+	RateLimit RateLimit
+	Ordering  string
+	// FailingSince is when the current run of failures began (zero when
+	// the last attempt succeeded); Alerted is true when an operational
+	// event went out since the last success.
+	FailingSince time.Time
+	Alerted      bool
 }
 
 // Options configure Endpoints. Zero values take the defaults noted.
@@ -103,6 +144,8 @@ type Options struct {
 	PingTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// StoreID is the store's id (config store_id), carried by every event.
+	StoreID string
 }
 
 // Endpoints manages webhook endpoints in the store.
@@ -135,6 +178,9 @@ func New(db *store.DB, master *masterkey.Key, sender *Sender, opts Options) *End
 	return &Endpoints{db: db, master: master, sender: sender, opts: opts}
 }
 
+// StoreID returns the store id every event carries ("" when unset).
+func (s *Endpoints) StoreID() string { return s.opts.StoreID }
+
 // Sender returns the sender endpoints are pinged and delivered through.
 func (s *Endpoints) Sender() *Sender { return s.sender }
 
@@ -153,6 +199,10 @@ type NewParams struct {
 	Headers     map[string]string
 	Metadata    map[string]string
 	Status      string // "" is active
+	RateLimit   RateLimit
+	Ordering    string // "" is none
+	Type        string // "" is webhook
+	NATS        *NATSConfig
 	// IdemScope, IdemKey and IdemHash record the creating request's
 	// Idempotency-Key on the row (optional).
 	IdemScope string
@@ -168,7 +218,20 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	if p.Status == "" {
 		p.Status = StatusActive
 	}
+	if p.Ordering == "" {
+		p.Ordering = OrderingNone
+	}
+	if p.Type == "" {
+		p.Type = TypeWebhook
+	}
+	if err := s.validateType(p.Type, p.URL, p.NATS); err != nil {
+		return Created{}, false, err
+	}
+	p.RateLimit = p.RateLimit.withDefaults()
 	if err := s.validate(p.URL, p.Events, p.Description, p.Category, p.Headers, p.Metadata, p.Status); err != nil {
+		return Created{}, false, err
+	}
+	if err := validateControls(p.RateLimit, p.Ordering); err != nil {
 		return Created{}, false, err
 	}
 	if p.IdemKey != "" {
@@ -187,18 +250,20 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	id := "we_" + randomText(12)
 	secret := NewSecret()
 	key, _ := ParseKey(secret)
-	if r := s.Ping(ctx, Target{ID: id, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
+	if r := s.Ping(ctx, Target{ID: id, Type: p.Type, NATS: p.NATS, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
+		s.sender.dropNATS(id)
 		return Created{}, false, &PingError{Result: r}
 	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	c = Created{Endpoint: Endpoint{
 		ID: id, URL: p.URL, Events: orEmpty(p.Events), Description: p.Description, Category: p.Category,
-		Headers: orEmptyMap(p.Headers), Metadata: orEmptyMap(p.Metadata), Status: p.Status,
-		CreatedAt: now, UpdatedAt: now,
+		Headers: maskHeaders(p.Headers), Metadata: orEmptyMap(p.Metadata), Status: p.Status,
+		RateLimit: p.RateLimit, Ordering: p.Ordering, Type: p.Type, NATS: maskNATS(p.NATS), CreatedAt: now, UpdatedAt: now,
 	}, Secret: secret}
 	if p.Status == StatusDisabled {
 		c.DisabledReason = "manual"
 	}
+	destPlain, destSealed := s.destColumns(id, p.NATS)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints").Scan(&n); err != nil {
 			return fmt.Errorf("count endpoints: %w", err)
@@ -211,11 +276,14 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 			scope, ikey = p.IdemScope, p.IdemKey
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints
-			(id, url, events, description, category, headers, metadata, status, disabled_reason,
+			(id, url, events, description, category, headers, headers_sealed, metadata, status, disabled_reason,
+			 rate_per_second, rate_burst, ordering, type, dest_config, dest_sealed,
 			 secret_sealed, idem_scope, idem_key, idem_hash, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, c.URL, mustJSON(c.Events), c.Description, c.Category, mustJSON(c.Headers), mustJSON(c.Metadata),
-			c.Status, c.DisabledReason, s.master.Seal([]byte(secret), aad(id, "secret")),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, c.URL, mustJSON(c.Events), c.Description, c.Category, mustJSON(c.Headers), s.sealHeaders(id, p.Headers),
+			mustJSON(c.Metadata), c.Status, c.DisabledReason, c.RateLimit.PerSecond, c.RateLimit.Burst, c.Ordering,
+			c.Type, destPlain, destSealed,
+			s.master.Seal([]byte(secret), aad(id, "secret")),
 			scope, ikey, p.IdemHash, store.Millis(now), store.Millis(now))
 		if err != nil {
 			return fmt.Errorf("insert endpoint: %w", err)
@@ -229,6 +297,7 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 		return c, err == nil, err
 	}
 	if err != nil {
+		s.sender.dropNATS(id)
 		return Created{}, false, err
 	}
 	s.changed()
@@ -263,9 +332,9 @@ func (s *Endpoints) Ping(ctx context.Context, t Target) Result {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PingTimeout)
 	defer cancel()
 	now := s.opts.Now()
-	id := "evt_" + randomText(16)
+	id := NewEventID(now)
 	data, _ := json.Marshal(map[string]string{"endpoint_id": t.ID, "url": t.URL})
-	body := AppendBody(nil, "ping", id, now, 1, 1, "", data)
+	body := AppendBody(nil, &Envelope{Event: "ping", EntryID: id, Time: now, Attempt: 1, MaxAttempts: 1, StoreID: s.opts.StoreID}, data)
 	return s.sender.Send(ctx, t, Message{ID: id, Body: body, Time: now})
 }
 
@@ -311,16 +380,40 @@ type Patch struct {
 	Headers     *map[string]string
 	Metadata    *map[string]string
 	Status      *string
+	RateLimit   *RateLimit
+	Ordering    *string
+	NATS        *NATSConfig // a nats endpoint's whole destination
 }
 
 // Update applies p. A new URL is pinged first, signed with the current
 // secret. Setting status active clears a disabled reason (such as "gone"
-// after a 410); pending deliveries then resume. Errors: ErrNotFound,
-// *FieldError, *PingError.
+// after a 410) and the circuit breaker's failure run; pending deliveries
+// then resume. New headers replace the old ones, except that a value sent
+// back masked as the API showed it keeps the stored value. Errors:
+// ErrNotFound, *FieldError, *PingError.
 func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, error) {
-	ep, err := s.Get(ctx, id)
+	var (
+		sealed, destSealed []byte
+		plain, destConfig  string
+	)
+	ep, err := scanEndpoint(s.db.Read.QueryRowContext(ctx, "SELECT "+endpointCols+", headers_sealed, headers, dest_config, dest_sealed FROM webhook_endpoints WHERE id = ?", id),
+		&sealed, &plain, &destConfig, &destSealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Endpoint{}, ErrNotFound
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("get endpoint %s: %w", id, err)
+	}
+	headers, err := s.openHeaders(id, sealed, plain)
 	if err != nil {
 		return Endpoint{}, err
+	}
+	dest, err := s.openDest(id, ep.Type, destConfig, destSealed, true)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if p.NATS != nil {
+		dest = keepMaskedNATS(p.NATS, dest)
 	}
 	if p.URL != nil {
 		ep.URL = *p.URL
@@ -335,36 +428,69 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 		ep.Category = *p.Category
 	}
 	if p.Headers != nil {
-		ep.Headers = orEmptyMap(*p.Headers)
+		headers = keepMasked(orEmptyMap(*p.Headers), headers)
 	}
 	if p.Metadata != nil {
 		ep.Metadata = orEmptyMap(*p.Metadata)
 	}
+	if p.RateLimit != nil {
+		ep.RateLimit = p.RateLimit.withDefaults()
+	}
+	if p.Ordering != nil {
+		ep.Ordering = *p.Ordering
+	}
+	reenabled := false
 	if p.Status != nil && *p.Status != ep.Status {
 		ep.Status = *p.Status
 		ep.DisabledReason = ""
 		if ep.Status == StatusDisabled {
 			ep.DisabledReason = "manual"
+		} else {
+			reenabled = true
+			ep.FailingSince = nil
 		}
 	}
-	if err := s.validate(ep.URL, ep.Events, ep.Description, ep.Category, ep.Headers, ep.Metadata, ep.Status); err != nil {
+	if err := s.validate(ep.URL, ep.Events, ep.Description, ep.Category, headers, ep.Metadata, ep.Status); err != nil {
 		return Endpoint{}, err
 	}
-	if p.URL != nil {
+	if err := validateControls(ep.RateLimit, ep.Ordering); err != nil {
+		return Endpoint{}, err
+	}
+	if err := s.validateType(ep.Type, ep.URL, dest); err != nil {
+		return Endpoint{}, err
+	}
+	if p.URL != nil || p.NATS != nil {
 		t, err := s.Target(ctx, id)
 		if err != nil {
 			return Endpoint{}, err
 		}
-		t.URL, t.Headers = ep.URL, ep.Headers
+		t.URL, t.Headers, t.NATS = ep.URL, headers, dest
 		if r := s.Ping(ctx, t); !r.OK() {
 			return Endpoint{}, &PingError{Result: r}
 		}
 	}
+	ep.Headers = maskHeaders(headers)
 	ep.UpdatedAt = s.opts.Now().UTC().Truncate(time.Millisecond)
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE webhook_endpoints SET url = ?, events = ?, description = ?, category = ?,
-		headers = ?, metadata = ?, status = ?, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-		ep.URL, mustJSON(ep.Events), ep.Description, ep.Category, mustJSON(ep.Headers), mustJSON(ep.Metadata),
-		ep.Status, ep.DisabledReason, store.Millis(ep.UpdatedAt), id)
+	q := `UPDATE webhook_endpoints SET url = ?, events = ?, description = ?, category = ?,
+		metadata = ?, status = ?, disabled_reason = ?, rate_per_second = ?, rate_burst = ?, ordering = ?, updated_at = ?`
+	args := []any{ep.URL, mustJSON(ep.Events), ep.Description, ep.Category, mustJSON(ep.Metadata),
+		ep.Status, ep.DisabledReason, ep.RateLimit.PerSecond, ep.RateLimit.Burst, ep.Ordering, store.Millis(ep.UpdatedAt)}
+	if p.Headers != nil {
+		// Only a request that sets headers rewrites them: the sealed
+		// value changes, the plaintext never reaches the store.
+		q += ", headers = ?, headers_sealed = ?"
+		args = append(args, mustJSON(ep.Headers), s.sealHeaders(id, headers))
+	}
+	if reenabled {
+		q += ", failing_since = NULL"
+	}
+	if p.NATS != nil {
+		dp, ds := s.destColumns(id, dest)
+		q += ", dest_config = ?, dest_sealed = ?"
+		args = append(args, dp, ds)
+	}
+	ep.NATS = maskNATS(dest)
+	res, err := s.db.Write.ExecContext(ctx, q+" WHERE id = ?", append(args, id)...)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("update endpoint %s: %w", id, err)
 	}
@@ -385,6 +511,7 @@ func (s *Endpoints) Delete(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
+	s.sender.dropNATS(id)
 	s.changed()
 	return nil
 }
@@ -428,18 +555,22 @@ func (s *Endpoints) RotateSecret(ctx context.Context, id string) (Created, error
 	return c, nil
 }
 
-const endpointCols = `id, url, events, description, category, headers, metadata, status, disabled_reason,
+const endpointCols = `id, type, url, events, description, category, headers, metadata, status, disabled_reason,
+	rate_per_second, rate_burst, ordering, failing_since, dest_config, dest_sealed IS NOT NULL,
 	prev_expires_at, created_at, updated_at`
 
 func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, error) {
 	var (
 		ep                        Endpoint
 		events, headers, metadata string
-		prevExp                   sql.NullInt64
+		prevExp, failing          sql.NullInt64
 		created, updated          int64
+		destConfig                string
+		hasCreds                  bool
 	)
-	dest := append([]any{&ep.ID, &ep.URL, &events, &ep.Description, &ep.Category, &headers, &metadata, &ep.Status,
-		&ep.DisabledReason, &prevExp, &created, &updated}, extra...)
+	dest := append([]any{&ep.ID, &ep.Type, &ep.URL, &events, &ep.Description, &ep.Category, &headers, &metadata, &ep.Status,
+		&ep.DisabledReason, &ep.RateLimit.PerSecond, &ep.RateLimit.Burst, &ep.Ordering, &failing, &destConfig, &hasCreds,
+		&prevExp, &created, &updated}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return Endpoint{}, err
 	}
@@ -447,7 +578,25 @@ func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, e
 		json.Unmarshal([]byte(metadata), &ep.Metadata)); err != nil {
 		return Endpoint{}, fmt.Errorf("decode endpoint %s: %w", ep.ID, err)
 	}
+	// Masking on read too: a row from before sealing (see
+	// SealStoredHeaders) must not show its values either.
+	ep.Headers = maskHeaders(ep.Headers)
 	ep.CreatedAt, ep.UpdatedAt = store.FromMillis(created), store.FromMillis(updated)
+	if failing.Valid {
+		t := store.FromMillis(failing.Int64)
+		ep.FailingSince = &t
+	}
+	if ep.Type == TypeNATS {
+		var c NATSConfig
+		if err := json.Unmarshal([]byte(destConfig), &c); err != nil {
+			return Endpoint{}, fmt.Errorf("decode endpoint %s destination: %w", ep.ID, err)
+		}
+		if hasCreds {
+			// Sealed; the view says credentials are set, not which.
+			c.Password = "****"
+		}
+		ep.NATS = &c
+	}
 	if prevExp.Valid && time.Now().Before(store.FromMillis(prevExp.Int64)) {
 		t := store.FromMillis(prevExp.Int64)
 		ep.PreviousSecretExpiresAt = &t

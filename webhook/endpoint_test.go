@@ -320,8 +320,15 @@ func TestSendCustomHeadersCannotOverride(t *testing.T) {
 
 func TestAppendBodyKeepsDataBytes(t *testing.T) {
 	data := []byte(`{"b":2,  "a":1.50}`) // odd spacing and number form survive
-	got := webhook.AppendBody(nil, "invoice.created", "evt_X", time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC), 2, 50, `HTTP 500 "x"`, data)
-	want := `{"event":"invoice.created","entry_id":"evt_X","timestamp":"2026-01-02T03:04:05.006Z","attempt":2,"max_attempts":50,"last_error":"HTTP 500 \"x\"","data":{"b":2,  "a":1.50}}`
+	got := webhook.AppendBody(nil, &webhook.Envelope{Event: "invoice.created", EntryID: "evt_X", Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC),
+		Attempt: 2, MaxAttempts: 50, LastError: `HTTP 500 "x"`}, data)
+	want := `{"event":"invoice.created","entry_id":"evt_X","timestamp":"2026-01-02T03:04:05.006Z","attempt":2,"max_attempts":50,"last_error":"HTTP 500 \"x\"","store_id":null,"data":{"b":2,  "a":1.50}}`
+	if string(got) != want {
+		t.Fatalf("body\n got %s\nwant %s", got, want)
+	}
+	got = webhook.AppendBody(nil, &webhook.Envelope{Event: "ping", EntryID: "evt_Y", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Attempt: 1, MaxAttempts: 1, StoreID: "shop-12"}, nil)
+	want = `{"event":"ping","entry_id":"evt_Y","timestamp":"2026-01-02T03:04:05.000Z","attempt":1,"max_attempts":1,"last_error":null,"store_id":"shop-12","data":{}}`
 	if string(got) != want {
 		t.Fatalf("body\n got %s\nwant %s", got, want)
 	}

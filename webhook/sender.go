@@ -70,6 +70,7 @@ type Sender struct {
 	opts   SenderOptions
 	dialer *Dialer
 	client *http.Client
+	nats   *natsConns
 }
 
 // NewSender returns a Sender with opts' defaults filled in.
@@ -101,6 +102,7 @@ func NewSender(opts SenderOptions) *Sender {
 	return &Sender{
 		opts:   opts,
 		dialer: d,
+		nats:   &natsConns{},
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is an answer, recorded as a failed attempt: a
@@ -113,8 +115,12 @@ func NewSender(opts SenderOptions) *Sender {
 // Options returns the sender's options with defaults filled in.
 func (s *Sender) Options() SenderOptions { return s.opts }
 
-// CloseIdleConnections closes kept-alive connections nobody is using.
-func (s *Sender) CloseIdleConnections() { s.client.CloseIdleConnections() }
+// CloseIdleConnections closes kept-alive connections nobody is using, and
+// every NATS connection (the next publish connects again).
+func (s *Sender) CloseIdleConnections() {
+	s.client.CloseIdleConnections()
+	s.closeNATS()
+}
 
 // Dialer returns the policy dialer the sender connects through.
 func (s *Sender) Dialer() *Dialer { return s.dialer }
@@ -129,16 +135,27 @@ func (s *Sender) CheckURL(raw string) (*url.URL, error) {
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
 		return nil, ErrBadURL
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !s.opts.AllowHTTP {
-			return nil, ErrHTTPNotAllowed
-		}
-	default:
-		return nil, ErrBadURL
+	if err := s.checkScheme(u); err != nil {
+		return nil, err
 	}
 	return u, nil
+}
+
+// checkScheme is the one scheme policy, used when an endpoint is saved
+// and before every attempt. Schemes are case-insensitive (RFC 3986 §3.1):
+// url.Parse folds "HTTPS" to "https", and the check reads only the
+// parsed scheme, never the raw text.
+func (s *Sender) checkScheme(u *url.URL) error {
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if !s.opts.AllowHTTP {
+			return ErrHTTPNotAllowed
+		}
+		return nil
+	}
+	return ErrBadURL
 }
 
 // Message is one request to send.
@@ -173,12 +190,15 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // headers, and classifies the outcome. It never returns an error: every
 // failure is a Result to record.
 func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
+	if t.Type == TypeNATS {
+		return s.sendNATS(ctx, t, m)
+	}
 	start := time.Now()
-	// The URL was validated when saved; only the scheme policy can have
-	// changed since (allow_http turned off). The address policy runs in
-	// the dialer.
-	if !s.opts.AllowHTTP && !strings.HasPrefix(t.URL, "https:") {
-		return Result{Class: ClassBlocked, Err: ErrHTTPNotAllowed.Error(), Duration: time.Since(start)}
+	// The URL was validated when saved; the scheme policy is checked
+	// again by the same function (allow_http may have been turned off
+	// since). The address policy runs in the dialer.
+	if _, err := s.CheckURL(t.URL); err != nil {
+		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -187,7 +207,9 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
 	for k, v := range t.Headers {
-		req.Header.Set(k, v)
+		if !reserved(k) { // refused when saved; a row from an older build may still hold one
+			req.Header.Set(k, v)
+		}
 	}
 	req.Header["Content-Type"] = contentJSON
 	req.Header["User-Agent"] = []string{s.opts.UserAgent}

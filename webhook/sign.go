@@ -123,18 +123,3 @@ func Sign(h http.Header, id string, ts time.Time, body []byte, keys []Key) {
 	h[HeaderStdTimestamp] = []string{ts1}
 	h[HeaderStdSignature] = []string{string(std)}
 }
-
-// reserved reports whether a custom header name is one the sender sets
-// itself: signature headers, and those that frame the request.
-func reserved(name string) bool {
-	n := strings.ToLower(name)
-	if strings.HasPrefix(n, "webhook-") || strings.HasPrefix(n, "x-webhook-") {
-		return true
-	}
-	switch n {
-	case "host", "content-type", "content-length", "transfer-encoding", "connection",
-		"keep-alive", "te", "trailer", "upgrade", "proxy-connection", "proxy-authorization", "user-agent":
-		return true
-	}
-	return false
-}

@@ -11,9 +11,6 @@ import (
 
 // validate checks every field, naming the first bad one.
 func (s *Endpoints) validate(url string, events []string, description, category string, headers, metadata map[string]string, status string) error {
-	if _, err := s.sender.CheckURL(url); err != nil {
-		return &FieldError{Field: "url", Msg: err.Error(), Err: err}
-	}
 	for i, e := range events {
 		if !slices.Contains(EventTypes, e) {
 			return &FieldError{Field: fmt.Sprintf("events[%d]", i), Msg: fmt.Sprintf("unknown event type %q; one of %s", e, strings.Join(EventTypes, ", "))}
@@ -28,18 +25,8 @@ func (s *Endpoints) validate(url string, events []string, description, category 
 	if len(category) > 100 {
 		return &FieldError{Field: "category", Msg: "must be at most 100 bytes"}
 	}
-	if len(headers) > 20 {
-		return &FieldError{Field: "headers", Msg: "at most 20 custom headers"}
-	}
-	for k, v := range headers {
-		switch {
-		case !isToken(k) || len(k) > 100:
-			return &FieldError{Field: "headers." + k, Msg: "not a valid header name"}
-		case reserved(k):
-			return &FieldError{Field: "headers." + k, Msg: "is set by posgate and cannot be overridden"}
-		case len(v) > 1024 || !isFieldValue(v):
-			return &FieldError{Field: "headers." + k, Msg: "value must be at most 1024 printable characters"}
-		}
+	if err := validateHeaders(headers); err != nil {
+		return err
 	}
 	if len(metadata) > 20 {
 		return &FieldError{Field: "metadata", Msg: "at most 20 keys"}
@@ -53,28 +40,6 @@ func (s *Endpoints) validate(url string, events []string, description, category 
 		return &FieldError{Field: "status", Msg: `must be "active" or "disabled"`}
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func isFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func aad(id, purpose string) []byte { return []byte("webhook:" + id + ":" + purpose) }
@@ -108,4 +73,22 @@ func randomText(n int) string {
 		panic("webhook: crypto/rand failed: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validateType checks the destination: an https (or allowed http) URL for
+// a webhook, a NATS server and subject for nats.
+func (s *Endpoints) validateType(typ, url string, nc *NATSConfig) error {
+	switch typ {
+	case TypeWebhook:
+		if nc != nil {
+			return &FieldError{Field: "nats", Msg: `only for type "nats"`}
+		}
+		if _, err := s.sender.CheckURL(url); err != nil {
+			return &FieldError{Field: "url", Msg: err.Error(), Err: err}
+		}
+		return nil
+	case TypeNATS:
+		return s.sender.validateNATS(url, nc)
+	}
+	return &FieldError{Field: "type", Msg: `must be "webhook" or "nats"`}
 }

@@ -25,6 +25,7 @@ import (
 type Config struct {
 	Listen    string           `toml:"listen"`
 	DataDir   string           `toml:"data_dir"`
+	StoreID   string           `toml:"store_id"` // carried by every event (issue 18); "" is null
 	Log       LogConfig        `toml:"log"`
 	Webhooks  WebhooksConfig   `toml:"webhooks"`
 	Payments  PaymentsConfig   `toml:"payments"`
@@ -49,6 +50,7 @@ type WebhooksConfig struct {
 	Timeout       Duration   `toml:"timeout"`
 	RetrySchedule []Duration `toml:"retry_schedule"`
 	MaxAttempts   int        `toml:"max_attempts"`
+	DisableAfter  Duration   `toml:"disable_after"` // circuit breaker; "0s" turns it off
 }
 
 // PaymentsConfig sets payment sessions.
@@ -155,7 +157,8 @@ func DefaultConfig() Config {
 			Timeout: Duration{10 * time.Second},
 			RetrySchedule: []Duration{{10 * time.Second}, {60 * time.Second}, {300 * time.Second},
 				{600 * time.Second}},
-			MaxAttempts: 50,
+			MaxAttempts:  50,
+			DisableAfter: Duration{5 * 24 * time.Hour},
 		},
 		Payments: PaymentsConfig{Timeout: Duration{90 * time.Second}},
 		Fiscal: FiscalConfig{Scheme: "me-iic", Country: "me", Environment: "test", Currency: "EUR",
@@ -308,6 +311,7 @@ var (
 	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 	zvtPassword     = regexp.MustCompile(`^[0-9]{6}$`)
+	storeIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
 // Validate checks every key, returning a *ConfigError for the first bad one.
@@ -348,6 +352,12 @@ func (c Config) Validate() error {
 	}
 	if c.Webhooks.MaxAttempts < 1 || c.Webhooks.MaxAttempts > 1000 {
 		return bad("webhooks.max_attempts", c.Webhooks.MaxAttempts, "must be 1 to 1000")
+	}
+	if d := c.Webhooks.DisableAfter.Duration; d < 0 || d > 365*24*time.Hour {
+		return bad("webhooks.disable_after", c.Webhooks.DisableAfter, `must be 0s (never) to 8760h`)
+	}
+	if c.StoreID != "" && !storeIDPattern.MatchString(c.StoreID) {
+		return bad("store_id", strconv.Quote(c.StoreID), "want 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
 	}
 	if c.Payments.Timeout.Duration <= 0 || c.Payments.Timeout.Duration > 10*time.Minute {
 		return bad("payments.timeout", c.Payments.Timeout, "must be between 0s and 10m")

@@ -109,10 +109,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AllowPrivate: cfg.Webhooks.AllowPrivate,
 		Timeout:      cfg.Webhooks.Timeout.Duration,
 	})
-	endpoints := webhook.New(db, master, sender, webhook.Options{})
+	endpoints := webhook.New(db, master, sender, webhook.Options{StoreID: cfg.StoreID})
+	// Custom header values written before they were sealed (migration
+	// 0005) are sealed now, before anything is delivered.
+	if n, err := endpoints.SealStoredHeaders(ctx); err != nil {
+		return fmt.Errorf("seal stored webhook headers: %w", err)
+	} else if n > 0 {
+		log.Info().Int("endpoints", n).Msg("sealed stored webhook custom headers")
+	}
+	disableAfter := cfg.Webhooks.DisableAfter.Duration
+	if disableAfter == 0 {
+		disableAfter = -1 // "0s": the breaker is off
+	}
 	relay := outbox.NewRelay(db, endpoints, log, outbox.Options{
-		Schedule:    durations(cfg.Webhooks.RetrySchedule),
-		MaxAttempts: cfg.Webhooks.MaxAttempts,
+		Schedule:     durations(cfg.Webhooks.RetrySchedule),
+		MaxAttempts:  cfg.Webhooks.MaxAttempts,
+		DisableAfter: disableAfter,
 	})
 
 	// 8. Devices: one Link per port owns it and reconnects after an unplug;
