@@ -64,6 +64,12 @@ func newFiscEnv(t testing.TB) *fiscEnv {
 	invs := fiscal.NewInvoices(db, fiscal.InvoicesOptions{
 		Scheme: sch, Certificates: certs, EmitTx: func(context.Context, *sql.Tx, string, any) error { return nil },
 		TIN: "12345678", BusinessUnit: "bb123bb123", Device: "cc123cc123", Software: "ss123ss123", Now: now,
+		Payments: func(_ context.Context, _ *sql.Tx, id string) (fiscal.LinkedPayment, error) {
+			if id != "pay_1" {
+				return fiscal.LinkedPayment{}, fiscal.ErrPaymentNotFound
+			}
+			return fiscal.LinkedPayment{ID: id, Type: "sale", Status: "completed", Amount: 5000, Currency: "EUR"}, nil
+		},
 	})
 	e := &fiscEnv{db: db, keys: apikey.New(db, mk)}
 	e.cert, err = certs.Import(ctx, fiscal.ImportParams{PKCS12: fiscFile(t, "openssl3-aes.p12"), Password: "posgate-test"})
@@ -261,6 +267,9 @@ func TestInvoicesAPIErrors(t *testing.T) {
 		{"NoCertificate", unbound, saleJSON(100), 409, api.CodeNoCertificate, ""},
 		{"OtherCertificate", e.pos, strings.Replace(saleJSON(100), `"type"`, `"certificate_id":"cert_b","type"`, 1), 403, api.CodeCertificateNotBound, "certificate_id"},
 		{"VoidUnknown", e.pos, `{"type":"void","original_invoice_id":"inv_x"}`, 400, api.CodeValidation, "original_invoice_id"},
+		// Issue 11 part 3: a card payment links a real, matching payment.
+		{"CardPaymentUnknown", e.pos, strings.Replace(saleJSON(100), `"type":"cash","amount":100`, `"type":"card","amount":100,"payment_id":"pay_doesnotexist"`, 1), 422, api.CodeValidation, "payments[0].payment_id"},
+		{"CardPaymentTooMuch", e.pos, strings.Replace(saleJSON(6000), `"type":"cash","amount":6000`, `"type":"card","amount":6000,"payment_id":"pay_1"`, 1), 422, api.CodeValidation, "payments[0].amount"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do("POST", "/v1/invoices", tc.key, tc.body)

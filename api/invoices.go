@@ -113,7 +113,11 @@ func invoiceError(err error) error {
 	var ve *fiscal.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return validationError(ve.Field, ve.Message)
+		e := validationError(ve.Field, ve.Message)
+		if ve.Unprocessable {
+			e.Status = http.StatusUnprocessableEntity
+		}
+		return e
 	case errors.Is(err, fiscal.ErrInvoiceNotFound):
 		return notFound("invoice")
 	case errors.Is(err, fiscal.ErrBadCursor):

@@ -61,6 +61,10 @@ type InvoicesOptions struct {
 	PrinterID string
 	// PrintAttempts is a print job's attempt budget. Default 20.
 	PrintAttempts int
+	// Payments reads the card payments an invoice links by payment_id,
+	// in its transaction. Without it, a card payment with a payment_id is
+	// refused.
+	Payments PaymentReader
 	// Notify is called after an invoice with a print job commits;
 	// wire it to PrintJobs.Wake. Optional.
 	Notify func()
@@ -194,6 +198,12 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	if err := checkPayments(pays, totals, sign); err != nil {
 		return Invoice{}, err
 	}
+	if req.Type != TypeVoid {
+		// Before any number is taken: a refused invoice writes nothing.
+		if err := s.checkCardPaymentsTx(ctx, tx, req.Type, pays); err != nil {
+			return Invoice{}, err
+		}
+	}
 	for i := range items {
 		items[i].Amount *= sign
 	}
@@ -244,6 +254,9 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		inv.Print = &PrintStatus{PrinterID: s.opts.PrinterID, State: PrintPending}
 	}
 	if err := s.insertTx(ctx, tx, inv, c, now); err != nil {
+		return Invoice{}, err
+	}
+	if err := insertCardClaimsTx(ctx, tx, inv); err != nil {
 		return Invoice{}, err
 	}
 	if inv.Print != nil {

@@ -14,12 +14,20 @@ import (
 type ValidationError struct {
 	Field   string
 	Message string
+	// Unprocessable marks a well-formed request that what it refers to
+	// does not allow: a card payment that does not match, a VAT rate the
+	// printer lacks (HTTP 422 rather than 400).
+	Unprocessable bool
 }
 
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func unprocessable(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...), Unprocessable: true}
 }
 
 // Validation bounds. They keep every product and sum far inside int64:

@@ -205,3 +205,14 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// ReadTx returns payment id as stored, read in the caller's transaction
+// (fiscal checks an invoice's card payment in the invoice's). Errors:
+// ErrNotFound.
+func ReadTx(ctx context.Context, tx *sql.Tx, id string) (Payment, error) {
+	r, err := getRecord(ctx, tx, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	return r.Payment, nil
+}

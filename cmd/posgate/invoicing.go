@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
 )
 
@@ -57,6 +60,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Location:     loc,
 			VATGroups:    vatGroups,
 			Notify:       relay.Notify,
+			Payments:     linkedPayment,
 		}
 		if jobs != nil {
 			opts.PrinterID = cfg.Printers[0].ID
@@ -67,4 +71,18 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}
 	return invoices, jobs, nil
+}
+
+// linkedPayment is fiscal's PaymentReader on payment's table: an
+// invoice's card payment must be a real payment (issue 11, part 3).
+func linkedPayment(ctx context.Context, tx *sql.Tx, id string) (fiscal.LinkedPayment, error) {
+	p, err := payment.ReadTx(ctx, tx, id)
+	if errors.Is(err, payment.ErrNotFound) {
+		return fiscal.LinkedPayment{}, fiscal.ErrPaymentNotFound
+	}
+	if err != nil {
+		return fiscal.LinkedPayment{}, err
+	}
+	return fiscal.LinkedPayment{ID: p.ID, Type: string(p.Type), Status: string(p.Status), Amount: p.Amount,
+		Currency: p.Currency, Reversed: p.Reversal != nil}, nil
 }
