@@ -32,6 +32,9 @@ func (p *Printer) PrintReceipt(ctx context.Context, doc device.Receipt) (device.
 	p.printMu.Lock()
 	defer p.printMu.Unlock()
 	log := p.opts.Log.With().Str(logkey.InvoiceID, doc.ID).Logger()
+	if err := p.checkRates(doc.Lines); err != nil {
+		return device.ReceiptResult{}, fmt.Errorf("print receipt %s: %w", doc.ID, err)
+	}
 
 	a, known, err := p.opts.Ledger.LoadAttempt(ctx, doc.ID)
 	if err != nil {
