@@ -261,7 +261,7 @@ func TestInvoicesAPIErrors(t *testing.T) {
 		{"QuantityDecimals", e.pos, strings.Replace(saleJSON(100), `"quantity":1`, `"quantity":1.2345`, 1), 400, api.CodeValidation, "items[0].quantity"},
 		{"QuantityString", e.pos, strings.Replace(saleJSON(100), `"quantity":1`, `"quantity":"1"`, 1), 400, api.CodeInvalidJSON, "items.quantity"},
 		{"PriceFloat", e.pos, strings.Replace(saleJSON(100), `"unit_price":100`, `"unit_price":1.5`, 1), 400, api.CodeInvalidJSON, "items.unit_price"},
-		{"Rate", e.pos, strings.Replace(saleJSON(100), `"vat_rate":21`, `"vat_rate":19`, 1), 400, api.CodeValidation, "items[0].vat_rate"},
+		{"Rate", e.pos, strings.Replace(saleJSON(100), `"vat_rate":21`, `"vat_rate":19`, 1), 422, api.CodeValidation, "items[0].vat_rate"},
 		{"UnknownField", e.pos, strings.Replace(saleJSON(100), `"type"`, `"tip":1,"type"`, 1), 400, api.CodeInvalidJSON, "tip"},
 		{"Underpaid", e.pos, strings.Replace(saleJSON(100), `"amount":100`, `"amount":99`, 1), 400, api.CodeValidation, "payments"},
 		{"NoCertificate", unbound, saleJSON(100), 409, api.CodeNoCertificate, ""},

@@ -145,7 +145,8 @@ func validateItem(f string, in NewItem, rates []int64) (Item, error) {
 		for i, k := range rates {
 			known[i] = formatDecimal(k, 2)
 		}
-		return Item{}, invalid(f+".vat_rate", "%s is not a VAT rate of this device (it has %s)", formatDecimal(r, 2), strings.Join(known, ", "))
+		// The request is well-formed; the printer cannot print it (422).
+		return Item{}, unprocessable(f+".vat_rate", "%s is not a VAT rate of this device (it has %s)", formatDecimal(r, 2), strings.Join(known, ", "))
 	}
 	gross := lineGross(q, in.UnitPrice)
 	if in.Discount < 0 || in.Discount > gross {

@@ -39,10 +39,23 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 		opts := datecs.PortOptions()
 		opts.BaudRate = pc.Baud
 		link := device.NewLink(device.LinkOptions{ID: pc.ID, Spec: pc.Port, Port: opts, Log: plog, Notifier: notifier})
-		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog})
+		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog,
+			OnConnect: saveRates(fiscal.NewPrinterRates(db), pc.ID, plog)})
 		links = append(links, link)
 	}
 	return printers, links
+}
+
+// saveRates records the VAT rates a printer reports on each connection;
+// invoices are checked against them (fiscal.InvoicesOptions.PrinterRates).
+func saveRates(rates *fiscal.PrinterRates, id string, log zerolog.Logger) func(context.Context, device.PrinterInfo, datecs.VATRates) {
+	return func(ctx context.Context, _ device.PrinterInfo, v datecs.VATRates) {
+		if err := rates.Save(ctx, id, v); err != nil {
+			// Invoices keep the rates of the last connection; the driver
+			// still refuses an item its group's rate does not match.
+			log.Error().Err(err).Msg("printer VAT rates not saved")
+		}
+	}
 }
 
 // openTerminals builds one ZVT client per configured terminal; each owns

@@ -64,6 +64,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 		}
 		if jobs != nil {
 			opts.PrinterID = cfg.Printers[0].ID
+			opts.PrinterRates = fiscal.NewPrinterRates(db)
 			opts.Notify = func() { jobs.Wake(); relay.Notify() }
 		}
 		invoices = fiscal.NewInvoices(db, opts)

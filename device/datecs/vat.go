@@ -83,6 +83,9 @@ func (p *Printer) VATRates(ctx context.Context) (VATRates, error) {
 // Rates returns the VAT rates read when the printer was opened.
 func (p *Printer) Rates() VATRates { return p.rates }
 
+// ProgrammedRates is Rates for fiscal.RatesPrinter.
+func (p *Printer) ProgrammedRates(context.Context) ([8]int64, error) { return p.rates, nil }
+
 // checkRates refuses a document with an item whose VATRate is set and is
 // not its group's programmed rate: printed, it would show another VAT
 // than the signed invoice.

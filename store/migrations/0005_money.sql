@@ -17,3 +17,15 @@ INSERT INTO invoice_card_payments (invoice_id, payment_id, amount)
 	FROM invoices i, json_each(i.doc, '$.payments') p
 	WHERE json_extract(p.value, '$.type') = 'card' AND COALESCE(json_extract(p.value, '$.payment_id'), '') <> ''
 	GROUP BY i.id, json_extract(p.value, '$.payment_id');
+
+-- The VAT rates programmed in each printer's groups A…H, as read from the
+-- printer (Datecs 32h) on its last connection: invoices are checked
+-- against them before anything is committed, so an item is never signed
+-- with a rate the printer would print under another group. rates is a
+-- JSON array of 8 integers, hundredths of a percent; 10000 (100.00 %)
+-- marks a disabled group.
+CREATE TABLE printer_vat_rates (
+	printer_id TEXT PRIMARY KEY,
+	rates      TEXT NOT NULL,
+	read_at    INTEGER NOT NULL
+) STRICT;
