@@ -29,3 +29,23 @@ CREATE TABLE printer_vat_rates (
 	rates      TEXT NOT NULL,
 	read_at    INTEGER NOT NULL
 ) STRICT;
+
+-- Printer operations that print a document the fiscal memory counts: X and
+-- Z reports and cash in/out. The row is written durably before the
+-- command goes to the printer, with the printer's counters before it
+-- (the last Z number, the day's cash in and out); a retry of the same
+-- request (key_id, idempotency_key) after a crash asks the printer
+-- whether those counters moved instead of printing a second Z report.
+CREATE TABLE printer_ops (
+	key_id          TEXT NOT NULL,
+	idempotency_key TEXT NOT NULL,
+	printer_id      TEXT NOT NULL,
+	kind            TEXT NOT NULL CHECK (kind IN ('x', 'z', 'cash_in', 'cash_out')),
+	amount          INTEGER NOT NULL,
+	state           TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+	before          TEXT NOT NULL,
+	result          TEXT,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL,
+	PRIMARY KEY (key_id, idempotency_key)
+) STRICT;
