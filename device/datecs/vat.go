@@ -65,15 +65,25 @@ func (p *Printer) VATRates(ctx context.Context) (VATRates, error) {
 	if err != nil {
 		return VATRates{}, fmt.Errorf("read VAT rates: %w", err)
 	}
-	// nZreport⇥TaxA⇥…⇥TaxH⇥EntDate⇥
+	v, err := ParseVATAnswer(f)
+	if err != nil {
+		return VATRates{}, fmt.Errorf("read VAT rates: %w", err)
+	}
+	return v, nil
+}
+
+// ParseVATAnswer reads the fields of a 32h answer after its error code:
+// nZreport⇥TaxA⇥…⇥TaxH⇥EntDate⇥ (Fields splits DATA into them).
+func ParseVATAnswer(f []string) (VATRates, error) {
 	if len(f) < 9 {
-		return VATRates{}, fmt.Errorf("read VAT rates: answer has %d fields, want 10 or more", len(f)+1)
+		return VATRates{}, fmt.Errorf("32h answer has %d fields after the error code, want 10", len(f))
 	}
 	var v VATRates
 	for g := range v {
-		r, err := ParseAmount(strings.TrimSpace(f[1+g]))
-		if err != nil || r < 0 || r > RateDisabled {
-			return VATRates{}, fmt.Errorf("read VAT rates: group %c: bad rate %q", 'A'+g, f[1+g])
+		s := strings.TrimSpace(f[1+g])
+		r, err := ParseAmount(s)
+		if _, frac, _ := strings.Cut(s, "."); err != nil || len(frac) > 2 || r < 0 || r > RateDisabled {
+			return VATRates{}, fmt.Errorf("32h answer: group %c: bad rate %q", 'A'+g, f[1+g])
 		}
 		v[g] = r
 	}

@@ -134,3 +134,28 @@ func TestVATRatesOnSimulator(t *testing.T) {
 		}
 	})
 }
+
+// FuzzVATAnswer: any 32h answer either fails or gives rates within 0 to
+// 100.00 % that read back the same when formatted.
+func FuzzVATAnswer(f *testing.F) {
+	f.Add(strings.Join(vatAnswer[1:], "\t") + "\t")
+	f.Add("1\t0.00\t20.00\t20.00\t9.00\t0.00\t0.00\t0.00\t0.00\t01-01-24\t")
+	f.Add("1\t100.00\t")
+	f.Fuzz(func(t *testing.T, data string) {
+		v, err := datecs.ParseVATAnswer(datecs.Fields([]byte(data)))
+		if err != nil {
+			return
+		}
+		fields := []string{"1"}
+		for _, r := range v {
+			if r < 0 || r > datecs.RateDisabled {
+				t.Fatalf("rate %d out of range from %q", r, data)
+			}
+			fields = append(fields, datecs.FormatAmount(r))
+		}
+		again, err := datecs.ParseVATAnswer(append(fields, "01-01-24"))
+		if err != nil || again != v {
+			t.Fatalf("round trip %v → %v, %v", v, again, err)
+		}
+	})
+}
