@@ -1,0 +1,120 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSimulateCardInvoice (issue 11 part 3) wires the daemon as shipped:
+// an invoice's card payment must be a payment the terminal completed,
+// for no more than its amount, read from the payments table in the
+// invoice's transaction.
+func TestSimulateCardInvoice(t *testing.T) {
+	cfg := writeConfig(t, fiscalConfig)
+	pos := cliKey(t, cfg, "pos")
+	getenv := func(k string) string {
+		if k == "POSGATE_CERT_PASSWORD" {
+			return "posgate-test"
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12",
+		"--bind", pos.ID}, getenv, &out, &errb); err != nil {
+		t.Fatalf("certs import: %v\n%s", err, errb.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--simulate"}, noenv, stdout, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("serve did not listen:\n%s", stdout.String())
+	}
+	call := func(method, path, body, idem string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+		req.Header.Set("Content-Type", "application/json")
+		if idem != "" {
+			req.Header.Set("Idempotency-Key", idem)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m
+	}
+	var (
+		status int
+		sale   map[string]any
+	)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		status, sale = call("POST", "/v1/payments", `{"type":"sale","terminal_id":"t1","amount":1234,"currency":"EUR"}`, "card-sale")
+		if status < 500 && status != 409 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if status != 201 && status != 202 {
+		t.Fatalf("create payment: %d %v", status, sale)
+	}
+	for deadline := time.Now().Add(30 * time.Second); sale["status"] != "completed" && time.Now().Before(deadline); {
+		_, sale = call("GET", "/v1/payments/"+sale["id"].(string)+"?wait=10s", "", "")
+	}
+	if sale["status"] != "completed" {
+		t.Fatalf("sale %v", sale)
+	}
+	invoice := func(amount int, paymentID, idem string) (int, map[string]any) {
+		return call("POST", "/v1/invoices", fmt.Sprintf(`{"type":"sale","items":[{"name":"Espresso","quantity":1,"unit_price":%d,"vat_rate":21}],
+			"payments":[{"type":"card","amount":%d,"payment_id":%q}]}`, amount, amount, paymentID), idem)
+	}
+	for _, tc := range []struct {
+		amount     int
+		id, field  string
+		wantStatus int
+	}{
+		{100, "pay_doesnotexist", "payments[0].payment_id", 422},
+		{2000, sale["id"].(string), "payments[0].amount", 422},
+		{1234, sale["id"].(string), "", 201},
+		{1, sale["id"].(string), "payments[0].amount", 422}, // all of it is claimed now
+	} {
+		status, body := invoice(tc.amount, tc.id, fmt.Sprintf("inv-%d-%s", tc.amount, tc.id))
+		field := ""
+		if e, ok := body["error"].(map[string]any); ok {
+			if d, ok := e["details"].(map[string]any); ok {
+				field, _ = d["field"].(string)
+			}
+		}
+		if status != tc.wantStatus || field != tc.field {
+			t.Fatalf("card %d on %s: %d %v, want %d on %q", tc.amount, tc.id, status, body, tc.wantStatus, tc.field)
+		}
+	}
+}
