@@ -3,6 +3,8 @@ package fiscal_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/posgate/posgate/fiscal"
@@ -121,5 +123,42 @@ func TestCardPaymentNoReader(t *testing.T) {
 	}
 	if _, err := inv.Create(context.Background(), cardSale(100, ""), e.caller("")); err != nil {
 		t.Fatalf("a card payment without payment_id: %v", err)
+	}
+}
+
+// TestCardPaymentClaimsConcurrent: invoices created at once never claim
+// more of one payment than its amount together; the sum is taken in each
+// invoice's own transaction.
+func TestCardPaymentClaimsConcurrent(t *testing.T) {
+	e := newEnv(t, "")
+	e.pays = map[string]fiscal.LinkedPayment{"pay_1000": {ID: "pay_1000", Type: "sale", Status: "completed", Amount: 1000, Currency: "EUR"}}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.inv.Create(context.Background(), cardSale(300, "pay_1000"), e.caller(fmt.Sprintf("c%d", i)))
+			var ve *fiscal.ValidationError
+			switch {
+			case err == nil:
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			case !errors.As(err, &ve) || ve.Field != "payments[0].amount":
+				t.Errorf("invoice %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var claimed int64
+	if err := e.db.Read.QueryRow("SELECT SUM(amount) FROM invoice_card_payments WHERE payment_id = 'pay_1000'").Scan(&claimed); err != nil {
+		t.Fatal(err)
+	}
+	if ok != 3 || claimed != 900 {
+		t.Fatalf("%d invoices claimed %d of 1000, want 3 claiming 900", ok, claimed)
 	}
 }
