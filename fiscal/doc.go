@@ -4,9 +4,13 @@
 // the taxpayer certificates themselves (private keys sealed under the
 // master key), the persisted print jobs that put each invoice on the
 // fiscal printer exactly once, and the QR code of the verification URL.
+// It checks an invoice's card payments against the payments they settle
+// (never claimed beyond their amount), accepts only the VAT rates the
+// printer reported (PrinterRates), and runs X/Z reports and cash
+// operations so that a retry never prints one twice (PrinterOps).
 //
-// It owns the certificates, invoices, invoice_counters and print_jobs
-// tables. It does not decode HTTP (package api), talk to a printer's
+// It owns the certificates, invoices, invoice_counters, print_jobs,
+// invoice_card_payments, printer_vat_rates and printer_ops tables. It does not decode HTTP (package api), talk to a printer's
 // wire protocol (device/datecs), deliver events (outbox) or read
 // configuration (cmd/posgate): those are given to its constructors.
 // Signing schemes live in sub-packages (fiscal/iic).
