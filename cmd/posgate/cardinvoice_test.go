@@ -18,8 +18,11 @@ import (
 // an invoice's card payment must be a payment the terminal completed,
 // for no more than its amount, read from the payments table in the
 // invoice's transaction.
-func TestSimulateCardInvoice(t *testing.T) {
-	cfg := writeConfig(t, fiscalConfig)
+// simulated starts serve --simulate with the fiscal identifiers and
+// extra configuration, a POS key bound to the test certificate, and
+// returns a caller of its API and its stdout.
+func simulated(t *testing.T, extra string) (call func(method, path, body, idem string) (int, map[string]any), stdout *syncBuffer) {
+	cfg := writeConfig(t, fiscalConfig+extra)
 	pos := cliKey(t, cfg, "pos")
 	getenv := func(k string) string {
 		if k == "POSGATE_CERT_PASSWORD" {
@@ -33,7 +36,7 @@ func TestSimulateCardInvoice(t *testing.T) {
 		t.Fatalf("certs import: %v\n%s", err, errb.String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout := &syncBuffer{}
+	stdout = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--simulate"}, noenv, stdout, io.Discard) }()
 	t.Cleanup(func() {
@@ -56,7 +59,7 @@ func TestSimulateCardInvoice(t *testing.T) {
 	if base == "" {
 		t.Fatalf("serve did not listen:\n%s", stdout.String())
 	}
-	call := func(method, path, body, idem string) (int, map[string]any) {
+	call = func(method, path, body, idem string) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
@@ -73,6 +76,11 @@ func TestSimulateCardInvoice(t *testing.T) {
 		json.NewDecoder(res.Body).Decode(&m)
 		return res.StatusCode, m
 	}
+	return call, stdout
+}
+
+func TestSimulateCardInvoice(t *testing.T) {
+	call, _ := simulated(t, "")
 	var (
 		status int
 		sale   map[string]any
@@ -115,6 +123,30 @@ func TestSimulateCardInvoice(t *testing.T) {
 		}
 		if status != tc.wantStatus || field != tc.field {
 			t.Fatalf("card %d on %s: %d %v, want %d on %q", tc.amount, tc.id, status, body, tc.wantStatus, tc.field)
+		}
+	}
+}
+
+// TestSimulateAlbaniaVAT20 (issue 11 part 10): with fiscal.country =
+// "al" the simulated printer has Albania's groups; a 20 % item prints
+// with "VAT A 20.00%", and 21 % (Montenegro's) is a 422 naming the item.
+func TestSimulateAlbaniaVAT20(t *testing.T) {
+	call, stdout := simulated(t, "country = \"al\"\n")
+	status, inv := call("POST", "/v1/invoices", `{"type":"sale","items":[{"name":"Kafe","quantity":1,"unit_price":120,"vat_rate":20}],
+		"payments":[{"type":"cash","amount":120}]}`, "al-1")
+	if status != 201 {
+		t.Fatalf("20 %% invoice: %d %v", status, inv)
+	}
+	status, body := call("POST", "/v1/invoices", `{"type":"sale","items":[{"name":"Kafe","quantity":1,"unit_price":120,"vat_rate":21}],
+		"payments":[{"type":"cash","amount":120}]}`, "al-2")
+	e, _ := body["error"].(map[string]any)
+	d, _ := e["details"].(map[string]any)
+	if status != 422 || d["field"] != "items[0].vat_rate" {
+		t.Fatalf("21 %% on an Albanian printer: %d %v", status, body)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout.String(), "VAT A 20.00%"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no receipt with VAT A 20.00%%:\n%s", stdout.String())
 		}
 	}
 }

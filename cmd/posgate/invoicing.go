@@ -34,7 +34,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Printer:   printers[pc.ID],
 			PrinterID: pc.ID,
 			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
-			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups},
+			Receipt:   fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroupsFor(cfg.Fiscal.Country)},
 			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
 		})
 	}
@@ -58,7 +58,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Software:     cfg.Fiscal.Software,
 			Currency:     cfg.Fiscal.Currency,
 			Location:     loc,
-			VATGroups:    vatGroups,
+			VATGroups:    vatGroupsFor(cfg.Fiscal.Country),
 			Notify:       relay.Notify,
 			Payments:     linkedPayment,
 		}
