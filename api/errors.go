@@ -73,6 +73,8 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case CodeTerminalBusy, CodePaymentNotCancellable, CodePaymentReversed:
 		return http.StatusConflict
+	case CodePaymentHasRefunds:
+		return http.StatusConflict
 	case CodeTerminalOffline:
 		return http.StatusServiceUnavailable
 	case CodeUnavailable, CodeDeviceUnavailable:

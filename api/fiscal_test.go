@@ -64,6 +64,12 @@ func newFiscEnv(t testing.TB) *fiscEnv {
 	invs := fiscal.NewInvoices(db, fiscal.InvoicesOptions{
 		Scheme: sch, Certificates: certs, EmitTx: func(context.Context, *sql.Tx, string, any) error { return nil },
 		TIN: "12345678", BusinessUnit: "bb123bb123", Device: "cc123cc123", Software: "ss123ss123", Now: now,
+		Payments: func(_ context.Context, _ *sql.Tx, id string) (fiscal.LinkedPayment, error) {
+			if id != "pay_1" {
+				return fiscal.LinkedPayment{}, fiscal.ErrPaymentNotFound
+			}
+			return fiscal.LinkedPayment{ID: id, Type: "sale", Status: "completed", Amount: 5000, Currency: "EUR"}, nil
+		},
 	})
 	e := &fiscEnv{db: db, keys: apikey.New(db, mk)}
 	e.cert, err = certs.Import(ctx, fiscal.ImportParams{PKCS12: fiscFile(t, "openssl3-aes.p12"), Password: "posgate-test"})
@@ -255,12 +261,15 @@ func TestInvoicesAPIErrors(t *testing.T) {
 		{"QuantityDecimals", e.pos, strings.Replace(saleJSON(100), `"quantity":1`, `"quantity":1.2345`, 1), 400, api.CodeValidation, "items[0].quantity"},
 		{"QuantityString", e.pos, strings.Replace(saleJSON(100), `"quantity":1`, `"quantity":"1"`, 1), 400, api.CodeInvalidJSON, "items[0].quantity"},
 		{"PriceFloat", e.pos, strings.Replace(saleJSON(100), `"unit_price":100`, `"unit_price":1.5`, 1), 400, api.CodeInvalidJSON, "items[0].unit_price"},
-		{"Rate", e.pos, strings.Replace(saleJSON(100), `"vat_rate":21`, `"vat_rate":19`, 1), 400, api.CodeValidation, "items[0].vat_rate"},
+		{"Rate", e.pos, strings.Replace(saleJSON(100), `"vat_rate":21`, `"vat_rate":19`, 1), 422, api.CodeValidation, "items[0].vat_rate"},
 		{"UnknownField", e.pos, strings.Replace(saleJSON(100), `"type"`, `"tip":1,"type"`, 1), 400, api.CodeInvalidJSON, "tip"},
 		{"Underpaid", e.pos, strings.Replace(saleJSON(100), `"amount":100`, `"amount":99`, 1), 400, api.CodeValidation, "payments"},
 		{"NoCertificate", unbound, saleJSON(100), 409, api.CodeNoCertificate, ""},
 		{"OtherCertificate", e.pos, strings.Replace(saleJSON(100), `"type"`, `"certificate_id":"cert_b","type"`, 1), 403, api.CodeCertificateNotBound, "certificate_id"},
 		{"VoidUnknown", e.pos, `{"type":"void","original_invoice_id":"inv_x"}`, 400, api.CodeValidation, "original_invoice_id"},
+		// Issue 11 part 3: a card payment links a real, matching payment.
+		{"CardPaymentUnknown", e.pos, strings.Replace(saleJSON(100), `"type":"cash","amount":100`, `"type":"card","amount":100,"payment_id":"pay_doesnotexist"`, 1), 422, api.CodeValidation, "payments[0].payment_id"},
+		{"CardPaymentTooMuch", e.pos, strings.Replace(saleJSON(6000), `"type":"cash","amount":6000`, `"type":"card","amount":6000,"payment_id":"pay_1"`, 1), 422, api.CodeValidation, "payments[0].amount"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.do("POST", "/v1/invoices", tc.key, tc.body)

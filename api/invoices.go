@@ -113,7 +113,13 @@ func invoiceError(err error) error {
 	var ve *fiscal.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return validationError(ve.Field, ve.Message)
+		e := validationError(ve.Field, ve.Message)
+		if ve.Unprocessable {
+			e.Status = http.StatusUnprocessableEntity
+		}
+		return e
+	case errors.Is(err, fiscal.ErrPrinterRatesUnknown):
+		return &Error{Code: CodeDeviceUnavailable, Message: err.Error() + "; retry once the printer is online"}
 	case errors.Is(err, fiscal.ErrInvoiceNotFound):
 		return notFound("invoice")
 	case errors.Is(err, fiscal.ErrBadCursor):

@@ -17,6 +17,7 @@ const (
 	CodeTerminalOffline       = "TERMINAL_OFFLINE"
 	CodePaymentNotCancellable = "PAYMENT_NOT_CANCELLABLE"
 	CodePaymentReversed       = "PAYMENT_ALREADY_REVERSED"
+	CodePaymentHasRefunds     = "PAYMENT_HAS_REFUNDS"
 )
 
 // maxWait caps ?wait= on GET /v1/payments/{id}; it stays below the
@@ -156,6 +157,8 @@ func paymentError(err error) error {
 		return &Error{Code: CodePaymentNotCancellable, Message: err.Error()}
 	case errors.Is(err, payment.ErrAlreadyReversed):
 		return &Error{Code: CodePaymentReversed, Message: err.Error(), Details: map[string]any{"field": "original_payment_id"}}
+	case errors.Is(err, payment.ErrHasRefunds):
+		return &Error{Code: CodePaymentHasRefunds, Message: err.Error(), Details: map[string]any{"field": "original_payment_id"}}
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,3 +431,21 @@ func TestPaymentBusyAndOfflineHTTP(t *testing.T) {
 }
 
 var _ device.Terminal = (*zvt.Client)(nil)
+
+// TestReversalAfterRefundHTTP (issue 11 part 2): sale 2000, refund 500,
+// then a reversal would credit 2500: it is 409 PAYMENT_HAS_REFUNDS.
+func TestReversalAfterRefundHTTP(t *testing.T) {
+	e := newPayEnv(t, payOptions{})
+	s2 := e.pay(t, saleBody(2000), "sale-oc")
+	rf := e.pay(t, fmt.Sprintf(`{"type":"refund","amount":500,"original_payment_id":%q}`, s2.ID), "ref-oc")
+	if rf.Status != payment.StatusCompleted {
+		t.Fatalf("refund %+v", rf)
+	}
+	r := e.do(t, "POST", "/v1/payments", &e.pos, fmt.Sprintf(`{"type":"reversal","original_payment_id":%q}`, s2.ID), "Idempotency-Key", "rev-oc")
+	if code, _ := r.errorCode(t); r.status != 409 || code != api.CodePaymentHasRefunds || !strings.Contains(string(r.body), `"field":"original_payment_id"`) {
+		t.Fatalf("reversal of a refunded sale: %d %s", r.status, r.body)
+	}
+	if j := e.sim.Journal(); len(j) != 2 {
+		t.Fatalf("terminal journal %+v, want the sale and the refund only", j)
+	}
+}

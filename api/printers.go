@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/fiscal"
 )
 
 // reportPrinter is what the printer routes need from a fiscal printer.
@@ -13,6 +14,7 @@ type reportPrinter interface {
 	XReport(ctx context.Context) (device.Report, error)
 	ZReport(ctx context.Context) (device.Report, error)
 	Cash(ctx context.Context, kind device.CashKind, amount int64) (device.CashState, error)
+	LastReceipt(ctx context.Context) (device.LastReceipt, error)
 }
 
 // reportBody is the JSON of an X or Z report: turnover per VAT group A…H
@@ -23,6 +25,15 @@ type reportBody struct {
 	Number    int              `json:"number"`
 	Totals    map[string]int64 `json:"totals"`
 	Storno    map[string]int64 `json:"storno"`
+	// Recovered: a retry found the report already printed by an
+	// interrupted request; the printer gave its number, not its totals.
+	Recovered bool `json:"recovered,omitempty"`
+}
+
+// opOf is the printer operation a request asks for: its API key and
+// Idempotency-Key (both routes are idempotent).
+func opOf(r *http.Request) fiscal.Op {
+	return fiscal.Op{Scope: keyFrom(r.Context()).ID, Key: IdempotencyKey(r.Context())}
 }
 
 func groups(v [8]int64) map[string]int64 {
@@ -54,22 +65,29 @@ func handlePrinterReport(d Deps) http.Handler {
 			return
 		}
 		kind := r.PathValue("kind")
-		var rep device.Report
-		switch kind {
-		case "x":
-			rep, err = p.XReport(r.Context())
-		case "z":
-			rep, err = p.ZReport(r.Context())
-		default:
+		if kind != "x" && kind != "z" {
 			writeError(w, r, d.Log, validationError("kind", `must be "x" or "z"`))
 			return
+		}
+		var rep device.Report
+		recovered := false
+		if d.PrinterOps != nil {
+			var res fiscal.OpResult
+			res, err = d.PrinterOps.Report(r.Context(), p, r.PathValue("id"), kind, opOf(r))
+			if err == nil {
+				rep, recovered = *res.Report, res.Recovered
+			}
+		} else if kind == "x" {
+			rep, err = p.XReport(r.Context())
+		} else {
+			rep, err = p.ZReport(r.Context())
 		}
 		if err != nil {
 			writeError(w, r, d.Log, printerError(err))
 			return
 		}
 		writeJSON(w, http.StatusCreated, reportBody{PrinterID: r.PathValue("id"), Kind: kind, Number: rep.Number,
-			Totals: groups(rep.Totals), Storno: groups(rep.Storno)})
+			Totals: groups(rep.Totals), Storno: groups(rep.Storno), Recovered: recovered})
 	})
 }
 
@@ -103,7 +121,15 @@ func handlePrinterCash(d Deps) http.Handler {
 			writeError(w, r, d.Log, err)
 			return
 		}
-		st, err := p.Cash(r.Context(), kind, req.Amount)
+		var st device.CashState
+		if d.PrinterOps != nil {
+			var res fiscal.OpResult
+			if res, err = d.PrinterOps.Cash(r.Context(), p, r.PathValue("id"), kind, req.Amount, opOf(r)); err == nil {
+				st = *res.Cash
+			}
+		} else {
+			st, err = p.Cash(r.Context(), kind, req.Amount)
+		}
 		if err != nil {
 			writeError(w, r, d.Log, printerError(err))
 			return
@@ -120,6 +146,11 @@ func handlePrinterCash(d Deps) http.Handler {
 func printerError(err error) error {
 	var pe *device.PrinterError
 	switch {
+	case errors.Is(err, fiscal.ErrOpUncertain):
+		return &Error{Code: CodePrinterRejected, Message: err.Error() + "; check the printer's journal"}
+	case errors.Is(err, fiscal.ErrOpMismatch):
+		return &Error{Code: CodeIdempotencyReused, Message: "Idempotency-Key was already used with a different printer operation",
+			Details: map[string]any{"field": "Idempotency-Key"}}
 	case errors.As(err, &pe):
 		return &Error{Code: CodePrinterRejected, Message: "printer refused: " + pe.Error(),
 			Details: map[string]any{"printer_code": pe.Code}}

@@ -9,12 +9,20 @@ import (
 	"github.com/posgate/posgate/api"
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
+	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/simulator/printer"
 )
 
 // newPrinterEnv serves a simulated Datecs printer on loopback TCP and
 // gives the API a real driver connected to it as printer "p1".
 func newPrinterEnv(t *testing.T) (*env, *printer.Printer) {
+	t.Helper()
+	return newPrinterEnvWith(t, nil)
+}
+
+// newPrinterEnvWith is newPrinterEnv with with applied to the API's
+// dependencies after the printer is set.
+func newPrinterEnvWith(t *testing.T, with func(d *api.Deps)) (*env, *printer.Printer) {
 	t.Helper()
 	sim := printer.New(printer.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -34,7 +42,12 @@ func newPrinterEnv(t *testing.T) (*env, *printer.Printer) {
 		ln.Close()
 		<-done
 	})
-	e := newEnvWith(t, func(d *api.Deps) { d.Printers = map[string]device.Printer{"p1": drv} })
+	e := newEnvWith(t, func(d *api.Deps) {
+		d.Printers = map[string]device.Printer{"p1": drv}
+		if with != nil {
+			with(d)
+		}
+	})
 	return e, sim
 }
 
@@ -97,4 +110,47 @@ func TestPrinterReports(t *testing.T) {
 			t.Fatalf("status %d code %s: %s", r.status, code, r.body)
 		}
 	})
+}
+
+// loseZAnswer is a printer whose first Z report prints but whose answer
+// is lost, as when posgate dies between printing and recording it.
+type loseZAnswer struct {
+	device.Printer
+	lost bool
+}
+
+func (l *loseZAnswer) ZReport(ctx context.Context) (device.Report, error) {
+	r, err := l.Printer.ZReport(ctx)
+	if err == nil && !l.lost {
+		l.lost = true
+		return device.Report{}, device.ErrDisconnected
+	}
+	return r, err
+}
+
+// TestZReportRetryAfterLostAnswer (issue 11 part 12): the operation is
+// recorded before the Z report is sent, so the retry with the same
+// Idempotency-Key asks the printer for its last Z number and prints no
+// second Z report.
+func TestZReportRetryAfterLostAnswer(t *testing.T) {
+	e, sim := newPrinterEnvWith(t, func(d *api.Deps) {
+		d.PrinterOps = fiscal.NewPrinterOps(d.Store)
+		d.Printers["p1"] = &loseZAnswer{Printer: d.Printers["p1"]}
+	})
+	first := e.do(t, "POST", "/v1/printers/p1/reports/z", &e.pos, "", "Idempotency-Key", "z-lost")
+	if first.status != 503 || sim.Counters().Z != 1 {
+		t.Fatalf("first: %d %s; %d Z reports", first.status, first.body, sim.Counters().Z)
+	}
+	again := e.do(t, "POST", "/v1/printers/p1/reports/z", &e.pos, "", "Idempotency-Key", "z-lost")
+	var rep struct {
+		Number    int
+		Recovered bool
+	}
+	json.Unmarshal(again.body, &rep)
+	if again.status != 201 || rep.Number != 1 || !rep.Recovered {
+		t.Fatalf("retry: %d %s", again.status, again.body)
+	}
+	if got := sim.Counters().Z; got != 1 {
+		t.Fatalf("%d Z reports for one request, want 1", got)
+	}
 }

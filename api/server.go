@@ -53,6 +53,9 @@ type Deps struct {
 	// Printers are the fiscal printers by configured id, for reports and
 	// cash operations.
 	Printers map[string]device.Printer
+	// PrinterOps, if set, runs reports and cash operations so that a
+	// retried request never prints one twice (recorded before it is sent).
+	PrinterOps *fiscal.PrinterOps
 	// Traces are the devices' last frames by id (terminals keep them).
 	Traces map[string]*device.Trace
 	// Payments serves /v1/payments, /v1/terminals and the terminals of

@@ -157,8 +157,13 @@ type Modifier struct {
 
 // Item is one sale line.
 type Item struct {
-	Name       string
-	VATGroup   int   // 1…8
+	Name     string
+	VATGroup int // 1…8
+	// VATRate, if set, is the rate the caller means for the item, in
+	// hundredths of a percent (2100 = 21 %). A driver that knows the rates
+	// programmed in the printer's groups refuses the item, before anything
+	// is printed, when VATGroup has another rate.
+	VATRate    *int64
 	UnitPrice  int64 // minor units
 	Quantity   int64 // thousandths; 0 means 1.000
 	Discount   Modifier

@@ -37,7 +37,7 @@ type Receipt struct {
 	Lines    []Line    // sale lines and comments, in order
 	Discount Modifier  // receipt-level discount or surcharge, applied at the subtotal
 	Payments []Payment // in order; none means everything in cash
-	Footer   []string  // comment lines after the payments (e.g. IIC and verify URL)
+	Footer   []string  // comment lines after the sales, before the payments (e.g. IIC and verify URL): printed whole before the receipt can only be completed
 	// QR, if set, is a payload a receipt printer (device/escpos) prints as
 	// a QR code after Footer, e.g. the verification URL. Fiscal printers
 	// ignore it.

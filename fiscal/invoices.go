@@ -61,6 +61,17 @@ type InvoicesOptions struct {
 	PrinterID string
 	// PrintAttempts is a print job's attempt budget. Default 20.
 	PrintAttempts int
+	// PrinterRates, with PrinterID, makes the accepted VAT rates those
+	// the printer reported on its last connection (VATGroups is then not
+	// used): an invoice with a rate the printer lacks is refused before
+	// anything is committed. Before the printer's first connection Create
+	// waits up to RatesWait (default 5 s), then ErrPrinterRatesUnknown.
+	PrinterRates *PrinterRates
+	RatesWait    time.Duration
+	// Payments reads the card payments an invoice links by payment_id,
+	// in its transaction. Without it, a card payment with a payment_id is
+	// refused.
+	Payments PaymentReader
 	// Notify is called after an invoice with a print job commits;
 	// wire it to PrintJobs.Wake. Optional.
 	Notify func()
@@ -100,6 +111,9 @@ func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
+	if opts.RatesWait <= 0 {
+		opts.RatesWait = 5 * time.Second
+	}
 	if opts.PrintAttempts == 0 {
 		opts.PrintAttempts = 20
 	}
@@ -129,9 +143,13 @@ type Caller struct {
 //
 // Errors: *ValidationError; ErrNoCertificate, ErrCertificateNotBound,
 // ErrTINMismatch; the certificate errors of Certificates.SignerTx;
-// ErrAlreadyVoided.
+// ErrAlreadyVoided; ErrPrinterRatesUnknown.
 func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoice, error) {
-	items, pays, err := validate(req, s.opts.Currency, s.rates)
+	rates, err := s.acceptedRates(ctx)
+	if err != nil {
+		return Invoice{}, err
+	}
+	items, pays, err := validate(req, s.opts.Currency, rates)
 	if err != nil {
 		return Invoice{}, err
 	}
@@ -204,6 +222,12 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	if err := checkPayments(pays, totals, sign); err != nil {
 		return Invoice{}, err
 	}
+	if req.Type != TypeVoid {
+		// Before any number is taken: a refused invoice writes nothing.
+		if err := s.checkCardPaymentsTx(ctx, tx, req.Type, pays); err != nil {
+			return Invoice{}, err
+		}
+	}
 	for i := range items {
 		items[i].Amount *= sign
 	}
@@ -254,6 +278,9 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		inv.Print = &PrintStatus{PrinterID: s.opts.PrinterID, State: PrintPending}
 	}
 	if err := s.insertTx(ctx, tx, inv, c, now); err != nil {
+		return Invoice{}, err
+	}
+	if err := insertCardClaimsTx(ctx, tx, inv); err != nil {
 		return Invoice{}, err
 	}
 	if inv.Print != nil {
@@ -371,4 +398,23 @@ func (s *Invoices) insertTx(ctx context.Context, tx *sql.Tx, inv Invoice, c Call
 		return fmt.Errorf("insert invoice: %w", err)
 	}
 	return nil
+}
+
+// acceptedRates are the VAT rates an invoice may use, in hundredths of a
+// percent: the printer's, as it reported them on its last connection,
+// when it is known which printer prints; else the configured VATGroups.
+func (s *Invoices) acceptedRates(ctx context.Context) ([]int64, error) {
+	if s.opts.PrinterID == "" || s.opts.PrinterRates == nil {
+		return s.rates, nil
+	}
+	v, err := s.opts.PrinterRates.Wait(ctx, s.opts.PrinterID, s.opts.RatesWait)
+	if err != nil {
+		return nil, err
+	}
+	var rates []int64
+	for r := range GroupsOf(v) {
+		rates = append(rates, r)
+	}
+	slices.Sort(rates)
+	return rates, nil
 }

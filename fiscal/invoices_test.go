@@ -2,6 +2,7 @@ package fiscal_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,22 @@ type env struct {
 	cert  fiscal.Certificate
 	clk   *clock
 	sch   *iic.Scheme
+	// pays are the card payments invoices may link (fiscal.PaymentReader
+	// fake); readPays, when set, replaces it.
+	pays     map[string]fiscal.LinkedPayment
+	readPays fiscal.PaymentReader
+}
+
+// readPayment is the env's fiscal.PaymentReader.
+func (e *env) readPayment(ctx context.Context, tx *sql.Tx, id string) (fiscal.LinkedPayment, error) {
+	if e.readPays != nil {
+		return e.readPays(ctx, tx, id)
+	}
+	p, ok := e.pays[id]
+	if !ok {
+		return fiscal.LinkedPayment{}, fiscal.ErrPaymentNotFound
+	}
+	return p, nil
 }
 
 func newEnv(t testing.TB, printerID string) *env {
@@ -61,12 +78,16 @@ func newEnvOn(t testing.TB, db *store.DB, printerID string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, certs: certs, clk: clk, sch: sch, cert: importP12(t, certs)}
+	e := &env{db: db, certs: certs, clk: clk, sch: sch, cert: importP12(t, certs), pays: map[string]fiscal.LinkedPayment{
+		"pay_1": {ID: "pay_1", Type: "sale", Status: "completed", Amount: 1_000_000, Currency: "EUR"},
+		"p":     {ID: "p", Type: "sale", Status: "completed", Amount: 1_000_000, Currency: "EUR"},
+	}}
 	e.inv = fiscal.NewInvoices(db, fiscal.InvoicesOptions{
 		Scheme: sch, Certificates: certs, EmitTx: fiscal.EmitToOutbox,
 		TIN: "12345678", BusinessUnit: "bb123bb123", Device: "cc123cc123", Software: "ss123ss123",
 		VATGroups: map[int64]int{2100: 1, 950: 2, 0: 3},
 		Location:  mustZone(t, "Europe/Podgorica"), PrinterID: printerID, PrintAttempts: 3, Now: clk.Now,
+		Payments: e.readPayment,
 	})
 	return e
 }

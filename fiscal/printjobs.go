@@ -124,12 +124,16 @@ func (p *PrintJobs) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	failures := 0
+	ratesSeen := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.wake:
 		case <-t.C:
+		}
+		if !ratesSeen {
+			ratesSeen = p.connect(ctx)
 		}
 		for ctx.Err() == nil {
 			did, err := p.RunOnce(ctx)
@@ -217,8 +221,12 @@ func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 			inv.Fiscalization = &FiscalizationStatus{Status: RegCompleted, FIC: fic}
 		}
 	}
+	var ro ReceiptOptions
 	if perr == nil {
-		res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, p.opts.Receipt, orig))
+		ro, perr = p.receiptOptions(ctx, inv)
+	}
+	if perr == nil {
+		res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, ro, orig))
 	}
 	if perr != nil && ctx.Err() != nil {
 		// Shutting down mid-print: the ledger lets the next start resume.
@@ -419,4 +427,46 @@ func printStatus(ctx context.Context, q querier, invoiceID string) (*PrintStatus
 		ps.PrintedAt = &t
 	}
 	return &ps, nil
+}
+
+// errRateNotOnPrinter: an invoice has a VAT rate no group of the printer
+// has now (it was reprogrammed since the invoice was accepted).
+var errRateNotOnPrinter = errors.New("VAT rate not programmed on the printer")
+
+// receiptOptions are the receipt options with the VAT groups of the
+// printer's current connection, when the printer can tell them: an item
+// prints in the group programmed at its rate, never by a fixed table.
+func (p *PrintJobs) receiptOptions(ctx context.Context, inv Invoice) (ReceiptOptions, error) {
+	o := p.opts.Receipt
+	rp, ok := p.opts.Printer.(RatesPrinter)
+	if !ok {
+		return o, nil
+	}
+	rates, err := rp.ProgrammedRates(ctx)
+	if err != nil {
+		return o, fmt.Errorf("read the printer's VAT rates: %w", err)
+	}
+	o.VATGroups = GroupsOf(rates)
+	for _, it := range inv.Items {
+		r, _ := parseDecimal(string(it.VATRate), 2)
+		if _, ok := o.VATGroups[r]; !ok {
+			return o, fmt.Errorf("%w: item %q at %s%%", errRateNotOnPrinter, it.Name, it.VATRate)
+		}
+	}
+	return o, nil
+}
+
+// connect asks a RatesPrinter for its VAT rates once the runner starts,
+// so the printer connects (and reports its rates, which invoices are
+// checked against) before the first job, not with it. It reports
+// whether the printer answered; Run asks again at each poll until then.
+func (p *PrintJobs) connect(ctx context.Context) bool {
+	rp, ok := p.opts.Printer.(RatesPrinter)
+	if !ok {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := rp.ProgrammedRates(cctx)
+	return err == nil
 }

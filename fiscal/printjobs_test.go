@@ -24,8 +24,10 @@ import (
 // the test ends and returns its tcp:// spec.
 func simPrinter(t *testing.T, opts printer.Options) (*printer.Printer, string) {
 	t.Helper()
-	rates := [8]int64{2100, 950, 0}
-	opts.VATRates = &rates
+	if opts.VATRates == nil {
+		rates := [8]int64{2100, 950, 0}
+		opts.VATRates = &rates
+	}
 	sim := printer.New(opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

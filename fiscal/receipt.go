@@ -58,8 +58,10 @@ func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Recei
 	for _, it := range inv.Items {
 		q, _ := parseDecimal(string(it.Quantity), 3)
 		rate, _ := parseDecimal(string(it.VATRate), 2)
+		// VATRate lets the driver check the group against the printer's
+		// programming before it prints anything.
 		item := device.Item{
-			Name: it.Name, VATGroup: o.VATGroups[rate], UnitPrice: it.UnitPrice, Quantity: q,
+			Name: it.Name, VATGroup: o.VATGroups[rate], VATRate: &rate, UnitPrice: it.UnitPrice, Quantity: q,
 		}
 		if it.Discount > 0 {
 			item.Discount = device.Modifier{Kind: device.DiscountAmount, Value: it.Discount}

@@ -14,12 +14,20 @@ import (
 type ValidationError struct {
 	Field   string
 	Message string
+	// Unprocessable marks a well-formed request that what it refers to
+	// does not allow: a card payment that does not match, a VAT rate the
+	// printer lacks (HTTP 422 rather than 400).
+	Unprocessable bool
 }
 
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func unprocessable(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...), Unprocessable: true}
 }
 
 // Validation bounds. They keep every product and sum far inside int64:
@@ -137,7 +145,8 @@ func validateItem(f string, in NewItem, rates []int64) (Item, error) {
 		for i, k := range rates {
 			known[i] = formatDecimal(k, 2)
 		}
-		return Item{}, invalid(f+".vat_rate", "%s is not a VAT rate of this device (it has %s)", formatDecimal(r, 2), strings.Join(known, ", "))
+		// The request is well-formed; the printer cannot print it (422).
+		return Item{}, unprocessable(f+".vat_rate", "%s is not a VAT rate of this device (it has %s)", formatDecimal(r, 2), strings.Join(known, ", "))
 	}
 	gross := lineGross(q, in.UnitPrice)
 	if in.Discount < 0 || in.Discount > gross {

@@ -6,7 +6,9 @@
 // or a lost line (Repeat Receipt before the terminal takes new work).
 // Every transition commits with its outbox event in one transaction, and
 // a terminal's Status-Information is persisted before the driver
-// acknowledges it.
+// acknowledges it. No refund or reversal credits more than its sale: the
+// two exclude each other, checked in the creating transaction, and an
+// approval for another amount than asked ends needs_review.
 //
 // It does not speak a wire protocol (device/zvt does, behind
 // device.Terminal) and does not serve HTTP (package api does).

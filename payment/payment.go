@@ -14,13 +14,17 @@ import (
 
 // Errors of Service. Validation problems are *ValidationError.
 var (
-	ErrNotFound           = errors.New("payment not found")
-	ErrTerminalBusy       = errors.New("the terminal is busy with another payment")
-	ErrTerminalOffline    = errors.New("the terminal is offline")
-	ErrIdempotencyReused  = errors.New("the idempotency key was used for a different payment")
-	ErrNotCancellable     = errors.New("the payment is completed; reverse it instead")
-	ErrBadCursor          = errors.New("not a cursor from a previous page")
-	ErrAlreadyReversed    = errors.New("the original payment is already reversed")
+	ErrNotFound          = errors.New("payment not found")
+	ErrTerminalBusy      = errors.New("the terminal is busy with another payment")
+	ErrTerminalOffline   = errors.New("the terminal is offline")
+	ErrIdempotencyReused = errors.New("the idempotency key was used for a different payment")
+	ErrNotCancellable    = errors.New("the payment is completed; reverse it instead")
+	ErrBadCursor         = errors.New("not a cursor from a previous page")
+	ErrAlreadyReversed   = errors.New("the original payment is already reversed")
+	// ErrHasRefunds refuses a reversal of a sale that has refunds
+	// (completed, running or unresolved): voiding the whole sale on top of
+	// them would credit more than was charged.
+	ErrHasRefunds         = errors.New("the original payment has refunds; refund the rest instead of reversing it")
 	errUnchanged          = errors.New("payment: nothing to change")
 	errStopped            = errors.New("payment: service stopped")
 	errReversalNotAllowed = errors.New("payment: automatic reversal only for sales")
@@ -73,6 +77,9 @@ const (
 	EventCancelled = "payment.cancelled"
 	EventTimeout   = "payment.timeout"
 	EventReversed  = "payment.reversed"
+	// EventNeedsReview: the terminal approved a refund or reversal with
+	// another amount than posgate asked for (see amountMismatch).
+	EventNeedsReview = "payment.needs_review"
 )
 
 // ValidationError is a request the service refuses; Field names the JSON

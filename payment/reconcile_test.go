@@ -21,6 +21,7 @@ type fakeTerminal struct {
 	authorize func(ctx context.Context, c device.Charge, h device.TxEventHandler) (device.TxResult, error)
 	repeat    func(ctx context.Context, h device.TxEventHandler) (device.TxResult, error)
 	reverse   func(ctx context.Context, receiptNo int, h device.TxEventHandler) (device.TxResult, error)
+	refund    func(ctx context.Context, c device.Charge, h device.TxEventHandler) (device.TxResult, error) // default authorize
 
 	mu        sync.Mutex
 	authCalls int
@@ -35,6 +36,9 @@ func (f *fakeTerminal) Authorize(ctx context.Context, c device.Charge, h device.
 	return f.authorize(ctx, c, h)
 }
 func (f *fakeTerminal) Refund(ctx context.Context, c device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+	if f.refund != nil {
+		return f.refund(ctx, c, h)
+	}
 	return f.authorize(ctx, c, h)
 }
 func (f *fakeTerminal) Reverse(ctx context.Context, receiptNo int, h device.TxEventHandler) (device.TxResult, error) {

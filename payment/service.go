@@ -139,7 +139,8 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Mill
 // IdempotencyKey, that payment is returned and nothing is sent; with a
 // different request it is ErrIdempotencyReused. Otherwise: a
 // *ValidationError; ErrTerminalOffline (nothing is recorded);
-// ErrTerminalBusy; ErrAlreadyReversed.
+// ErrTerminalBusy; ErrAlreadyReversed (also for a refund of a sale whose
+// reversal runs or completed); ErrHasRefunds.
 func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment, error) {
 	if err := validate(&req); err != nil {
 		return Payment{}, err
@@ -215,6 +216,25 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// A refund and a reversal of one sale exclude each other, both
+		// ways, so together they never credit more than the sale: a
+		// reversal voids the whole amount, whatever was refunded before.
+		if orig != nil && (req.Type == TypeReversal || req.Type == TypeRefund) {
+			if _, err := reversalOf(ctx, tx, orig.ID); err == nil {
+				return ErrAlreadyReversed
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		if req.Type == TypeReversal {
+			done, err := refundedOf(ctx, tx, orig.ID)
+			if err != nil {
+				return err
+			}
+			if done > 0 {
+				return fmt.Errorf("%w: %d of %s's %d is refunded or may be", ErrHasRefunds, done, orig.ID, orig.Amount)
+			}
+		}
 		// Refunds of one sale never add up to more than the sale; the
 		// sum is taken in the transaction that adds this one.
 		if req.Type == TypeRefund && orig != nil {
@@ -232,13 +252,6 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 				return err
 			} else if closed {
 				return errPreAuthClosed
-			}
-		}
-		if req.Type == TypeReversal {
-			if _, err := reversalOf(ctx, tx, req.OriginalPaymentID); err == nil {
-				return ErrAlreadyReversed
-			} else if !errors.Is(err, ErrNotFound) {
-				return err
 			}
 		}
 		if err := insertTx(ctx, tx, r); err != nil {

@@ -302,6 +302,9 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 			r.Open, r.EndedAt = false, &now
 			switch res.Outcome {
 			case device.Approved:
+				if why := amountMismatch(r); why != "" {
+					return s.needsReviewMismatch(r, why, res.Info), nil
+				}
 				r.Status = StatusCompleted
 				if r.Type == TypeReversal {
 					return []string{EventCompleted}, s.markReversedTx(ctx, tx, r)
@@ -415,6 +418,35 @@ func (s *Service) closeReversed(r *record, by string, info *device.TxInfo) []str
 	r.Open, r.Resolution, r.ResolvedAt = false, ResolutionReversed, &now
 	r.ResultText = "approved after the timeout; reversed"
 	return []string{EventReversed}
+}
+
+// amountMismatch cross-checks an approved refund or reversal: the
+// amount in the terminal's Status-Information (ZVT BMP 04, persisted
+// before it was acknowledged) must be the amount posgate asked to
+// credit. It returns why not, or "" when it matches. A Status-Information
+// without an amount cannot prove the credit, so it does not match
+// either.
+func amountMismatch(r *record) string {
+	if r.Type != TypeRefund && r.Type != TypeReversal {
+		return ""
+	}
+	switch {
+	case r.Info == nil:
+		return fmt.Sprintf("the terminal approved the %s without a Status-Information to check its amount", r.Type)
+	case r.Info.Amount != r.Amount:
+		return fmt.Sprintf("the terminal approved the %s for %d, not the %d asked for", r.Type, r.Info.Amount, r.Amount)
+	}
+	return ""
+}
+
+// needsReviewMismatch ends r, which the terminal approved for another
+// amount than asked, for a person to check: never completed. It stays
+// counted against its sale (status timeout, resolution needs_review, as
+// an unresolved payment), a reversal does not mark the sale reversed,
+// and payment.needs_review carries the evidence.
+func (s *Service) needsReviewMismatch(r *record, why string, terminal *device.TxInfo) []string {
+	s.needsReview(r, why, terminal, nil)
+	return []string{EventNeedsReview}
 }
 
 // closeNotCharged ends r as not charged. A payment still in progress

@@ -104,18 +104,23 @@ func openOn(ctx context.Context, q querier, terminalID string) (*record, error) 
 	return scanRecord(q.QueryRowContext(ctx, selectRecord+`WHERE terminal_id = ? AND session_open = 1`, terminalID))
 }
 
-// reversalOf returns a reversal payment of id that is open or completed,
+// reversalOf returns a reversal payment of id that is open, completed,
+// or ended without a not_charged verdict (it may have voided the sale),
 // or ErrNotFound.
 func reversalOf(ctx context.Context, q querier, id string) (*record, error) {
 	return scanRecord(q.QueryRowContext(ctx, selectRecord+`WHERE original_payment_id = ? AND type = 'reversal'
-		AND (session_open = 1 OR status = 'completed') LIMIT 1`, id))
+		AND (session_open = 1 OR status = 'completed'
+			OR (status = 'timeout' AND COALESCE(json_extract(doc, '$.resolution'), '') <> 'not_charged')) LIMIT 1`, id))
 }
 
 // refundedOf sums the refunds of sale id that took money back or may
 // still: completed, running, or timed out without a not_charged verdict.
+// A refund counts with the larger of the amount asked and the amount the
+// terminal reported (they differ only for one that needs review).
 func refundedOf(ctx context.Context, q querier, id string) (int64, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(json_extract(doc, '$.amount')), 0) FROM payments
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(MAX(json_extract(doc, '$.amount'),
+			COALESCE(json_extract(doc, '$.info.Amount'), 0))), 0) FROM payments
 		WHERE original_payment_id = ? AND type = 'refund'
 		AND (session_open = 1 OR status = 'completed'
 			OR (status = 'timeout' AND COALESCE(json_extract(doc, '$.resolution'), '') <> 'not_charged'))`, id).Scan(&n)
@@ -199,4 +204,15 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// ReadTx returns payment id as stored, read in the caller's transaction
+// (fiscal checks an invoice's card payment in the invoice's). Errors:
+// ErrNotFound.
+func ReadTx(ctx context.Context, tx *sql.Tx, id string) (Payment, error) {
+	r, err := getRecord(ctx, tx, id)
+	if err != nil {
+		return Payment{}, err
+	}
+	return r.Payment, nil
 }

@@ -24,7 +24,7 @@ const (
 // EventTypes are the event types of DESIGN §6, the values an endpoint's
 // events filter may hold.
 var EventTypes = []string{
-	"payment.completed", "payment.failed", "payment.cancelled", "payment.timeout", "payment.reversed",
+	"payment.completed", "payment.failed", "payment.cancelled", "payment.timeout", "payment.reversed", "payment.needs_review",
 	"invoice.created", "receipt.printed", "receipt.retry", "receipt.error",
 	"fiscalization.completed", "fiscalization.dead_letter",
 	"device.connected", "device.disconnected", "webhook.test", "ping",

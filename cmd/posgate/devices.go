@@ -24,10 +24,17 @@ import (
 	"github.com/posgate/posgate/store"
 )
 
-// vatGroups maps VAT rates (hundredths of a percent) to printer groups
-// A…H: Montenegro's 21 %, 7 % and 0 %. Invoices, print jobs and the
-// simulated printer all use this one map.
-var vatGroups = map[int64]int{2100: 1, 700: 2, 0: 3}
+// vatGroupsFor maps the country's VAT rates (hundredths of a percent) to
+// printer groups A…H: Montenegro's 21 %, 7 % and 0 %; Albania's 20 %,
+// 10 %, 6 % and 0 %. With a printer, invoices take the rates the printer
+// reports instead (fiscal.PrinterRates); this table is for invoices
+// without a printer and for the printer `serve --simulate` programs.
+func vatGroupsFor(country string) map[int64]int {
+	if country == "al" {
+		return map[int64]int{2000: 1, 1000: 2, 600: 3, 0: 4}
+	}
+	return map[int64]int{2100: 1, 700: 2, 0: 3}
+}
 
 // openPrinters builds one driver per configured printer, each behind a
 // Link that owns its port and reconnects after an unplug. The caller runs
@@ -43,10 +50,23 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 		opts := datecs.PortOptions()
 		opts.BaudRate = pc.Baud
 		link := device.NewLink(device.LinkOptions{ID: pc.ID, Spec: pc.Port, Port: opts, Log: plog, Notifier: notifier})
-		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog})
+		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog,
+			OnConnect: saveRates(fiscal.NewPrinterRates(db), pc.ID, plog)})
 		links = append(links, link)
 	}
 	return printers, links
+}
+
+// saveRates records the VAT rates a printer reports on each connection;
+// invoices are checked against them (fiscal.InvoicesOptions.PrinterRates).
+func saveRates(rates *fiscal.PrinterRates, id string, log zerolog.Logger) func(context.Context, device.PrinterInfo, datecs.VATRates) {
+	return func(ctx context.Context, _ device.PrinterInfo, v datecs.VATRates) {
+		if err := rates.Save(ctx, id, v); err != nil {
+			// Invoices keep the rates of the last connection; the driver
+			// still refuses an item its group's rate does not match.
+			log.Error().Err(err).Msg("printer VAT rates not saved")
+		}
+	}
 }
 
 // openTerminals builds one ZVT client per configured terminal; each owns
@@ -173,8 +193,12 @@ func startTerminalSimulator(ctx context.Context, cfg *Config, out io.Writer, log
 // --simulate and makes it printer p1. Every finished document is rendered
 // to out, as a technician would see it come out of the printer.
 func startPrinterSimulator(ctx context.Context, cfg *Config, out io.Writer, log zerolog.Logger) (*simulator.PTY, error) {
+	// The groups the country uses; the others are disabled (100.00 %).
 	rates := [8]int64{}
-	for rate, group := range vatGroups {
+	for i := range rates {
+		rates[i] = datecs.RateDisabled
+	}
+	for rate, group := range vatGroupsFor(cfg.Fiscal.Country) {
 		rates[group-1] = rate
 	}
 	var mu sync.Mutex

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
 )
 
@@ -29,7 +31,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 	)
 	if len(cfg.Printers) > 0 {
 		pc := cfg.Printers[0]
-		ro := fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroups}
+		ro := fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroupsFor(cfg.Fiscal.Country)}
 		if pc.Protocol == "escpos" {
 			ro.Width = pc.Width // lines as wide as the receipt printer's paper
 		}
@@ -62,11 +64,17 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			Software:     cfg.Fiscal.Software,
 			Currency:     cfg.Fiscal.Currency,
 			Location:     loc,
-			VATGroups:    vatGroups,
+			VATGroups:    vatGroupsFor(cfg.Fiscal.Country),
 			Notify:       relay.Notify,
+			Payments:     linkedPayment,
 		}
 		if jobs != nil {
+			// A fiscal printer's programmed VAT groups decide the rates it
+			// accepts; a receipt printer has none, so the country's table does.
 			opts.PrinterID = cfg.Printers[0].ID
+			if cfg.Printers[0].Protocol != "escpos" {
+				opts.PrinterRates = fiscal.NewPrinterRates(db)
+			}
 			opts.Notify = func() { jobs.Wake(); relay.Notify() }
 		}
 		if reg != nil {
@@ -87,4 +95,18 @@ func awaitFIC(reg *fiscal.Registrations, wait time.Duration) func(context.Contex
 		return nil
 	}
 	return func(ctx context.Context, id string) string { return reg.AwaitFIC(ctx, id, wait) }
+}
+
+// linkedPayment is fiscal's PaymentReader on payment's table: an
+// invoice's card payment must be a real payment (issue 11, part 3).
+func linkedPayment(ctx context.Context, tx *sql.Tx, id string) (fiscal.LinkedPayment, error) {
+	p, err := payment.ReadTx(ctx, tx, id)
+	if errors.Is(err, payment.ErrNotFound) {
+		return fiscal.LinkedPayment{}, fiscal.ErrPaymentNotFound
+	}
+	if err != nil {
+		return fiscal.LinkedPayment{}, err
+	}
+	return fiscal.LinkedPayment{ID: p.ID, Type: string(p.Type), Status: string(p.Status), Amount: p.Amount,
+		Currency: p.Currency, Reversed: p.Reversal != nil}, nil
 }

@@ -223,6 +223,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Webhooks:      endpoints,
 		Outbox:        relay,
 		Printers:      printerMap(printers),
+		PrinterOps:    fiscal.NewPrinterOps(db),
 		Payments:      payments,
 		Traces:        traces(terminals),
 	})

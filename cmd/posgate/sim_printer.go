@@ -23,7 +23,7 @@ var simPrinterStdin io.Reader = os.Stdin
 // with --protocol escpos, an ESC/POS receipt printer (runSimESCPOS).
 //
 //	posgate sim printer [--protocol datecs-x] [--pty [--link PATH] | --tcp ADDR] [--model M] [--serial S]
-//	                    [--fm N] [--report-delay D] [--control] [--quiet]
+//	                    [--fm N] [--report-delay D] [--vat-rates A=0,B=21,…] [--control] [--quiet]
 func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if protocolArg(args) == "escpos" {
 		return runSimESCPOS(ctx, args, stdout, stderr)
@@ -36,6 +36,7 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	serial := fs.String("serial", "DT000600", "serial number in the device info")
 	fm := fs.String("fm", "02517985", "fiscal memory number in the device info")
 	reportDelay := fs.Duration("report-delay", time.Second, "how long X/Z reports keep the printer busy (SYN)")
+	vatRates := fs.String("vat-rates", "", `VAT rates programmed in groups A…H answered to 32h, e.g. "A=0,B=21,C=7,D=20"; groups left out are disabled (default A=0,B=20,C=20,D=9,E…H=0)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,6 +51,13 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	opts := printer.Options{
 		Model: *model, Serial: *serial, FiscalMemory: *fm, ReportDelay: *reportDelay,
 		Log: zerolog.New(stderr).With().Timestamp().Str("component", "sim-printer").Logger(),
+	}
+	if *vatRates != "" {
+		rates, err := printer.ParseVATRates(*vatRates)
+		if err != nil {
+			return fmt.Errorf("sim printer: --vat-rates: %w", err)
+		}
+		opts.VATRates = &rates
 	}
 	if !*sf.quiet {
 		opts.OnDocument = func(d printer.Document) { fmt.Fprintln(out, d.Text) }

@@ -41,6 +41,46 @@ func TestSimPrinter(t *testing.T) {
 	}
 }
 
+// TestSimPrinterVATRates: --vat-rates programs the groups the driver
+// reads (32h) on connect; Albania's 20 % is a rate like any other.
+func TestSimPrinterVATRates(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr simOutput
+	errc := make(chan error, 1)
+	go func() {
+		errc <- runSimPrinter(ctx, []string{"--tcp", "127.0.0.1:0", "--vat-rates", "A=0,B=21,C=7,D=20"}, &stdout, &stderr)
+	}()
+	addr := regexp.MustCompile(` on (\S+)\n`)
+	var spec string
+	for deadline := time.Now().Add(5 * time.Second); spec == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stdout.String()); m != nil {
+			spec = m[1]
+		}
+	}
+	if spec == "" {
+		t.Fatalf("no port printed; stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	p, err := datecs.Open(ctx, spec, datecs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(datecs.RateDisabled)
+	if got, want := p.Rates(), (datecs.VATRates{0, 2100, 700, 2000, off, off, off, off}); got != want {
+		t.Fatalf("Rates=%v, want %v", got, want)
+	}
+	p.Close()
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("runSimPrinter: %v", err)
+	}
+	var out, errb simOutput
+	if err := runSimPrinter(context.Background(), []string{"--tcp", "127.0.0.1:0", "--vat-rates", "A=21,Z=1"}, &out, &errb); err == nil ||
+		!strings.Contains(err.Error(), "--vat-rates") {
+		t.Fatalf("bad --vat-rates: %v", err)
+	}
+}
+
 func testSimPrinter(t *testing.T, args []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -40,7 +40,11 @@ type Options struct {
 	Location *time.Location
 	// Ledger keeps PrintReceipt's attempts; default a MemoryLedger.
 	Ledger device.PrintLedger
-	Log    zerolog.Logger
+	// OnConnect, if set, is called by New once the printer is probed,
+	// with its identity and the VAT rates programmed in its groups (32h),
+	// e.g. to record the rates invoices are checked against.
+	OnConnect func(ctx context.Context, info device.PrinterInfo, rates VATRates)
+	Log       zerolog.Logger
 }
 
 func (o Options) withDefaults() Options {

@@ -289,6 +289,8 @@ func TestErrorAnswer135(t *testing.T) {
 			return b
 		case 0x5A:
 			return answer(t, datecs.X, req, "0", "DP-25X", "1.00", "01Jan20", "1200", "ABCD", "0", "DT279013", "02279013")
+		case 0x32:
+			return answer(t, datecs.X, req, vatAnswer...)
 		}
 		return answer(t, datecs.X, req, "0")
 	})

@@ -88,6 +88,13 @@ func (d *Device) Identity() device.PrinterInfo {
 	return d.info
 }
 
+// ProgrammedRates returns the VAT rates of groups A…H as the printer
+// reported them (32h) when this connection was opened, connecting first
+// if needed; fiscal.PrintJobs maps an invoice's rates with them.
+func (d *Device) ProgrammedRates(ctx context.Context) ([8]int64, error) {
+	return call(ctx, d, func(ctx context.Context, p *Printer) ([8]int64, error) { return p.Rates(), nil })
+}
+
 // PrintReceipt implements device.ReceiptPrinter.
 func (d *Device) PrintReceipt(ctx context.Context, doc device.Receipt) (device.ReceiptResult, error) {
 	return call(ctx, d, func(ctx context.Context, p *Printer) (device.ReceiptResult, error) { return p.PrintReceipt(ctx, doc) })

@@ -73,9 +73,10 @@ const DefaultTCPPort = 4999
 // device.Printer and device.ReceiptPrinter. Its methods are safe for
 // concurrent use; exchanges run one at a time.
 type Printer struct {
-	c    *Conn
-	opts Options
-	info device.PrinterInfo
+	c     *Conn
+	opts  Options
+	info  device.PrinterInfo
+	rates VATRates // read with 32h when opened
 
 	printMu sync.Mutex // one PrintReceipt at a time
 }
@@ -104,7 +105,8 @@ func Open(ctx context.Context, spec string, opts Options) (*Printer, error) {
 // New returns a printer on p after probing it: a status query first (its
 // answer may be a replay if the printer's last SEQ happens to equal ours,
 // which is harmless for a query), then device info (5Ah), which identifies
-// model, serial and fiscal memory number. The caller keeps ownership of p
+// model, serial and fiscal memory number, and the programmed VAT rates
+// (32h), passed to Options.OnConnect. The caller keeps ownership of p
 // until New succeeds; then Close closes it.
 func New(ctx context.Context, p device.Port, opts Options) (*Printer, error) {
 	opts = opts.withDefaults()
@@ -123,8 +125,16 @@ func New(ctx context.Context, p device.Port, opts Options) (*Printer, error) {
 		return nil, fmt.Errorf("probe printer: %w", err)
 	}
 	pr.info = info
+	// The groups' rates decide which group an item prints in: they are
+	// read on every connection, never assumed (issue 11 part 10).
+	if pr.rates, err = pr.VATRates(ctx); err != nil {
+		return nil, fmt.Errorf("probe printer: %w", err)
+	}
 	pr.opts.Log.Info().Str("model", info.Model).Str("serial", info.Serial).
-		Str("fiscal_memory", info.FiscalMemory).Msg("printer connected")
+		Str("fiscal_memory", info.FiscalMemory).Str("vat_rates", pr.rates.String()).Msg("printer connected")
+	if pr.opts.OnConnect != nil {
+		pr.opts.OnConnect(ctx, info, pr.rates)
+	}
 	return pr, nil
 }
 

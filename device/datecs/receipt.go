@@ -32,6 +32,9 @@ func (p *Printer) PrintReceipt(ctx context.Context, doc device.Receipt) (device.
 	p.printMu.Lock()
 	defer p.printMu.Unlock()
 	log := p.opts.Log.With().Str(logkey.InvoiceID, doc.ID).Logger()
+	if err := p.checkRates(doc.Lines); err != nil {
+		return device.ReceiptResult{}, fmt.Errorf("print receipt %s: %w", doc.ID, err)
+	}
 
 	a, known, err := p.opts.Ledger.LoadAttempt(ctx, doc.ID)
 	if err != nil {
@@ -176,6 +179,18 @@ func (p *Printer) printBody(ctx context.Context, doc device.Receipt, a device.Pr
 			return device.ReceiptResult{}, err
 		}
 	}
+	// The footer goes before the first payment, not after it. Before a
+	// payment an interrupted receipt is cancelled and printed again from
+	// the start; after one it can only be completed, and the printer
+	// cannot say which comment lines it already printed, so a footer
+	// after the payments would be sent again on resume (a retried receipt
+	// carried its IIC twice). Printed here, a receipt that has a payment
+	// always has its whole footer.
+	for _, f := range doc.Footer {
+		if err := p.AddComment(ctx, f); err != nil {
+			return device.ReceiptResult{}, err
+		}
+	}
 	ts := device.TransactionStatus{}
 	return p.payAndClose(ctx, doc, a, ts)
 }
@@ -187,8 +202,8 @@ func (p *Printer) finish(ctx context.Context, doc device.Receipt, a device.Print
 	return res, err
 }
 
-// payAndClose registers the payments not yet in ts.Paid, the footer, records
-// the printer's total and closes.
+// payAndClose registers the payments not yet in ts.Paid, records the
+// printer's total and closes. The footer is printed before it (printBody).
 func (p *Printer) payAndClose(ctx context.Context, doc device.Receipt, a device.PrintAttempt, ts device.TransactionStatus) (device.ReceiptResult, error) {
 	pays := doc.Payments
 	if len(pays) == 0 {
@@ -210,11 +225,6 @@ func (p *Printer) payAndClose(ctx context.Context, doc device.Receipt, a device.
 		}
 		if r.Due == 0 {
 			break
-		}
-	}
-	for _, f := range doc.Footer {
-		if err := p.AddComment(ctx, f); err != nil {
-			return device.ReceiptResult{}, err
 		}
 	}
 	open, err := p.Transaction(ctx)

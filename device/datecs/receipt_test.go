@@ -276,8 +276,8 @@ func TestPrintReceiptRefusesBadDocuments(t *testing.T) {
 				t.Errorf("PrintReceipt(%+v) succeeded", doc)
 			}
 		}
-		if n := r.sim.Executed(); n != 2 {
-			t.Fatalf("%d frames executed, want only the 2 of the probe", n)
+		if n := r.sim.Executed(); n != 3 {
+			t.Fatalf("%d frames executed, want only the 3 of the probe (4Ah, 5Ah, 32h)", n)
 		}
 	})
 }

@@ -58,6 +58,8 @@ func TestStatusErrors(t *testing.T) {
 					fields = []string{tc.code, "0", "1", "0", "0.00", "0.00"}
 				case 0x5A:
 					fields = []string{"0", "FP-700X", "1", "2", "3", "4", "5", "DT000600", "02517985"}
+				case 0x32:
+					fields = vatAnswer
 				}
 				b, err := datecs.Encode(datecs.Msg{Seq: req.Seq, Cmd: req.Cmd, Data: datecs.Params(fields...), Status: st})
 				if err != nil {

@@ -214,6 +214,14 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 		}
 		return ok("0", strconv.Itoa(s.fiscalNo), strconv.Itoa(s.last.items),
 			datecs.FormatAmount(s.last.amount), datecs.FormatAmount(s.last.paid))
+	case datecs.CmdVATRates:
+		// nZreport⇥TaxA⇥…⇥TaxH⇥EntDate⇥ (X manual, command 50 (32h)):
+		// the rates are the simulator's programming, valid from Z report 1.
+		fields := []string{"1"}
+		for _, r := range s.vat {
+			fields = append(fields, datecs.FormatAmount(r))
+		}
+		return ok(append(fields, p.now().Format("02-01-06"))...)
 	case datecs.CmdLastReceipt:
 		return ok(strconv.Itoa(s.fiscalNo), formatTime(s.lastTime), strconv.Itoa(s.zNo), formatTime(s.lastZTime))
 	case 0x64: // explain an error code
@@ -313,6 +321,9 @@ func (p *Printer) sale(f []string) result {
 	group, err := strconv.Atoi(field(f, 1))
 	if name == "" || err != nil || group < 1 || group > 8 {
 		return errSyntax
+	}
+	if s.vat[group-1] >= datecs.RateDisabled {
+		return errNotPermitted // a group the printer has not enabled
 	}
 	price, err := datecs.ParseAmount(field(f, 2))
 	if err != nil || price < 0 {

@@ -16,7 +16,9 @@ type Options struct {
 	Serial       string // default "DT000600"
 	FiscalMemory string // default "02517985"
 	// VATRates per group A…H in hundredths of a percent, used to print the
-	// VAT lines; default A 0 %, B 20 %, C 20 %, D 9 %, E…H 0 %.
+	// VAT lines and answered to 32h; datecs.RateDisabled (100.00 %) marks
+	// a group that takes no sales. Default A 0 %, B 20 %, C 20 %, D 9 %,
+	// E…H 0 %.
 	VATRates *[8]int64
 	// Now is the printer's clock; default time.Now. SetDateTime moves it.
 	Now      func() time.Time
