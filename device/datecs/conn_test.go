@@ -143,12 +143,14 @@ func TestExchange(t *testing.T) {
 		}
 	})
 	t.Run("SYNKeepsWaiting", func(t *testing.T) {
-		// Twenty SYNs 30 ms apart outlast the 50 ms timeout many times.
+		// Twenty SYNs 60 ms apart outlast the 250 ms timeout several times
+		// over. The gap is a quarter of the timeout so that a loaded machine
+		// that wakes the sender late does not turn a SYN into a timeout.
 		f := newFakePort(datecs.X, nil)
 		f.reply = func(req datecs.Msg, n int) []byte {
 			go func() {
 				for i := 0; i < 20; i++ {
-					time.Sleep(30 * time.Millisecond)
+					time.Sleep(60 * time.Millisecond)
 					f.mu.Lock()
 					f.in = append(f.in, 0x16)
 					if i == 19 {
@@ -161,10 +163,10 @@ func TestExchange(t *testing.T) {
 			return nil
 		}
 		start := time.Now()
-		if _, err := testConn(t, f, datecs.Options{}).Exchange(ctx, 0x45, datecs.Params("Z")); err != nil {
+		if _, err := testConn(t, f, datecs.Options{Timeout: 250 * time.Millisecond}).Exchange(ctx, 0x45, datecs.Params("Z")); err != nil {
 			t.Fatal(err)
 		}
-		if f.Writes() != 1 || time.Since(start) < 500*time.Millisecond {
+		if f.Writes() != 1 || time.Since(start) < 1000*time.Millisecond {
 			t.Fatalf("%d writes in %v; want one write, waited out the SYNs", f.Writes(), time.Since(start))
 		}
 	})
