@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,3 +201,38 @@ func (k *killer) kill() {
 
 // waitTimeout bounds how long a test waits for a child it killed.
 const waitTimeout = 10 * time.Second
+
+// deadline ends the test binary if t is still running after d: a hung
+// fault test prints what it was doing (what: the seed, its loss and cut,
+// and how to rerun it) and every goroutine's stack, detaches the
+// powerfs mounts, and exits, instead of hanging until go test's -timeout
+// (12 minutes in make test) kills it without a word about the seed. The
+// returned stop disarms it; cleanup does too.
+func deadline(t *testing.T, d time.Duration, what func() string) (stop func()) {
+	t.Helper()
+	name := t.Name()
+	timer := time.AfterFunc(d, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		fmt.Fprintf(os.Stderr, "--- FAIL: %s: still running after %v: %s\n\n%s\n", name, d, what(), buf)
+		detachPowerfsMounts()
+		os.Exit(2)
+	})
+	stop = func() { timer.Stop() }
+	t.Cleanup(stop)
+	return stop
+}
+
+// detachPowerfsMounts lazily unmounts every powerfs mount of this
+// process, so a test binary that gives up leaves none behind.
+func detachPowerfsMounts() {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 4 && strings.Contains(line, " - fuse.powerfs ") {
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+}

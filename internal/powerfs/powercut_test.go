@@ -54,10 +54,11 @@ const webhookWait = 15 * time.Second
 // seeds tear and reorder unsynced writes, even seeds drop them; every
 // third seed cuts the power a second time while the daemon restarts.
 func TestPowerCut(t *testing.T) {
-	requireFUSE(t)
+	stopTestDeadline := requireFUSE(t)
 	start := time.Now()
 	pc := newPowerCut(t)
 	calib := pc.run(t, 0, 0, 0, 0)
+	stopTestDeadline() // each seed has its own deadline
 	if calib.failure != "" || calib.acked != pcInvoices {
 		t.Fatalf("calibration run without a cut: %d of %d acked: %s", calib.acked, pcInvoices, calib.failure)
 	}
@@ -80,7 +81,11 @@ func TestPowerCut(t *testing.T) {
 			what += fmt.Sprintf(", fsync %d of ~%d fails first", failSync, calib.fsyncs)
 			syncErrs++
 		}
+		stop := deadline(t, seedDeadline, func() string {
+			return fmt.Sprintf("seed %d (%s)\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs", seed, what, seed)
+		})
 		res := pc.run(t, seed, k, k2, failSync)
+		stop()
 		if res.cutInLoad {
 			cutInLoad++
 		}
@@ -124,6 +129,8 @@ type powerCut struct {
 	apiKey      string
 	disk        *powerfs.FS
 	recv        *receiver
+	// terminalAddr, if set, puts terminal t1 (ZVT over TCP) in the config.
+	terminalAddr string
 }
 
 func newPowerCut(t *testing.T) *powerCut {
@@ -219,6 +226,14 @@ protocol = "datecs-x"
 port     = "tcp://%s"
 `, printerAddr)
 	}
+	if pc.terminalAddr != "" {
+		config += fmt.Sprintf(`
+[[terminals]]
+id       = "t1"
+protocol = "zvt"
+port     = "tcp://%s"
+`, pc.terminalAddr)
+	}
 	if err := os.WriteFile(pc.cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +298,11 @@ func idemKey(seed uint64, i int) string { return fmt.Sprintf("powercut-%d-%d", s
 // returned; failures of the harness itself stop the test.
 func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runResult {
 	t.Helper()
+	// A harness failure (a stuck unmount, say) names the seed too.
+	fatal := func(err error) {
+		t.Helper()
+		t.Fatalf("seed %d: %v\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs", seed, err, seed)
+	}
 	pc.recv.reset()
 	prn := newTillPrinter(t)
 	defer prn.stop()
@@ -365,7 +385,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	atCut := prn.sim.Counters()
 	res.openAtCut, res.printedCut = atCut.ReceiptOpen, atCut.Fiscal
 	if err := fsys.Unmount(); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	if err := fsys.Reset(lossFor(seed), rngFor(seed)); err != nil {
 		t.Fatal(err)
@@ -386,7 +406,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 			d2.wait()
 		}
 		if err := fsys.Unmount(); err != nil {
-			t.Fatal(err)
+			fatal(err)
 		}
 		if err := fsys.Reset(lossFor(seed), rand.New(rand.NewPCG(seed, 2))); err != nil {
 			t.Fatal(err)
@@ -402,7 +422,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	if err != nil {
 		res.failure = "restart after the cut: " + err.Error()
 		if err := fsys.Unmount(); err != nil {
-			t.Fatal(err)
+			fatal(err)
 		}
 		return res
 	}
@@ -423,7 +443,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 		failures = append(failures, "integrity_check: "+got.Integrity)
 	}
 	if err := fsys.Unmount(); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	if len(failures) > 0 {
 		res.failure = strings.Join(failures, "; ") + "\ndaemon log:\n" + d.stderr.tail(1500)
