@@ -64,6 +64,7 @@ func TestPowerCut(t *testing.T) {
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
 	var acked, inFlight, failed, double, syncErrs, syncErrHit, cutInLoad, openAtCut, printedCut, printed int
+	var sum tally
 	list := seeds(t, 60)
 	for _, seed := range list {
 		rng := rngFor(seed)
@@ -95,6 +96,7 @@ func TestPowerCut(t *testing.T) {
 		if res.openAtCut {
 			openAtCut++
 		}
+		sum.add(res.tally)
 		printedCut += res.printedCut
 		printed += res.printed
 		acked += res.acked
@@ -111,6 +113,8 @@ func TestPowerCut(t *testing.T) {
 		"%d receipts printed before the cut, %d after the restart; %v",
 		len(list), cutInLoad, double, syncErrs, syncErrHit, openAtCut, failed, acked, inFlight,
 		printedCut, printed-printedCut, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("SUMMARY powercut-invoices: runs=%d cuts=%d acked=%d lost=%d double_charges=%d over_credits=0 double_prints=%d failed=%d (%v)\n",
+		len(list), cutInLoad+double, acked, sum.lost, sum.doubles, sum.doublePrints, failed, time.Since(start).Round(time.Second))
 	// A harness whose cut never comes checks nothing.
 	if len(list) >= 10 && cutInLoad < len(list)/2 {
 		t.Errorf("the cut came during the load in only %d of %d seeds", cutInLoad, len(list))
@@ -278,6 +282,7 @@ type runResult struct {
 	printed    int   // receipts the printer had closed at the end
 	acked      int
 	inFlight   int    // requests sent but not answered 201 before the cut
+	tally             // what the checks counted
 	failure    string // why the run failed; "" if it passed
 }
 
@@ -428,12 +433,12 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	}
 	t.Cleanup(d.kill)
 	c.url = d.url
-	failures := pc.check(c, seed, acks, inFlight)
+	failures := pc.check(c, seed, acks, inFlight, &res.tally)
 	acked := map[string]bool{}
 	for _, a := range acks {
 		acked[a.id] = true
 	}
-	printFail := checkPrints(c, prn, acked)
+	printFail := checkPrints(c, prn, acked, &res.tally)
 	failures = append(failures, printFail...)
 	res.printed = prn.sim.Counters().Fiscal
 	if err := d.stop(); err != nil {
@@ -451,8 +456,21 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	return res
 }
 
+// tally counts what a run's checks found, for the summary line.
+type tally struct {
+	lost         int // acknowledged invoices gone after the cut
+	doubles      int // requests that made two invoices
+	doublePrints int // invoices printed on more than one receipt
+}
+
+func (t *tally) add(o tally) {
+	t.lost += o.lost
+	t.doubles += o.doubles
+	t.doublePrints += o.doublePrints
+}
+
 // check asks the restarted daemon for what the clients were promised.
-func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []string {
+func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int, tl *tally) []string {
 	var fail []string
 	invs, err := listAll[invoice](c, "/v1/invoices?limit=200")
 	if err != nil {
@@ -473,6 +491,7 @@ func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []
 				a.id, inv.Number, inv.Ordinal, a.number, a.ordinal))
 		}
 	}
+	tl.lost += lost
 	if lost > 0 {
 		fail = append(fail, fmt.Sprintf("%d of %d acked invoices lost", lost, len(acks)))
 	}
@@ -530,6 +549,7 @@ func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []
 	}
 	for total, n := range totals {
 		if n > 1 {
+			tl.doubles++
 			fail = append(fail, fmt.Sprintf("request with total %d made %d invoices", total, n))
 		}
 	}

@@ -266,20 +266,29 @@ func waitTerminal(c *client, id string, d time.Duration) error {
 	}
 }
 
-// waitPayment polls a payment until it is settled or d passes.
+// errNoAnswer is waitPayment's error when the daemon gave no answer.
+var errNoAnswer = errors.New("no answer")
+
+// waitPayment polls a payment until it is settled or d passes; it gives
+// up at once, with errNoAnswer, when the daemon does not answer.
 func waitPayment(c *client, id string, d time.Duration) (payment, error) {
 	deadline := time.Now().Add(d)
 	for {
 		var p payment
-		err := c.get("/v1/payments/"+id+"?wait=1s", &p)
-		if err == nil && p.settled() {
-			return p, nil
+		a, err := c.send("GET", "/v1/payments/"+id+"?wait=1s", "", nil)
+		if err != nil {
+			return p, fmt.Errorf("payment %s: %w: %v", id, errNoAnswer, err)
+		}
+		if a.status == http.StatusOK {
+			if err := json.Unmarshal(a.body, &p); err != nil {
+				return p, fmt.Errorf("payment %s: %v: %s", id, err, a.body)
+			}
+			if p.settled() {
+				return p, nil
+			}
 		}
 		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("still " + p.Status)
-			}
-			return p, fmt.Errorf("payment %s not settled within %v: %w", id, d, err)
+			return p, fmt.Errorf("payment %s not settled within %v: %d %s", id, d, a.status, a.body)
 		}
 	}
 }
