@@ -361,6 +361,9 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 				switch {
 				case err == nil && status == http.StatusCreated:
 					acks = append(acks, ack{req: i, id: inv.ID, number: inv.Number, ordinal: inv.Ordinal})
+				case err != nil && failed() && status == http.StatusInternalServerError:
+					// A store fault is 503 STORE_UNAVAILABLE, never 500.
+					loadErr = fmt.Errorf("request %d after the fault: %v", i, err)
 				case err != nil && failed():
 					inFlight = append(inFlight, i)
 				default:
