@@ -5,6 +5,7 @@ package powerfs_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -93,4 +94,38 @@ func TestUnmountStuck(t *testing.T) {
 		t.Fatalf("after the remount f=%q, want x", got)
 	}
 	release()
+}
+
+// deadlineChildEnv makes TestDeadlineChild hang under a short deadline.
+const deadlineChildEnv = "POWERFS_DEADLINE_CHILD"
+
+// TestDeadlineChild is TestDeadlineNamesTheSeed's hung test, run in a
+// child process.
+func TestDeadlineChild(t *testing.T) {
+	if os.Getenv(deadlineChildEnv) == "" {
+		t.Skip("run by TestDeadlineNamesTheSeed")
+	}
+	deadline(t, 300*time.Millisecond, func() string { return "seed 4242 (a stuck cut)" })
+	time.Sleep(time.Minute) // hangs, as a stuck unmount did
+}
+
+// TestDeadlineNamesTheSeed: a hung seed ends its test binary at its
+// deadline, naming the seed, instead of at go test's -timeout.
+func TestDeadlineNamesTheSeed(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeadlineChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), deadlineChildEnv+"=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err == nil {
+		t.Fatalf("the hung child passed:\n%s", out)
+	}
+	if took > 20*time.Second {
+		t.Fatalf("the hung child ran %v; its deadline was 300 ms", took)
+	}
+	for _, want := range []string{"--- FAIL: TestDeadlineChild: still running after 300ms", "seed 4242", "goroutine "} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("the hung child's output lacks %q:\n%.3000s", want, out)
+		}
+	}
 }
