@@ -50,14 +50,15 @@ const (
 // what posgate answered.
 type till struct {
 	seed     uint64
+	steps    []moneyStep
 	payments map[string]string  // step -> payment id
 	acked    map[string]payment // step -> the settled payment the till was shown
 	printed  map[string][]byte  // step -> the 201 body of a report or cash operation
 	refused  map[string]string  // step -> why posgate refused it (4xx/503 with a code)
 }
 
-func newTill(seed uint64) *till {
-	return &till{seed: seed, payments: map[string]string{}, acked: map[string]payment{},
+func newTill(seed uint64, steps []moneyStep) *till {
+	return &till{seed: seed, steps: steps, payments: map[string]string{}, acked: map[string]payment{},
 		printed: map[string][]byte{}, refused: map[string]string{}}
 }
 
@@ -69,7 +70,7 @@ func (tl *till) key(i int) string { return fmt.Sprintf("money-%d-%d", tl.seed, i
 // would; its answer must be the first one. It returns an error only for
 // an answer posgate must never give (a 500, an error without a code).
 func (tl *till) run(c *client) (dead bool, err error) {
-	for i, st := range moneyScenario {
+	for i, st := range tl.steps {
 		var (
 			path string
 			body []byte
@@ -140,6 +141,7 @@ type moneyResult struct {
 	cut                                            bool
 	acked                                          int
 	lost, doubleCharges, overCredits, doublePrints int
+	refused                                        map[string]string // step -> status and code of a refusal
 	failure                                        string
 }
 
@@ -164,7 +166,7 @@ func TestPowerCutMoney(t *testing.T) {
 	stopTestDeadline := requireFUSE(t)
 	start := time.Now()
 	pc := newPowerCut(t)
-	calib := pc.money(t, 0, 0, 0)
+	calib := pc.money(t, 0, 0, 0, moneyScenario)
 	if calib.failure != "" {
 		t.Fatalf("calibration run without a cut: %s", calib.failure)
 	}
@@ -198,7 +200,7 @@ func TestPowerCutMoney(t *testing.T) {
 		stop := deadline(t, seedDeadline, func() string {
 			return fmt.Sprintf("seed %d (%s)\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCutMoney$' ./internal/powerfs", seed, what, seed)
 		})
-		res := pc.money(t, seed, k, paper)
+		res := pc.money(t, seed, k, paper, moneyScenario)
 		stop()
 		runs++
 		if res.cut {
@@ -222,10 +224,10 @@ func TestPowerCutMoney(t *testing.T) {
 }
 
 // money is one run: a clone of the disk, a new terminal and printer, the
-// till's day with the power cut at op k (0: no cut), a restart on what
+// till's day (steps) with the power cut at op k (0: no cut), a restart on what
 // survived, the till's retries, and the checks. paper > 0 runs the
 // printer out of paper after that many printing commands.
-func (pc *powerCut) money(t *testing.T, seed uint64, k int64, paper int) (res moneyResult) {
+func (pc *powerCut) money(t *testing.T, seed uint64, k int64, paper int, steps []moneyStep) (res moneyResult) {
 	t.Helper()
 	fatal := func(err error) {
 		t.Helper()
@@ -263,7 +265,7 @@ func (pc *powerCut) money(t *testing.T, seed uint64, k int64, paper int) (res mo
 	}
 
 	t0 := time.Now()
-	tl := newTill(seed)
+	tl := newTill(seed, steps)
 	dead, err := tl.run(c)
 	if os.Getenv("POWERCUT_TIMING") != "" {
 		t.Logf("seed %d: day %v", seed, time.Since(t0))
@@ -320,6 +322,7 @@ func (pc *powerCut) money(t *testing.T, seed uint64, k int64, paper int) (res mo
 	} else if _, err := tl.run(c); err != nil {
 		fail = append(fail, "the till's retries: "+err.Error())
 	}
+	res.refused = tl.refused
 	f, known, counts := pc.checkMoney(c, tl, ackedBefore, printedBefore, term, prn)
 	fail = append(fail, f...)
 	for _, k := range known {
@@ -380,8 +383,8 @@ func (pc *powerCut) checkMoney(c *client, tl *till, acked map[string]payment, pr
 		}
 	}
 	for name, body := range printed {
-		i := stepIndex(name)
-		st := moneyScenario[i]
+		i := tl.stepIndex(name)
+		st := tl.steps[i]
 		path := "/v1/printers/p1/cash"
 		var req []byte
 		if st.kind == "cash" {
@@ -526,11 +529,36 @@ func recorded(p payment) bool {
 	return p.Status == "completed" || p.Resolution == "needs_review"
 }
 
-func stepIndex(name string) int {
-	for i, st := range moneyScenario {
+func (tl *till) stepIndex(name string) int {
+	for i, st := range tl.steps {
 		if st.name == name {
 			return i
 		}
 	}
 	panic("no step " + name)
+}
+
+// TestMoneyCheckHasTeeth: the checks see an over-credit. A till that
+// refunds part of a sale and then reverses the whole of it asks for more
+// credit than the charge; posgate must refuse the second (409), or the
+// checks must count the over-credit. Either way this test cannot pass
+// with a checker that misses it.
+func TestMoneyCheckHasTeeth(t *testing.T) {
+	requireFUSE(t)
+	pc := newPowerCut(t)
+	res := pc.money(t, 9000, 0, 0, []moneyStep{
+		{name: "sale A", kind: "sale", amount: 2000},
+		{name: "refund A", kind: "refund", amount: 500, of: "sale A"},
+		{name: "reversal A", kind: "reversal", of: "sale A"},
+	})
+	switch {
+	case res.overCredits == 1 && strings.Contains(res.failure, "credited 2500"):
+		t.Logf("posgate let the till credit 25.00 on a 20.00 sale; the checks counted it")
+	case res.overCredits == 0 && res.failure == "":
+		if !strings.Contains(fmt.Sprint(res.refused), "reversal A:409") {
+			t.Fatalf("no over-credit counted, and the reversal was not refused: refused %v", res.refused)
+		}
+	default:
+		t.Fatalf("over-credits %d, failure: %s", res.overCredits, res.failure)
+	}
 }
