@@ -215,6 +215,7 @@ func deadline(t *testing.T, d time.Duration, what func() string) (stop func()) {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		fmt.Fprintf(os.Stderr, "--- FAIL: %s: still running after %v: %s\n\n%s\n", name, d, what(), buf)
+		children.killAll()
 		detachPowerfsMounts()
 		os.Exit(2)
 	})
@@ -234,5 +235,35 @@ func detachPowerfsMounts() {
 		if f := strings.Fields(line); len(f) > 4 && strings.Contains(line, " - fuse.powerfs ") {
 			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
 		}
+	}
+}
+
+// children are the daemons the tests started and have not reaped, for
+// deadline to kill before the test binary exits: a test ends the
+// processes it starts, also when it gives up.
+var children = &childSet{procs: map[int]*os.Process{}}
+
+type childSet struct {
+	mu    sync.Mutex
+	procs map[int]*os.Process
+}
+
+func (c *childSet) add(p *os.Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.procs[p.Pid] = p
+}
+
+func (c *childSet) remove(p *os.Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.procs, p.Pid)
+}
+
+func (c *childSet) killAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.procs {
+		_ = p.Kill()
 	}
 }
