@@ -9,7 +9,7 @@ export CGO_ENABLED := 1
 # Seconds of fuzzing per target for `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean release release-deps
+.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean release release-deps faults
 
 all: build
 
@@ -23,8 +23,17 @@ run: build
 	@test -f data/posgate.toml || cp configs/dev.toml data/posgate.toml
 	./bin/posgate serve --dev --simulate --config data/posgate.toml
 
+# go test's own ok/FAIL lines, plus a line every 30 s naming the packages
+# still running (internal/testprogress), so a slow package shows.
 test: fmt-check vet
-	$(GO) test -race -shuffle=on -timeout 12m ./...
+	$(GO) run ./internal/testprogress $(GO) test -json -race -shuffle=on -timeout 12m ./...
+
+# The power-cut soak: 1,000 seeds of each power-cut test, invoices and
+# money (docs/durability.md); each prints its summary line.
+FAULT_SEEDS ?= 1000
+faults:
+	POWERCUT_REQUIRED=1 POWERCUT_SEEDS=$(FAULT_SEEDS) $(GO) run ./internal/testprogress \
+		$(GO) test -json -run '^TestPowerCut(Money)?$$' -timeout 90m ./internal/powerfs
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

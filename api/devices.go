@@ -95,16 +95,7 @@ func printerView(ctx context.Context, id string, p device.Printer) deviceView {
 		v.State, v.LastError = "error", err.Error()
 		return v
 	}
-	var problems []string
-	for _, f := range []struct {
-		on   bool
-		what string
-	}{{st.PaperOut, "paper out"}, {st.CoverOpen, "cover open"}, {st.MechanismFault, "mechanism fault"},
-		{st.FiscalMemoryFull, "fiscal memory full"}, {st.FiscalMemoryError, "fiscal memory error"}, {st.JournalFull, "journal full"}} {
-		if f.on {
-			problems = append(problems, f.what)
-		}
-	}
+	problems := printerFaults(st)
 	if len(problems) > 0 {
 		v.State, v.LastError = "error", strings.Join(problems, ", ")
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/store"
 )
 
 // Error is an error the client may see: a stable code, a human message,
@@ -39,7 +41,14 @@ const (
 	CodeUnavailable        = "UNAVAILABLE"
 	CodeRateLimited        = "RATE_LIMITED"
 	CodeIdempotencyLimit   = "IDEMPOTENCY_KEY_LIMIT"
+	// CodeStoreUnavailable: the store cannot take the write now (disk
+	// full, I/O error, read-only, locked too long). Nothing was created;
+	// retry with the same Idempotency-Key after Retry-After.
+	CodeStoreUnavailable = "STORE_UNAVAILABLE"
 )
+
+// retryAfter is the Retry-After (seconds) of a 503 that sets none itself.
+const retryAfter = "5"
 
 // statusOf maps an error code to its HTTP status. It is the one place
 // statuses are chosen; add new codes here.
@@ -77,7 +86,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodeTerminalOffline:
 		return http.StatusServiceUnavailable
-	case CodeUnavailable, CodeDeviceUnavailable:
+	case CodeUnavailable, CodeDeviceUnavailable, CodeStoreUnavailable:
 		return http.StatusServiceUnavailable
 	case CodeRateLimited, CodeIdempotencyLimit:
 		return http.StatusTooManyRequests
@@ -97,17 +106,27 @@ func notFound(what string) *Error {
 }
 
 // writeError writes err as the JSON envelope. An error that is not an
-// *Error is internal: the client gets a generic message, the log gets the
-// error, never the other way round.
+// *Error is a fault of the store (store.Unavailable: disk full, I/O error,
+// read-only, locked: 503 STORE_UNAVAILABLE) or else internal: the client
+// gets a generic message, the log gets the error, never the other way
+// round. Every 503 carries Retry-After.
 func writeError(w http.ResponseWriter, r *http.Request, log zerolog.Logger, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case store.Unavailable(err):
+		log.Warn().Err(err).Str("route", r.Pattern).Msg("store unavailable")
+		e = &Error{Code: CodeStoreUnavailable, Message: "the store cannot take writes now (disk full or failing); nothing was created, retry later"}
+	default:
 		log.Error().Err(err).Str("route", r.Pattern).Msg("internal error")
 		e = &Error{Code: CodeInternal, Message: "internal error; see the posgate log"}
 	}
 	status := e.Status
 	if status == 0 {
 		status = statusOf(e.Code)
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, status, map[string]any{"error": e})
 }

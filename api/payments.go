@@ -9,6 +9,7 @@ import (
 
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/payment"
+	"github.com/posgate/posgate/store"
 )
 
 // Payment error codes (statuses in statusOf).
@@ -140,6 +141,8 @@ func paymentsOff() error {
 func paymentError(err error) error {
 	var ve *payment.ValidationError
 	switch {
+	case store.Unavailable(err):
+		return err // a terminal not ready because the store fails: writeError's STORE_UNAVAILABLE
 	case errors.As(err, &ve):
 		return validationError(ve.Field, ve.Message)
 	case errors.Is(err, payment.ErrNotFound):

@@ -23,8 +23,8 @@ import (
 // answer; a reversal of it means that already happened; an older trace
 // means the terminal reversed it itself. Anything else needs a person.
 //
-// An interrupted payment still pending or in progress (the request may
-// go out before the in_progress transition commits) ends as timeout (the cashier
+// An interrupted payment still pending (its start was not recorded, so
+// it never went out) or in progress ends as timeout (the cashier
 // got no answer in time) with payment.timeout, then gets its resolution.
 // It returns an error, to be retried, while the terminal cannot answer.
 func (s *Service) reconcile(ctx context.Context, t *term, r *record) error {

@@ -254,20 +254,7 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 				return errPreAuthClosed
 			}
 		}
-		if err := insertTx(ctx, tx, r); err != nil {
-			return err
-		}
-		// Hand the payment over before the commit, so its request is on
-		// the line while the commit syncs (DESIGN §8: API to first byte).
-		// That is safe: the loop's first write waits for this
-		// transaction (the store has one writer connection), and should
-		// the commit fail, the terminal cannot commit the payment either,
-		// since the loop cannot persist, and so refuses, its
-		// Status-Information.
-		handed = true
-		cp := *r
-		t.jobs <- job{payment: &cp}
-		return nil
+		return insertTx(ctx, tx, r)
 	})
 	if err != nil {
 		return Payment{}, err
@@ -275,6 +262,12 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 	if prev != nil {
 		return s.replay(prev, req)
 	}
+	// Only a payment whose record is durable goes to the terminal: with
+	// the store full or failing, the commit above fails, the caller gets
+	// 503 and the terminal never sees the request.
+	handed = true
+	cp := *r
+	t.jobs <- job{payment: &cp}
 	s.log.Info().Str(logkey.PaymentID, r.ID).Str(logkey.DeviceID, t.cfg.ID).Str("type", string(r.Type)).
 		Int64("amount", r.Amount).Msg("payment created")
 	return r.Payment, nil

@@ -57,7 +57,7 @@ func (t *term) reserve() error {
 	case t.reserved:
 		return fmt.Errorf("%w: %s", ErrTerminalBusy, t.cfg.ID)
 	case !t.ready && t.lastErr != nil:
-		return fmt.Errorf("%w: %s is not ready: %v", ErrTerminalOffline, t.cfg.ID, t.lastErr)
+		return fmt.Errorf("%w: %s is not ready: %w", ErrTerminalOffline, t.cfg.ID, t.lastErr)
 	case !t.ready:
 		return fmt.Errorf("%w: %s is being registered or reconciled", ErrTerminalBusy, t.cfg.ID)
 	}

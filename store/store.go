@@ -32,7 +32,8 @@ type DB struct {
 	// Read is a pool of query-only connections for list and get routes.
 	Read *sql.DB
 
-	path string
+	path  string
+	probe probe // Writable's cached answer
 	// Now is the clock used for timestamps written by this package.
 	Now func() time.Time
 }

@@ -69,6 +69,7 @@ func startDaemon(bin, cfg string, kl *killer) (*daemon, error) {
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
+	children.add(d.cmd.Process)
 	if kl != nil {
 		kl.set(d.cmd.Process)
 	}
@@ -81,7 +82,9 @@ func startDaemon(bin, cfg string, kl *killer) (*daemon, error) {
 			}
 		}
 		close(addr)
-		d.done <- d.cmd.Wait() // after the last read, as exec requires
+		err := d.cmd.Wait() // after the last read, as exec requires
+		children.remove(d.cmd.Process)
+		d.done <- err
 	}()
 	select {
 	case a, ok := <-addr:

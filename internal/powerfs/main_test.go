@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,3 +201,69 @@ func (k *killer) kill() {
 
 // waitTimeout bounds how long a test waits for a child it killed.
 const waitTimeout = 10 * time.Second
+
+// deadline ends the test binary if t is still running after d: a hung
+// fault test prints what it was doing (what: the seed, its loss and cut,
+// and how to rerun it) and every goroutine's stack, detaches the
+// powerfs mounts, and exits, instead of hanging until go test's -timeout
+// (12 minutes in make test) kills it without a word about the seed. The
+// returned stop disarms it; cleanup does too.
+func deadline(t *testing.T, d time.Duration, what func() string) (stop func()) {
+	t.Helper()
+	name := t.Name()
+	timer := time.AfterFunc(d, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		fmt.Fprintf(os.Stderr, "--- FAIL: %s: still running after %v: %s\n\n%s\n", name, d, what(), buf)
+		children.killAll()
+		detachPowerfsMounts()
+		os.Exit(2)
+	})
+	stop = func() { timer.Stop() }
+	t.Cleanup(stop)
+	return stop
+}
+
+// detachPowerfsMounts lazily unmounts every powerfs mount of this
+// process, so a test binary that gives up leaves none behind.
+func detachPowerfsMounts() {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 4 && strings.Contains(line, " - fuse.powerfs ") {
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
+}
+
+// children are the daemons the tests started and have not reaped, for
+// deadline to kill before the test binary exits: a test ends the
+// processes it starts, also when it gives up.
+var children = &childSet{procs: map[int]*os.Process{}}
+
+type childSet struct {
+	mu    sync.Mutex
+	procs map[int]*os.Process
+}
+
+func (c *childSet) add(p *os.Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.procs[p.Pid] = p
+}
+
+func (c *childSet) remove(p *os.Process) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.procs, p.Pid)
+}
+
+func (c *childSet) killAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.procs {
+		_ = p.Kill()
+	}
+}

@@ -272,12 +272,20 @@ func (n *dirNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) sys
 	return 0
 }
 
+// Statfs reports 4 GiB with half free, or the capacity and what is
+// left of it (SetCapacity).
 func (n *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Bsize = 4096
 	out.Frsize = 4096
 	out.Blocks = 1 << 20
 	out.Bfree = 1 << 19
-	out.Bavail = 1 << 19
+	n.fsys.mu.Lock()
+	if c := n.fsys.capacity; c > 0 {
+		out.Blocks = uint64(c) / 4096
+		out.Bfree = uint64(max(0, c-n.fsys.used())) / 4096
+	}
+	n.fsys.mu.Unlock()
+	out.Bavail = out.Bfree
 	out.Files = 1 << 20
 	out.Ffree = 1 << 19
 	out.NameLen = 255
@@ -302,6 +310,9 @@ func (n *fileNode) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	}
 	defer n.fsys.mu.Unlock()
 	if truncate {
+		if e := n.fsys.room(n.f, int64(size)); e != 0 {
+			return e
+		}
 		n.f.truncate(int64(size))
 	}
 	if m, ok := in.GetMode(); ok {
@@ -342,6 +353,9 @@ func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off
 		return 0, e
 	}
 	defer n.fsys.mu.Unlock()
+	if e := n.fsys.room(n.f, off+int64(len(data))); e != 0 {
+		return 0, e
+	}
 	n.f.write(off, data)
 	return uint32(len(data)), 0
 }

@@ -54,15 +54,17 @@ const webhookWait = 15 * time.Second
 // seeds tear and reorder unsynced writes, even seeds drop them; every
 // third seed cuts the power a second time while the daemon restarts.
 func TestPowerCut(t *testing.T) {
-	requireFUSE(t)
+	stopTestDeadline := requireFUSE(t)
 	start := time.Now()
 	pc := newPowerCut(t)
 	calib := pc.run(t, 0, 0, 0, 0)
+	stopTestDeadline() // each seed has its own deadline
 	if calib.failure != "" || calib.acked != pcInvoices {
 		t.Fatalf("calibration run without a cut: %d of %d acked: %s", calib.acked, pcInvoices, calib.failure)
 	}
 	t.Logf("calibration: %d filesystem ops for %d invoices, %d to restart", calib.ops, pcInvoices, calib.restartOps)
 	var acked, inFlight, failed, double, syncErrs, syncErrHit, cutInLoad, openAtCut, printedCut, printed int
+	var sum tally
 	list := seeds(t, 60)
 	for _, seed := range list {
 		rng := rngFor(seed)
@@ -80,7 +82,11 @@ func TestPowerCut(t *testing.T) {
 			what += fmt.Sprintf(", fsync %d of ~%d fails first", failSync, calib.fsyncs)
 			syncErrs++
 		}
+		stop := deadline(t, seedDeadline, func() string {
+			return fmt.Sprintf("seed %d (%s)\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs", seed, what, seed)
+		})
 		res := pc.run(t, seed, k, k2, failSync)
+		stop()
 		if res.cutInLoad {
 			cutInLoad++
 		}
@@ -90,6 +96,7 @@ func TestPowerCut(t *testing.T) {
 		if res.openAtCut {
 			openAtCut++
 		}
+		sum.add(res.tally)
 		printedCut += res.printedCut
 		printed += res.printed
 		acked += res.acked
@@ -106,6 +113,8 @@ func TestPowerCut(t *testing.T) {
 		"%d receipts printed before the cut, %d after the restart; %v",
 		len(list), cutInLoad, double, syncErrs, syncErrHit, openAtCut, failed, acked, inFlight,
 		printedCut, printed-printedCut, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("SUMMARY powercut-invoices: runs=%d cuts=%d acked=%d lost=%d double_charges=%d over_credits=0 double_prints=%d failed=%d (%v)\n",
+		len(list), cutInLoad+double, acked, sum.lost, sum.doubles, sum.doublePrints, failed, time.Since(start).Round(time.Second))
 	// A harness whose cut never comes checks nothing.
 	if len(list) >= 10 && cutInLoad < len(list)/2 {
 		t.Errorf("the cut came during the load in only %d of %d seeds", cutInLoad, len(list))
@@ -124,6 +133,8 @@ type powerCut struct {
 	apiKey      string
 	disk        *powerfs.FS
 	recv        *receiver
+	// terminalAddr, if set, puts terminal t1 (ZVT over TCP) in the config.
+	terminalAddr string
 }
 
 func newPowerCut(t *testing.T) *powerCut {
@@ -219,6 +230,14 @@ protocol = "datecs-x"
 port     = "tcp://%s"
 `, printerAddr)
 	}
+	if pc.terminalAddr != "" {
+		config += fmt.Sprintf(`
+[[terminals]]
+id       = "t1"
+protocol = "zvt"
+port     = "tcp://%s"
+`, pc.terminalAddr)
+	}
 	if err := os.WriteFile(pc.cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +282,7 @@ type runResult struct {
 	printed    int   // receipts the printer had closed at the end
 	acked      int
 	inFlight   int    // requests sent but not answered 201 before the cut
+	tally             // what the checks counted
 	failure    string // why the run failed; "" if it passed
 }
 
@@ -283,6 +303,11 @@ func idemKey(seed uint64, i int) string { return fmt.Sprintf("powercut-%d-%d", s
 // returned; failures of the harness itself stop the test.
 func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runResult {
 	t.Helper()
+	// A harness failure (a stuck unmount, say) names the seed too.
+	fatal := func(err error) {
+		t.Helper()
+		t.Fatalf("seed %d: %v\nrerun: POWERCUT_SEED=%d go test -run '^TestPowerCut$' ./internal/powerfs", seed, err, seed)
+	}
 	pc.recv.reset()
 	prn := newTillPrinter(t)
 	defer prn.stop()
@@ -336,6 +361,9 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 				switch {
 				case err == nil && status == http.StatusCreated:
 					acks = append(acks, ack{req: i, id: inv.ID, number: inv.Number, ordinal: inv.Ordinal})
+				case err != nil && failed() && status == http.StatusInternalServerError:
+					// A store fault is 503 STORE_UNAVAILABLE, never 500.
+					loadErr = fmt.Errorf("request %d after the fault: %v", i, err)
 				case err != nil && failed():
 					inFlight = append(inFlight, i)
 				default:
@@ -365,7 +393,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	atCut := prn.sim.Counters()
 	res.openAtCut, res.printedCut = atCut.ReceiptOpen, atCut.Fiscal
 	if err := fsys.Unmount(); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	if err := fsys.Reset(lossFor(seed), rngFor(seed)); err != nil {
 		t.Fatal(err)
@@ -386,7 +414,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 			d2.wait()
 		}
 		if err := fsys.Unmount(); err != nil {
-			t.Fatal(err)
+			fatal(err)
 		}
 		if err := fsys.Reset(lossFor(seed), rand.New(rand.NewPCG(seed, 2))); err != nil {
 			t.Fatal(err)
@@ -402,18 +430,18 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	if err != nil {
 		res.failure = "restart after the cut: " + err.Error()
 		if err := fsys.Unmount(); err != nil {
-			t.Fatal(err)
+			fatal(err)
 		}
 		return res
 	}
 	t.Cleanup(d.kill)
 	c.url = d.url
-	failures := pc.check(c, seed, acks, inFlight)
+	failures := pc.check(c, seed, acks, inFlight, &res.tally)
 	acked := map[string]bool{}
 	for _, a := range acks {
 		acked[a.id] = true
 	}
-	printFail := checkPrints(c, prn, acked)
+	printFail := checkPrints(c, prn, acked, &res.tally)
 	failures = append(failures, printFail...)
 	res.printed = prn.sim.Counters().Fiscal
 	if err := d.stop(); err != nil {
@@ -423,7 +451,7 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 		failures = append(failures, "integrity_check: "+got.Integrity)
 	}
 	if err := fsys.Unmount(); err != nil {
-		t.Fatal(err)
+		fatal(err)
 	}
 	if len(failures) > 0 {
 		res.failure = strings.Join(failures, "; ") + "\ndaemon log:\n" + d.stderr.tail(1500)
@@ -431,8 +459,21 @@ func (pc *powerCut) run(t *testing.T, seed uint64, k, k2, failSync int64) runRes
 	return res
 }
 
+// tally counts what a run's checks found, for the summary line.
+type tally struct {
+	lost         int // acknowledged invoices gone after the cut
+	doubles      int // requests that made two invoices
+	doublePrints int // invoices printed on more than one receipt
+}
+
+func (t *tally) add(o tally) {
+	t.lost += o.lost
+	t.doubles += o.doubles
+	t.doublePrints += o.doublePrints
+}
+
 // check asks the restarted daemon for what the clients were promised.
-func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []string {
+func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int, tl *tally) []string {
 	var fail []string
 	invs, err := listAll[invoice](c, "/v1/invoices?limit=200")
 	if err != nil {
@@ -453,6 +494,7 @@ func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []
 				a.id, inv.Number, inv.Ordinal, a.number, a.ordinal))
 		}
 	}
+	tl.lost += lost
 	if lost > 0 {
 		fail = append(fail, fmt.Sprintf("%d of %d acked invoices lost", lost, len(acks)))
 	}
@@ -510,6 +552,7 @@ func (pc *powerCut) check(c *client, seed uint64, acks []ack, inFlight []int) []
 	}
 	for total, n := range totals {
 		if n > 1 {
+			tl.doubles++
 			fail = append(fail, fmt.Sprintf("request with total %d made %d invoices", total, n))
 		}
 	}

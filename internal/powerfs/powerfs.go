@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,9 @@ var (
 	ErrMounted = errors.New("powerfs: mounted")
 	// ErrNotMounted is returned by Unmount when the FS is not mounted.
 	ErrNotMounted = errors.New("powerfs: not mounted")
+	// ErrUnmountStuck is wrapped by Unmount's error when unmounting did
+	// not finish within the unmount timeout.
+	ErrUnmountStuck = errors.New("unmount stuck")
 )
 
 // FS is the modelled disk. It survives Unmount and Mount, as a disk
@@ -39,6 +43,11 @@ type FS struct {
 	failAt  int64  // the file fsync that fails; 0: none
 	server  *fuse.Server
 	mnt     string
+	conn    string // the FUSE connection's number under fusectl
+
+	capacity       int64         // bytes of file data the disk holds; 0: no limit
+	unmountTimeout time.Duration // 0: DefaultUnmountTimeout
+	unmountStall   chan struct{} // a test hook: the next Unmount blocks until closed
 }
 
 // New returns an empty, unmounted FS whose root directory is durable.
@@ -78,39 +87,94 @@ func (fsys *FS) Mount(mountpoint string) error {
 	if err != nil {
 		return fmt.Errorf("powerfs: mount %s: %w", mountpoint, err)
 	}
+	// The connection's number, for an abort even once the mount is gone.
+	conn, err := connOf(mountpoint)
+	if err != nil {
+		_ = server.Unmount()
+		return fmt.Errorf("powerfs: mount %s: %w", mountpoint, err)
+	}
 	fsys.mu.Lock()
-	fsys.server, fsys.mnt, fsys.ops, fsys.fsyncs = server, mountpoint, 0, 0
+	fsys.server, fsys.mnt, fsys.conn, fsys.ops, fsys.fsyncs = server, mountpoint, conn, 0, 0
 	fsys.mu.Unlock()
 	return nil
 }
 
-// Unmount unmounts the FS, retrying for about 2 s while the mount is busy
-// (a killed process's files are closed a moment after it is reaped). If
-// it stays busy, Unmount aborts the FUSE connection (files still open on
-// it fail from then on, instead of hanging) and detaches the mount, and
-// returns the error. Unmounting also drops the kernel's page cache for
-// the mount, which may hold lost data.
+// DefaultUnmountTimeout bounds Unmount; see SetUnmountTimeout.
+const DefaultUnmountTimeout = 5 * time.Second
+
+// SetUnmountTimeout sets how long Unmount may take before it aborts the
+// FUSE connection; d ≤ 0 restores DefaultUnmountTimeout.
+func (fsys *FS) SetUnmountTimeout(d time.Duration) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.unmountTimeout = d
+}
+
+// Unmount unmounts the FS, retrying while the mount is busy (a killed
+// process's files are closed a moment after it is reaped). It never takes
+// much longer than the unmount timeout (DefaultUnmountTimeout): go-fuse's
+// Server.Unmount waits for the server's read loops, which block for good
+// when the connection outlives the mount (seen on a loaded machine: the
+// mount was gone and Unmount hung for minutes). Past the timeout, or if
+// the mount stays busy, Unmount aborts the FUSE connection through
+// fusectl (using the connection number recorded at Mount, which works
+// even when the mount is already gone): every pending and later request
+// fails at once and the read loops end. It then detaches the mount
+// (MNT_DETACH, a lazy umount) and returns an error naming what happened.
+// Unmounting also drops the kernel's page cache for the mount, which may
+// hold lost data.
 func (fsys *FS) Unmount() error {
 	fsys.mu.Lock()
-	server, mnt := fsys.server, fsys.mnt
+	server, mnt, conn, stall := fsys.server, fsys.mnt, fsys.conn, fsys.unmountStall
+	timeout := fsys.unmountTimeout
+	fsys.unmountStall = nil
 	fsys.mu.Unlock()
 	if server == nil {
 		return ErrNotMounted
 	}
-	var err error
-	// server.Unmount itself retries for about 0.3 s; this makes it ~2 s.
-	for range 7 {
-		if err = server.Unmount(); !errors.Is(err, syscall.EBUSY) {
-			break
+	if timeout <= 0 {
+		timeout = DefaultUnmountTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	unmounted := make(chan error, 1)
+	var gaveUp atomic.Bool
+	go func() {
+		if stall != nil {
+			<-stall // a test's stuck unmount
 		}
-		time.Sleep(20 * time.Millisecond)
+		err := ErrUnmountStuck
+		// server.Unmount itself retries for about 0.3 s; this makes it
+		// about 2 s while the mount is busy. Once Unmount gave up, this
+		// must not unmount: the path may be mounted again by then.
+		for range 7 {
+			if gaveUp.Load() {
+				break
+			}
+			if err = server.Unmount(); !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		unmounted <- err
+	}()
+	var err error
+	select {
+	case err = <-unmounted:
+	case <-deadline.C:
+		gaveUp.Store(true)
+		err = fmt.Errorf("%w after %v", ErrUnmountStuck, timeout)
 	}
 	if err != nil {
-		// Someone still holds a file open. Abort the connection, so
-		// nobody can block on this server any more (a process closing a
-		// file at exit waits for an answer, even this one), and detach.
-		aerr := abort(mnt)
+		// Someone still holds a file open, or the server's loops hang.
+		// Abort the connection, so nobody can block on this server any
+		// more (a process closing a file at exit waits for an answer,
+		// even this one), and detach.
+		aerr := abortConn(conn)
 		derr := syscall.Unmount(mnt, syscall.MNT_DETACH)
+		if errors.Is(derr, syscall.EINVAL) {
+			derr = nil // not mounted any more
+		}
 		if aerr != nil {
 			// The server may still be needed: leave it running, and
 			// the FS "mounted", so Reset refuses it.
@@ -118,9 +182,16 @@ func (fsys *FS) Unmount() error {
 		}
 		err = fmt.Errorf("powerfs: unmount %s: %w (aborted the connection and detached, detach: %v)", mnt, err, derr)
 	}
-	server.Wait()
+	// After an abort the loops end at once; bound the wait all the same.
+	waited := make(chan struct{})
+	go func() { server.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(timeout):
+		err = errors.Join(err, fmt.Errorf("powerfs: %w: the server of %s did not stop within %v", ErrUnmountStuck, mnt, timeout))
+	}
 	fsys.mu.Lock()
-	fsys.server, fsys.mnt = nil, ""
+	fsys.server, fsys.mnt, fsys.conn = nil, "", ""
 	fsys.mu.Unlock()
 	return err
 }
@@ -156,6 +227,61 @@ func (fsys *FS) Fsyncs() int64 {
 	fsys.mu.Lock()
 	defer fsys.mu.Unlock()
 	return fsys.fsyncs
+}
+
+// SetCapacity makes the disk hold at most bytes of file data, counted as
+// the sizes of the files readers see: a write or truncate that would
+// grow the total past it fails with ENOSPC (and changes nothing), and
+// statfs reports the space left. Raising it (or 0: no limit, the
+// default) is the operator freeing space; nothing else changes, so a
+// program that recovers by itself can be seen doing so.
+func (fsys *FS) SetCapacity(bytes int64) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.capacity = max(bytes, 0)
+}
+
+// Used returns the bytes of file data readers see: what SetCapacity
+// limits.
+func (fsys *FS) Used() int64 {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return fsys.used()
+}
+
+// used sums the sizes of the visible files; caller holds mu.
+func (fsys *FS) used() int64 {
+	var n int64
+	seen := map[uint64]bool{}
+	var visit func(d *dir)
+	visit = func(d *dir) {
+		for _, c := range d.cur {
+			if seen[c.ino()] {
+				continue
+			}
+			seen[c.ino()] = true
+			switch c := c.(type) {
+			case *file:
+				n += int64(len(c.data))
+			case *dir:
+				visit(c)
+			}
+		}
+	}
+	visit(fsys.root)
+	return n
+}
+
+// room reports ENOSPC if f cannot grow to size bytes under the capacity;
+// caller holds mu.
+func (fsys *FS) room(f *file, size int64) syscall.Errno {
+	if fsys.capacity == 0 || size <= int64(len(f.data)) {
+		return 0
+	}
+	if fsys.used()+size-int64(len(f.data)) > fsys.capacity {
+		return syscall.ENOSPC
+	}
+	return 0
 }
 
 // Cut cuts the power now. onCut set by ArmCut does not run.
@@ -301,12 +427,13 @@ func (fsys *FS) Clone() *FS {
 // fuseCtl is where the fusectl filesystem lists FUSE connections.
 const fuseCtl = "/sys/fs/fuse/connections"
 
-// abort ends the FUSE connection mounted at mnt through fusectl (mounting
-// it if needed): every pending and later request fails at once.
-func abort(mnt string) error {
+// connOf returns the number of the FUSE connection mounted at mnt: the
+// minor device number in /proc/self/mountinfo, which names its directory
+// under fusectl.
+func connOf(mnt string) (string, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return err
+		return "", err
 	}
 	minor := ""
 	for line := range strings.Lines(string(b)) {
@@ -317,12 +444,25 @@ func abort(mnt string) error {
 		}
 	}
 	if minor == "" {
-		return fmt.Errorf("%s not in mountinfo", mnt)
+		return "", fmt.Errorf("%s not in mountinfo", mnt)
 	}
-	ctl := filepath.Join(fuseCtl, minor, "abort")
+	return minor, nil
+}
+
+// abortConn ends FUSE connection conn through fusectl (mounting it if
+// needed): every pending and later request fails at once, and the
+// server's reads of /dev/fuse end.
+func abortConn(conn string) error {
+	if conn == "" {
+		return errors.New("no connection number")
+	}
+	ctl := filepath.Join(fuseCtl, conn, "abort")
 	if _, err := os.Stat(ctl); err != nil {
-		if err := syscall.Mount("fusectl", fuseCtl, "fusectl", 0, ""); err != nil {
+		if err := syscall.Mount("fusectl", fuseCtl, "fusectl", 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
 			return fmt.Errorf("mount fusectl: %w", err)
+		}
+		if _, err := os.Stat(ctl); err != nil {
+			return fmt.Errorf("connection %s: %w", conn, err)
 		}
 	}
 	return os.WriteFile(ctl, []byte("1"), 0o200)

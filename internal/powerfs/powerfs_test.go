@@ -17,8 +17,10 @@ import (
 )
 
 // requireFUSE skips a test that needs to mount, unless POWERCUT_REQUIRED=1
-// (set by CI) makes a missing /dev/fuse or root a failure.
-func requireFUSE(t *testing.T) {
+// (CI) makes that a failure. It puts the test under testDeadline; a test
+// that runs seeds stops that (the returned func) and puts each seed under
+// seedDeadline instead.
+func requireFUSE(t *testing.T) (stopDeadline func()) {
 	t.Helper()
 	if err := powerfs.Available(); err != nil {
 		if os.Getenv("POWERCUT_REQUIRED") == "1" {
@@ -26,7 +28,16 @@ func requireFUSE(t *testing.T) {
 		}
 		t.Skip(err)
 	}
+	return deadline(t, testDeadline, func() string { return "the whole test (no seed)" })
 }
+
+// Deadlines of the fault tests. A seed of TestPowerCut takes about half
+// a second and waits at most about 45 s (webhook and print waits) when
+// it fails honestly; a minute and a half more means it hangs.
+const (
+	testDeadline = 3 * time.Minute
+	seedDeadline = 90 * time.Second
+)
 
 // mount mounts a new FS on a temp dir, unmounted again at cleanup.
 func mount(t *testing.T) (*powerfs.FS, string) {

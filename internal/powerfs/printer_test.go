@@ -99,7 +99,7 @@ func (p *tillPrinter) journal() string {
 // job reports, and no closed receipt belongs to no invoice. Cancelled
 // receipts are not printed ones. acked names the invoices a client got a
 // 201 for before the cut; the others were in flight or made by a retry.
-func checkPrints(c *client, p *tillPrinter, acked map[string]bool) (fail []string) {
+func checkPrints(c *client, p *tillPrinter, acked map[string]bool, tl *tally) (fail []string) {
 	var (
 		invs    []invoice
 		err     error
@@ -160,6 +160,7 @@ func checkPrints(c *client, p *tillPrinter, acked map[string]bool) (fail []strin
 			for _, d := range docs {
 				nos = append(nos, d.Number)
 			}
+			tl.doublePrints++
 			fail = append(fail, fmt.Sprintf("%s printed %d times: receipts %v", label(inv), len(docs), nos))
 		case len(docs) == 0 && inv.Print.State == "printed":
 			fail = append(fail, fmt.Sprintf("%s is printed as receipt %d by its print job, but not in the printer's journal",

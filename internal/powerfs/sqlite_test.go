@@ -21,7 +21,7 @@ import (
 // with synchronous=NORMAL in the DSN loses acknowledged rows in some
 // seeds, while one opened by store.Open (the daemon's DSN) loses none.
 func TestPowerCutSQLite(t *testing.T) {
-	requireFUSE(t)
+	requireFUSE(t)() // each seed has its own deadline
 	cases := []struct {
 		sync     string
 		seeds    int
@@ -44,7 +44,11 @@ func TestPowerCutSQLite(t *testing.T) {
 			for _, seed := range list {
 				rng := rngFor(seed)
 				k := 1 + rng.Int64N(total.ops)
+				stop := deadline(t, seedDeadline, func() string {
+					return fmt.Sprintf("seed %d (loss %v, cut at op %d of %d); rerun with POWERCUT_SEED=%d", seed, lossFor(seed), k, total.ops, seed)
+				})
 				res := v.run(t, k, 0, rng, seed)
+				stop()
 				if res.integrity != "ok" {
 					t.Errorf("seed %d (loss %v, cut at op %d of %d): integrity_check: %s", seed, lossFor(seed), k, total.ops, res.integrity)
 				}
@@ -146,7 +150,7 @@ func (v *victimRun) run(t *testing.T, k, failSync int64, rng *rand.Rand, seed ..
 // does) while a victim opened with store.Open keeps committing; after a
 // power cut at the end every row it acknowledged is still there.
 func TestFsyncErrorSQLite(t *testing.T) {
-	requireFUSE(t)
+	requireFUSE(t)() // each seed has its own deadline
 	v := &victimRun{sync: "store", rows: 300, mnt: t.TempDir()}
 	total := v.run(t, 0, 0, nil)
 	if total.acked != v.rows || total.lost != 0 {
@@ -157,7 +161,11 @@ func TestFsyncErrorSQLite(t *testing.T) {
 	for _, seed := range list {
 		rng := rngFor(seed)
 		k := 1 + rng.Int64N(total.fsyncs)
+		stop := deadline(t, seedDeadline, func() string {
+			return fmt.Sprintf("seed %d (fsync %d of %d fails); rerun with POWERCUT_SEED=%d", seed, k, total.fsyncs, seed)
+		})
 		res := v.run(t, 0, k, rng, seed)
+		stop()
 		failedCommits += res.failed
 		if res.integrity != "ok" {
 			t.Errorf("seed %d (fsync %d of %d fails): integrity_check: %s", seed, k, total.fsyncs, res.integrity)
