@@ -511,16 +511,12 @@ func (pc *powerCut) checkMoney(c *client, tl *till, acked map[string]payment, pr
 	return fail, known, counts
 }
 
-// knownDoublePrints is a gap of issue 11 this branch found and did not
-// close: the X/Z report and cash routes send the command to the printer
-// before anything durable says so, and the request's idempotency record
-// is written only after it printed. A power cut between the two prints
-// the Z report (or the cash-in) a second time when the till retries with
-// the same key (about 1 seed in 70 here). The Z report's record is issue
-// 11 part 12's ("money"); cash needs the same mechanism. Until it lands
-// the test counts these in double_prints and logs them without failing;
-// set this to false then. POWERCUT_STRICT=1 fails on them now.
-const knownDoublePrints = true
+// knownDoublePrints was the gap this test found in issue 11: the X/Z
+// report and cash routes sent the command to the printer before anything
+// durable said so. fiscal.PrinterOps now records each operation with the
+// printer's counters before sending it and asks the printer on a retry, so
+// a double print fails the test. (POWERCUT_STRICT=1 is kept as a no-op.)
+const knownDoublePrints = false
 
 // recorded reports whether the box records p as having moved money, or as
 // held for a person with the terminal's record: completed, or resolved
