@@ -193,6 +193,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Printers:     printerMap(printers),
 		Payments:     payments,
 		Traces:       traces(terminals),
+		Pprof:        cfg.Debug.Pprof,
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
