@@ -39,6 +39,8 @@ type FS struct {
 	failAt  int64  // the file fsync that fails; 0: none
 	server  *fuse.Server
 	mnt     string
+
+	slow slowSync // see SetFsyncDelay
 }
 
 // New returns an empty, unmounted FS whose root directory is durable.
