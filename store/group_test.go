@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,20 @@ func waitQueued(t *testing.T, db *store.DB, n int) {
 	}
 }
 
+func openWith(t *testing.T, opts store.Options) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "posgate.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return db
+}
+
 func createTable(t *testing.T, db *store.DB, name string) {
 	t.Helper()
 	if _, err := db.Write.Exec("CREATE TABLE " + name + " (x INTEGER PRIMARY KEY) STRICT"); err != nil {
@@ -92,7 +107,8 @@ func present(t *testing.T, db *store.DB, table string) map[int]bool {
 // own rows, every other caller's rows are committed, and the transactions
 // really were grouped (fewer batches than transactions).
 func TestGroupCommitIsolatesFailures(t *testing.T) {
-	db := storetest.Open(t)
+	// No time bound on a batch, so the count of batches is exact.
+	db := openWith(t, store.Options{MaxBatchTime: time.Hour})
 	createTable(t, db, "g")
 	ctx := context.Background()
 	const n = 300
@@ -334,5 +350,90 @@ func TestCloseDrainsQueue(t *testing.T) {
 	defer db2.Close()
 	if got := present(t, db2, "q"); len(got) != 5 {
 		t.Fatalf("rows after close %v, want 5", got)
+	}
+}
+
+// A caller's ctx cancelled in the middle of its INSERT makes SQLite roll
+// back the whole shared transaction. That is the one case where a caller
+// affects others: those that ran before it in the batch fail with
+// ErrBatchAborted and none of their rows is there (never a false
+// success); those queued after it commit in the next batch.
+func TestInterruptedCallerAbortsItsBatchHonestly(t *testing.T) {
+	db := storetest.Open(t)
+	createTable(t, db, "i")
+	release := holdWriter(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			c := context.Background()
+			if i == 1 {
+				c = ctx
+			}
+			errs[i] = db.InTx(c, func(tx *sql.Tx) error {
+				if i == 1 {
+					// A long INSERT, cancelled while it runs.
+					time.AfterFunc(50*time.Millisecond, cancel)
+					_, err := tx.ExecContext(c, `INSERT INTO i WITH RECURSIVE r(x) AS
+						(SELECT 1000 UNION ALL SELECT x+1 FROM r WHERE x < 1000000000) SELECT x FROM r`)
+					return err
+				}
+				_, err := tx.ExecContext(c, "INSERT INTO i VALUES (?)", i)
+				return err
+			})
+		})
+		waitQueued(t, db, i+1) // queued in this order
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], store.ErrBatchAborted) {
+		t.Errorf("caller before the interrupted one: err=%v, want ErrBatchAborted", errs[0])
+	}
+	if errs[1] == nil {
+		t.Error("interrupted caller succeeded")
+	}
+	if errs[2] != nil {
+		t.Errorf("caller after the interrupted one: %v", errs[2])
+	}
+	if got := present(t, db, "i"); len(got) != 1 || !got[2] {
+		t.Fatalf("rows %v, want only caller 2's", got)
+	}
+}
+
+// A batch stops taking transactions after MaxBatchTime: slow callers do
+// not keep the ones before them waiting for the commit.
+func TestBatchTimeBound(t *testing.T) {
+	db := openWith(t, store.Options{MaxBatchTime: 20 * time.Millisecond})
+	createTable(t, db, "s")
+	release := holdWriter(t, db)
+	b0, _ := store.GroupStats(db)
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+				time.Sleep(15 * time.Millisecond)
+				_, err := tx.Exec("INSERT INTO s VALUES (?)", i)
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitQueued(t, db, 5)
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// 15 ms each against a 20 ms bound: at most two per batch.
+	if b1, _ := store.GroupStats(db); b1-b0 < 3 {
+		t.Fatalf("5 slow transactions took %d batches, want at least 3", b1-b0)
+	}
+	if got := present(t, db, "s"); len(got) != 5 {
+		t.Fatalf("rows %v, want 5", got)
 	}
 }

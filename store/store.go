@@ -237,7 +237,10 @@ func (db *DB) Ping(ctx context.Context) error {
 // of a transaction that other callers' fns share, its error or panic
 // rolls back only its own savepoint, and InTx returns only after the
 // shared COMMIT (with synchronous=FULL, one fsync) returned. A failed
-// commit fails every caller of the batch. So fn must use tx only for
+// commit fails every caller of the batch. One caller can fail others:
+// when SQLite itself rolls the whole transaction back (its ctx cancelled
+// in the middle of a write, an I/O error), the callers before it in the
+// batch get ErrBatchAborted, nothing of theirs written. So fn must use tx only for
 // Exec, Query and Prepare, never Commit or Rollback it, and should do no
 // slow work (network, signing) inside: the whole batch waits for it.
 func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
