@@ -249,8 +249,8 @@ const savepoint = "posgate_group"
 
 // runBatch runs every request of batch in its own savepoint of one
 // transaction and commits once. A request that fails or panics is rolled
-// back to its savepoint and answered at once; the others are answered
-// with the commit's outcome.
+// back to its savepoint and gets its own error; the others get the
+// commit's outcome. Every request is answered after the commit.
 func (c *committer) runBatch(batch []*request) {
 	// The transaction belongs to the batch, not to any caller: a caller's
 	// cancelled ctx must not roll back the others' work. Lock waits are
@@ -266,7 +266,15 @@ func (c *committer) runBatch(batch []*request) {
 	}
 	c.batches.Add(1)
 	start := time.Now()
-	var ok []*request
+	// ok succeeded and wait for the commit. failed are answered after it
+	// too: their outcome may rest on rows of others in the batch (a unique
+	// key, a busy terminal), which are not real before the commit.
+	var ok, failed []*request
+	defer func() {
+		for _, r := range failed {
+			close(r.done)
+		}
+	}()
 	for i, r := range batch {
 		if i > 0 && time.Since(start) > c.maxBatchTime {
 			c.requeue(batch[i:])
@@ -287,7 +295,7 @@ func (c *committer) runBatch(batch []*request) {
 			if r.err == nil && !r.panicked {
 				r.err = fmt.Errorf("group commit: %w", err)
 			}
-			close(r.done)
+			failed = append(failed, r)
 			for _, o := range ok {
 				o.answer(fmt.Errorf("%w: %w", ErrBatchAborted, err))
 			}
@@ -295,7 +303,7 @@ func (c *committer) runBatch(batch []*request) {
 			return
 		}
 		if r.err != nil || r.panicked {
-			close(r.done)
+			failed = append(failed, r)
 			continue
 		}
 		ok = append(ok, r)
