@@ -207,7 +207,25 @@ func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU) error {
 	if _, err := ss.status(ctx, 0x0F, s.opts.Step); err != nil {
 		return err
 	}
-	total, n := s.settleDay()
+	var total int64
+	var n int
+	s.journalUpdate(func(j []Entry) {
+		for i := range j {
+			e := &j[i]
+			if e.Settled || !e.Approved {
+				continue
+			}
+			e.Settled = true
+			switch {
+			case e.Kind == Sale && !e.Reversed:
+				total += e.Amount
+				n++
+			case e.Kind == Refund:
+				total -= e.Amount
+				n++
+			}
+		}
+	})
 	s.eods++
 	now := s.opts.Now()
 	s.trace++

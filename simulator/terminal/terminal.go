@@ -38,10 +38,9 @@ type Options struct {
 	Log      zerolog.Logger
 	// T1 and T2 for the serial transport; defaults as in zvt.
 	T1, T2 time.Duration
-	// Journal is how many transactions the journal keeps; past it the
-	// oldest are dropped. A dropped transaction not yet settled still
-	// counts at the next end-of-day, but can no longer be reversed.
-	// Default 10000.
+	// Journal bounds the journal: past it the oldest settled or declined
+	// transactions are dropped. Approved transactions not yet settled
+	// stay until an end-of-day, whatever the bound. Default 10000.
 	Journal int
 	// Now replaces time.Now.
 	Now func() time.Time
@@ -89,15 +88,9 @@ type Simulator struct {
 	lastReceipt []string
 	eods        int
 
-	jmu        sync.Mutex // guards journal, carried and registered, readable mid-command
+	jmu        sync.Mutex // guards journal and registered, readable mid-command
 	journal    []Entry
 	registered bool
-	// carried sums the unsettled transactions dropped from the journal,
-	// for the next end-of-day.
-	carried struct {
-		total int64
-		n     int
-	}
 
 	fmu         sync.Mutex // guards the fault switches, taken without mu
 	nakNext     int
@@ -257,8 +250,10 @@ func (s *Simulator) setRegistered(on bool) {
 	s.jmu.Unlock()
 }
 
-// journalAdd appends e. Past Options.Journal entries the oldest quarter
-// goes, their unsettled amounts carried to the next end-of-day.
+// journalAdd appends e. Past Options.Journal entries it drops the
+// oldest that no end-of-day or reversal can use any more (settled or
+// declined) down to three quarters of the bound; approved transactions not
+// yet settled always stay.
 func (s *Simulator) journalAdd(e Entry) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
@@ -267,44 +262,17 @@ func (s *Simulator) journalAdd(e Entry) {
 		return
 	}
 	drop := len(s.journal) - s.opts.Journal*3/4
-	for i := range drop {
-		total, n := settle(&s.journal[i])
-		s.carried.total += total
-		s.carried.n += n
+	k, newest := 0, len(s.journal)-1
+	for i, e := range s.journal {
+		if drop > 0 && i != newest && (e.Settled || !e.Approved) {
+			drop--
+			continue
+		}
+		s.journal[k] = e
+		k++
 	}
-	k := copy(s.journal, s.journal[drop:])
+	clear(s.journal[k:])
 	s.journal = s.journal[:k]
-}
-
-// settleDay settles every unsettled transaction, those dropped from the
-// journal included, and returns the end-of-day total and count.
-func (s *Simulator) settleDay() (total int64, n int) {
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	total, n = s.carried.total, s.carried.n
-	s.carried.total, s.carried.n = 0, 0
-	for i := range s.journal {
-		t, c := settle(&s.journal[i])
-		total += t
-		n += c
-	}
-	return total, n
-}
-
-// settle marks e settled and returns what it adds to an end-of-day:
-// its signed amount and whether it counts.
-func settle(e *Entry) (total int64, n int) {
-	if e.Settled || !e.Approved {
-		return 0, 0
-	}
-	e.Settled = true
-	switch {
-	case e.Kind == Sale && !e.Reversed:
-		return e.Amount, 1
-	case e.Kind == Refund:
-		return -e.Amount, 1
-	}
-	return 0, 0
 }
 
 // journalUpdate runs fn on the journal under its lock.
