@@ -61,6 +61,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/deliveries/{id}", admin(handleDeliveryGet(d)))
 	mux.Handle("POST /v1/deliveries/{id}/retry", admin(handleDeliveryRetry(d)))
 	mux.Handle("GET /v1/events", admin(handleEventList(d)))
+	if d.Pprof {
+		mux.Handle("/debug/pprof/", admin(handlePprof())) // off by default: config debug.pprof
+	}
 
 	// Anything else under /v1 is a JSON 404, not the mux's text page.
 	// A known path with another method is a JSON 405 (noroute.go).

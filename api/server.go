@@ -61,6 +61,8 @@ type Deps struct {
 	// Payments serves /v1/payments, /v1/terminals and the terminals of
 	// /v1/devices. Optional: without it those routes answer 503.
 	Payments *payment.Service
+	// Pprof serves /debug/pprof/ to admin keys (config debug.pprof).
+	Pprof bool
 }
 
 // NewHandler returns the API's root handler.

@@ -259,6 +259,8 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 	// Store calls here are bounded by the busy timeout; a context without
 	// cancellation also spares mattn a goroutine per statement.
 	ctx = context.WithoutCancel(ctx)
+	// The API's writes go first; this bookkeeping joins a later batch.
+	ctx = store.WithLowPriority(ctx)
 	var claimed map[string][]job
 	err := store.InTx(ctx, l.r.db.Write, func(tx *sql.Tx) error {
 		if err := l.ack(ctx, tx, pending); err != nil {

@@ -85,7 +85,7 @@ func (l *loop) runRetention(ctx context.Context) {
 	if now.Before(l.retention) {
 		return
 	}
-	deleted, more, err := l.r.Prune(ctx)
+	deleted, more, err := l.r.Prune(store.WithLowPriority(ctx))
 	switch {
 	case err != nil:
 		l.r.log.Warn().Err(err).Msg("relay: retention failed; retrying later")

@@ -57,7 +57,10 @@ func Unavailable(err error) bool {
 		}
 		return false
 	}
-	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, ErrLowSpace} {
+	// ErrBatchAborted: another caller's cancellation rolled back the shared
+	// transaction this write was in; nothing of it was written, and a retry
+	// goes into the next batch.
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, ErrLowSpace, ErrBatchAborted} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -34,6 +34,9 @@ type DB struct {
 
 	path  string
 	probe probe // Writable's cached answer
+	// group batches InTx calls into shared commits; nil with
+	// Options.SerialCommit.
+	group *committer
 	// Now is the clock used for timestamps written by this package.
 	Now func() time.Time
 }
@@ -44,6 +47,19 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the size of the read pool. Default max(4, NumCPU).
 	ReadConns int
+
+	// SerialCommit turns group commit off: each InTx is its own
+	// transaction and fsync, as before group commit. For benchmarks.
+	SerialCommit bool
+	// MaxBatch caps how many transactions share one commit. Default 64.
+	MaxBatch int
+	// MaxBatchTime caps how long the writer keeps running a batch's
+	// transactions before it commits and leaves the rest to the next
+	// batch. Default 10 ms.
+	MaxBatchTime time.Duration
+	// LowPriorityWait is how long a WithLowPriority transaction lets
+	// other writes go first. Default 20 ms.
+	LowPriorityWait time.Duration
 }
 
 // Open opens (creating if needed) the database at path, makes its directory
@@ -85,6 +101,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	db.Read = r
+	if !opts.SerialCommit {
+		db.group = newCommitter(w, opts)
+		writers.Store(w, db.group)
+	}
 	return db, nil
 }
 
@@ -184,6 +204,11 @@ func (db *DB) Path() string { return db.path }
 // file, so the next start opens fast.
 func (db *DB) Close() error {
 	var errs []error
+	if db.group != nil {
+		// Queued transactions still commit; new ones get ErrClosed.
+		db.group.close()
+		writers.Delete(db.Write)
+	}
 	if db.Read != nil {
 		errs = append(errs, db.Read.Close())
 	}
@@ -207,7 +232,22 @@ func (db *DB) Ping(ctx context.Context) error {
 // InTx runs fn in a write transaction on db and commits it. It rolls back
 // when fn returns an error or panics (the panic is re-raised after the
 // rollback), so nothing half-written stays behind.
+//
+// When db is the Write pool of an open DB, concurrent calls share one
+// commit (group commit, see group.go): fn runs inside its own SAVEPOINT
+// of a transaction that other callers' fns share, its error or panic
+// rolls back only its own savepoint, and InTx returns only after the
+// shared COMMIT (with synchronous=FULL, one fsync) returned. A failed
+// commit fails every caller of the batch. One caller can fail others:
+// when SQLite itself rolls the whole transaction back (its ctx cancelled
+// in the middle of a write, an I/O error), the callers before it in the
+// batch get ErrBatchAborted, nothing of theirs written. So fn must use tx only for
+// Exec, Query and Prepare, never Commit or Rollback it, and should do no
+// slow work (network, signing) inside: the whole batch waits for it.
 func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	if c, ok := writers.Load(db); ok {
+		return c.(*committer).do(ctx, fn)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin tx: %w", err)

@@ -32,10 +32,18 @@ type Config struct {
 	Terminals []TerminalConfig `toml:"terminals"`
 	Printers  []PrinterConfig  `toml:"printers"`
 	Fiscal    FiscalConfig     `toml:"fiscal"`
+	Debug     DebugConfig      `toml:"debug"`
 
 	// ListenAllowRemote lets listen name a non-loopback address; posgate
 	// then warns at every start (README "Reaching posgate from a LAN till").
 	ListenAllowRemote bool `toml:"listen_allow_remote"`
+}
+
+// DebugConfig turns on diagnostics for a box in the field.
+type DebugConfig struct {
+	// Pprof serves the Go runtime's profiles at /debug/pprof/ to admin
+	// keys (docs/performance.md).
+	Pprof bool `toml:"pprof"`
 }
 
 // LogConfig sets logging.

@@ -226,6 +226,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		PrinterOps:    fiscal.NewPrinterOps(db),
 		Payments:      payments,
 		Traces:        traces(terminals),
+		Pprof:         cfg.Debug.Pprof,
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")

@@ -264,6 +264,7 @@ func (n *dirNode) Link(ctx context.Context, target fs.InodeEmbedder, name string
 // implemented: a FUSE server answering ENOSYS makes the kernel report
 // every later fsync as a success without asking.
 func (n *dirNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	n.fsys.waitFsync() // SetFsyncDelay
 	if e := n.fsys.enter(true); e != 0 {
 		return e
 	}
@@ -362,6 +363,7 @@ func (n *fileNode) Write(ctx context.Context, fh fs.FileHandle, data []byte, off
 
 // Fsync makes the file's content durable (fsync and fdatasync alike).
 func (n *fileNode) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	n.fsys.waitFsync() // SetFsyncDelay
 	if e := n.fsys.enter(true); e != 0 {
 		return e
 	}

@@ -48,6 +48,8 @@ type FS struct {
 	capacity       int64         // bytes of file data the disk holds; 0: no limit
 	unmountTimeout time.Duration // 0: DefaultUnmountTimeout
 	unmountStall   chan struct{} // a test hook: the next Unmount blocks until closed
+
+	slow slowSync // see SetFsyncDelay
 }
 
 // New returns an empty, unmounted FS whose root directory is durable.

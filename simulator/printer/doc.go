@@ -7,8 +7,9 @@
 // frame. Fault switches (paper out, cover open, busy, line noise, lost
 // answers, a dropped line) drive the failure paths of the driver.
 //
-// Every finished document is rendered as text and kept in a journal that
-// tests read in-process (Journal, Receipts, Counters). Serve runs the
+// Every finished document is rendered as text and kept in a bounded
+// journal (Options.Journal, the newest) that tests read in-process
+// (Journal, Receipts, Counters). Serve runs the
 // printer on any io.ReadWriter; Handle plugs it into package simulator's
 // pty and TCP servers, and ServeListener serves a listener the caller
 // holds. It reuses the frame codec of device/datecs and does not implement

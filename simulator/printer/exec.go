@@ -59,6 +59,22 @@ type state struct {
 	rec       *receipt  // open fiscal or storno receipt
 	nonFiscal *Document // open non-fiscal receipt
 	journal   []Document
+	// journalMax bounds journal; see Options.Journal.
+	journalMax int
+}
+
+// keep adds d to the journal. Past journalMax documents the oldest
+// quarter goes, so a long run holds at most journalMax documents and
+// dropping costs one copy per journalMax/4 documents.
+func (s *state) keep(d Document) {
+	s.journal = append(s.journal, d)
+	if len(s.journal) <= s.journalMax {
+		return
+	}
+	drop := len(s.journal) - s.journalMax*3/4
+	n := copy(s.journal, s.journal[drop:])
+	clear(s.journal[n:]) // let the dropped texts go
+	s.journal = s.journal[:n]
 }
 
 type receipt struct {
@@ -164,7 +180,7 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 		d.Cancelled = true
 		d.Time = p.now()
 		d.Text = render(p.opts, d, s.rec.lines, "*** CANCELLED ***")
-		s.journal = append(s.journal, d)
+		s.keep(d)
 		s.rec = nil
 		return result{data: datecs.Params("0"), doc: &d}
 	case datecs.CmdNonFiscalOpen:
@@ -187,7 +203,7 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 		d := *s.nonFiscal
 		d.Time = p.now()
 		d.Text = render(p.opts, d, d.Comments, "NON-FISCAL RECEIPT")
-		s.journal = append(s.journal, d)
+		s.keep(d)
 		s.nonFiscal = nil
 		return result{data: datecs.Params("0", strconv.Itoa(d.Slip)), doc: &d}
 	case datecs.CmdSetDateTime:
@@ -485,7 +501,7 @@ func (p *Printer) close() result {
 		title = "STORNO RECEIPT"
 	}
 	d.Text = render(p.opts, d, r.lines, fmt.Sprintf("%s No %07d", title, d.Number))
-	s.journal = append(s.journal, d)
+	s.keep(d)
 	s.last.items, s.last.amount, s.last.paid = r.items, d.Total, r.paid
 	s.lastTime = d.Time
 	s.rec = nil
@@ -527,7 +543,7 @@ func (p *Printer) report(kind string) result {
 		s.cashIn, s.cashOut = 0, 0
 	}
 	d.Text = render(p.opts, d, lines, title)
-	s.journal = append(s.journal, d)
+	s.keep(d)
 	return result{data: datecs.Params(append([]string{"0"}, out...)...), doc: &d}
 }
 
@@ -560,7 +576,7 @@ func (p *Printer) cash(f []string) result {
 			s.cashOut += amount
 		}
 		d.Text = render(p.opts, d, []string{twoCols(strings.ToUpper(string(d.Kind)), datecs.FormatAmount(amount))}, "SERVICE")
-		s.journal = append(s.journal, d)
+		s.keep(d)
 		doc = &d
 	}
 	r := ok(datecs.FormatAmount(s.cashSum), datecs.FormatAmount(s.cashIn), datecs.FormatAmount(s.cashOut))

@@ -31,7 +31,10 @@ type Options struct {
 	// OnDocument, if set, is called with every finished document (a closed
 	// or cancelled receipt, a report, a cash operation), outside the lock.
 	OnDocument func(Document)
-	Log        zerolog.Logger
+	// Journal is how many finished documents the journal keeps, newest
+	// last; past it the oldest are dropped. Default 1000.
+	Journal int
+	Log     zerolog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +61,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SynInterval == 0 {
 		o.SynInterval = 60 * time.Millisecond
+	}
+	if o.Journal <= 0 {
+		o.Journal = 1000
 	}
 	return o
 }
@@ -152,14 +158,15 @@ func New(opts Options) *Printer {
 	return &Printer{
 		opts:          opts,
 		log:           opts.Log,
-		st:            state{vat: *opts.VATRates},
+		st:            state{vat: *opts.VATRates, journalMax: opts.Journal},
 		paperLeft:     -1,
 		dropLineAfter: -1,
 		loseAnswerTo:  -1,
 	}
 }
 
-// Journal returns every finished document, oldest first.
+// Journal returns the finished documents the journal holds (at most
+// Options.Journal, the newest), oldest first.
 func (p *Printer) Journal() []Document {
 	p.mu.Lock()
 	defer p.mu.Unlock()

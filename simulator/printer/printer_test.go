@@ -279,3 +279,30 @@ func TestRenderReports(t *testing.T) {
 		t.Fatalf("journal %+v", j)
 	}
 }
+
+// A long run keeps a bounded journal: at most Options.Journal documents,
+// the newest, while the counters go on.
+func TestJournalStaysBounded(t *testing.T) {
+	const max, docs = 8, 50
+	sim := printer.New(printer.Options{Journal: max})
+	l := serve(t, sim)
+	for i := range docs {
+		l.send(byte(0x20+i%0x5F), datecs.CmdCash, "0", "1.00")
+		l.answer(datecs.CmdCash)
+		if n := len(sim.Journal()); n > max {
+			t.Fatalf("after %d documents the journal holds %d, want at most %d", i+1, n, max)
+		}
+	}
+	j := sim.Journal()
+	if len(j) < max*3/4 {
+		t.Fatalf("journal holds %d, want the newest %d or more", len(j), max*3/4)
+	}
+	for i, d := range j {
+		if want := docs - len(j) + 1 + i; d.Slip != want {
+			t.Fatalf("journal[%d] is slip %d, want %d (the newest, in order)", i, d.Slip, want)
+		}
+	}
+	if c := sim.Counters(); c.Slip != docs || c.CashSum != docs*100 {
+		t.Fatalf("counters %+v, want slip %d cash %d", c, docs, docs*100)
+	}
+}

@@ -38,6 +38,10 @@ type Options struct {
 	Log      zerolog.Logger
 	// T1 and T2 for the serial transport; defaults as in zvt.
 	T1, T2 time.Duration
+	// Journal bounds the journal: past it the oldest settled or declined
+	// transactions are dropped. Approved transactions not yet settled
+	// stay until an end-of-day, whatever the bound. Default 10000.
+	Journal int
 	// Now replaces time.Now.
 	Now func() time.Time
 	// Currency is the terminal's ISO 4217 numeric currency; default 978
@@ -163,6 +167,9 @@ func New(opts Options) *Simulator {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Journal <= 0 {
+		opts.Journal = 10000
 	}
 	return &Simulator{opts: opts, needDiag: opts.DiagnosisRequired,
 		log: opts.Log.With().Str("component", "sim-terminal").Logger()}
@@ -297,11 +304,29 @@ func (s *Simulator) setRegistered(on bool) {
 	s.jmu.Unlock()
 }
 
-// journalAdd appends e.
+// journalAdd appends e. Past Options.Journal entries it drops the
+// oldest that no end-of-day or reversal can use any more (settled or
+// declined) down to three quarters of the bound; approved transactions not
+// yet settled always stay.
 func (s *Simulator) journalAdd(e Entry) {
 	s.jmu.Lock()
+	defer s.jmu.Unlock()
 	s.journal = append(s.journal, e)
-	s.jmu.Unlock()
+	if len(s.journal) <= s.opts.Journal {
+		return
+	}
+	drop := len(s.journal) - s.opts.Journal*3/4
+	k, newest := 0, len(s.journal)-1
+	for i, e := range s.journal {
+		if drop > 0 && i != newest && (e.Settled || !e.Approved) {
+			drop--
+			continue
+		}
+		s.journal[k] = e
+		k++
+	}
+	clear(s.journal[k:])
+	s.journal = s.journal[:k]
 }
 
 // journalUpdate runs fn on the journal under its lock.

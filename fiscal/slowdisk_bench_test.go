@@ -1,0 +1,104 @@
+//go:build linux
+
+package fiscal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/internal/powerfs"
+	"github.com/posgate/posgate/store"
+)
+
+// BenchmarkInvoiceSlowDisk creates invoices (validate, number, sign,
+// commit with event and print job, synchronous=FULL) on the project's
+// FUSE filesystem with every fsync delayed as on an SD card or eMMC
+// (internal/powerfs SetFsyncDelay), at 1 and 16 concurrent callers, with
+// group commit and without (Options.SerialCommit), beside the same runs
+// with no added delay. Metrics: invoices/s and p99 in ms. Needs root and
+// /dev/fuse; skipped otherwise.
+func BenchmarkInvoiceSlowDisk(b *testing.B) {
+	if err := powerfs.Available(); err != nil {
+		b.Skip(err)
+	}
+	for _, fsync := range []time.Duration{0, 5 * time.Millisecond} {
+		for _, serial := range []bool{false, true} {
+			mode := "group"
+			if serial {
+				mode = "serial"
+			}
+			for _, callers := range []int{1, 16} {
+				b.Run(fmt.Sprintf("fsync=%v/%s/callers=%d", fsync, mode, callers), func(b *testing.B) {
+					benchInvoices(b, fsync, serial, callers)
+				})
+			}
+		}
+	}
+}
+
+func benchInvoices(b *testing.B, fsync time.Duration, serial bool, callers int) {
+	mnt := b.TempDir()
+	fsys := powerfs.New()
+	if err := fsys.Mount(mnt); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := fsys.Unmount(); err != nil && !errors.Is(err, powerfs.ErrNotMounted) {
+			b.Errorf("unmount: %v", err)
+		}
+	})
+	fsys.SetFsyncDelay(fsync)
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(mnt, "data", "posgate.db"), store.Options{SerialCommit: serial})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	e := newEnvOn(b, db, "p1")
+	req := sale(1234)
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		lat  = make([]time.Duration, 0, b.N)
+		wg   sync.WaitGroup
+	)
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					break
+				}
+				t0 := time.Now()
+				if _, err := e.inv.Create(ctx, req, e.caller(fmt.Sprint("s", i))); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/el.Seconds(), "invoices/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}

@@ -1,0 +1,25 @@
+package store
+
+import "database/sql"
+
+// SetCommitHook makes db's group commits end with f instead of
+// tx.Commit; nil restores Commit.
+func SetCommitHook(db *DB, f func(*sql.Tx) error) {
+	if f == nil {
+		db.group.commitHook.Store(nil)
+		return
+	}
+	db.group.commitHook.Store(&f)
+}
+
+// GroupStats returns how many batches and transactions db's writer ran.
+func GroupStats(db *DB) (batches, txs int64) {
+	return db.group.batches.Load(), db.group.txs.Load()
+}
+
+// Queued returns how many transactions wait for db's writer.
+func Queued(db *DB) int {
+	db.group.mu.Lock()
+	defer db.group.mu.Unlock()
+	return len(db.group.high) + len(db.group.low)
+}
