@@ -48,6 +48,14 @@ func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
+	// ErrBatchAborted: another caller's cancellation rolled back the shared
+	// transaction this write was in; nothing of it was written, and a retry
+	// goes into the next batch.
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, ErrLowSpace, ErrBatchAborted} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code {
@@ -56,14 +64,6 @@ func Unavailable(err error) bool {
 			return true
 		}
 		return false
-	}
-	// ErrBatchAborted: another caller's cancellation rolled back the shared
-	// transaction this write was in; nothing of it was written, and a retry
-	// goes into the next batch.
-	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, ErrLowSpace, ErrBatchAborted} {
-		if errors.Is(err, e) {
-			return true
-		}
 	}
 	return false
 }
