@@ -435,4 +435,5 @@ func operationID(rt Route) string {
 	}
 	return strings.Join(parts, "_")
 }
+
 const uiPattern = "GET /ui/"

@@ -3,8 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"regexp"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -55,8 +55,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		OpenAPI    string                                      `json:"openapi"`
-		Paths      map[string]map[string]map[string]any        `json:"paths"`
+		OpenAPI    string                                       `json:"openapi"`
+		Paths      map[string]map[string]map[string]any         `json:"paths"`
 		Components struct{ Schemas map[string]json.RawMessage } `json:"components"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
