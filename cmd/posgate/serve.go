@@ -139,11 +139,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Master: master,
 		Log:    log.With().Str(logkey.Component, "certificates").Logger(),
 	})
-	if *dev {
-		if err := bootstrapDev(ctx, cfg, keys, certs, stdout); err != nil {
-			return err
-		}
-	}
 	invoices, jobs, err := newInvoicing(cfg, db, certs, printers, relay, log)
 	if err != nil {
 		return err
@@ -158,6 +153,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := checkBound(ln, cfg, log); err != nil {
 		ln.Close()
 		return err
+	}
+	if *dev { // after the bind: the printed curl lines name the bound address
+		devCfg := cfg
+		devCfg.Listen = ln.Addr().String()
+		if err := bootstrapDev(ctx, devCfg, keys, certs, stdout); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	set := metrics.NewSet()
 	allLinks := append([]*device.Link(nil), links...)
