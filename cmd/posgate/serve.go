@@ -21,6 +21,7 @@ import (
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/masterkey"
+	"github.com/posgate/posgate/observe"
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
@@ -168,6 +169,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		allLinks = append(allLinks, c.Link())
 	}
 	registerGauges(set, allLinks, relay)
+	tailer, err := observe.NewTailer(ctx, db.Read, log.With().Str(logkey.Component, "metrics").Logger(), 0)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	handler := api.NewHandler(api.Deps{
 		Metrics: set,
 		Log:     log.With().Str(logkey.Component, "api").Logger(),
@@ -207,6 +213,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	g.Go(func() error { return devEvents.Run(gctx) })
 	g.Go(func() error { return relay.Run(gctx) })
+	g.Go(func() error { return tailer.Run(gctx) })
 	g.Go(func() error { return certs.Run(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
 	err = g.Wait()
