@@ -436,4 +436,3 @@ func operationID(rt Route) string {
 	return strings.Join(parts, "_")
 }
 
-const uiPattern = "GET /ui/"

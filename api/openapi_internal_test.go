@@ -27,7 +27,7 @@ func TestRouterMatchesTable(t *testing.T) {
 		table = append(table, rt.Pattern)
 	}
 	for _, p := range rec.patterns {
-		if isCatchAll(p) || p == uiPattern {
+		if isCatchAll(p) {
 			continue
 		}
 		if !slices.Contains(table, p) {

@@ -25,6 +25,7 @@ import (
 var Routes = []Route{
 	{Pattern: "GET /healthz", Role: RoleNone, Handler: handleHealth, Tag: "health", Summary: "Liveness and component states", Resp: healthDoc{}, Status: 200, Errors: errs(CodeUnavailable)},
 	{Pattern: "GET /metrics", Role: RoleNone, Handler: metricsRoute, Tag: "health", Summary: "Prometheus metrics (text exposition format)", RespType: "text/plain", Status: 200},
+	{Pattern: "GET /ui/", Role: RoleNone, Handler: handleUI, Tag: "health", Summary: "The status page (static files; it asks for a key and calls the API with it)", RespType: "text/html", Status: 200},
 	{Pattern: "GET /v1/openapi.json", Role: RoleNone, Handler: handleOpenAPI, Tag: "health", Summary: "This API's OpenAPI 3.1 document", RespType: "application/json", Status: 200},
 
 	{Pattern: "POST /v1/api-keys", Role: RoleAdmin, Idem: IdemRequired, Handler: handleAPIKeyCreate, Tag: "api-keys", Summary: "Create an API key; the secret is shown once", Req: apiKeyCreateDoc{}, Resp: apikey.Created{}, Status: 201, Errors: []ErrorDoc{{CodeValidation, 422}}},
