@@ -435,4 +435,3 @@ func operationID(rt Route) string {
 	}
 	return strings.Join(parts, "_")
 }
-
