@@ -126,7 +126,7 @@ func TestShopMetrics(t *testing.T) {
 			}
 		}
 		// Wait for the end before the next (one payment per terminal).
-		id := regexp.MustCompile(`"id":"(pay_\w+)"`).FindStringSubmatch(lastBody)
+		id := regexp.MustCompile(`"id":"(pay_[\w-]+)"`).FindStringSubmatch(lastBody)
 		if id == nil {
 			t.Fatalf("payment: %s", lastBody)
 		}
