@@ -48,11 +48,26 @@ async function payments() {
   $("#payments tbody").innerHTML = list.map((p) => `<tr><td>${time(p.created_at)}</td><td>${esc(p.id)}</td><td>${esc(p.terminal_id)}</td><td>${money(p.amount, p.currency)}</td><td>${badge(p.status)}</td><td>${esc(p.result_text || p.terminal_message || "")}</td></tr>`).join("") || `<tr><td colspan="6" class="muted">none today</td></tr>`;
 }
 
+// The print-job requeue route, if this posgate has one: found in the
+// OpenAPI document (a POST path with "requeue"), so the page needs no
+// change when the route is added. Its first path parameter is the invoice.
+let requeuePath;
+async function requeueRoute() {
+  if (requeuePath !== undefined) return requeuePath;
+  try {
+    const doc = await (await fetch("/v1/openapi.json", { cache: "no-store" })).json();
+    requeuePath = Object.keys(doc.paths).find((p) => /requeue/.test(p) && /print/.test(p) && doc.paths[p].post) || null;
+  } catch (e) { requeuePath = null; }
+  return requeuePath;
+}
+
 async function invoices() {
+  const rq = await requeueRoute();
   const list = (await api("GET", "/v1/invoices?limit=200&since=" + encodeURIComponent(todayISO()))).data;
   $("#invoices tbody").innerHTML = list.map((i) => {
     const fisc = i.fiscalization ? badge(i.fiscalization.state || i.fiscalization.status) : `<span class="muted">signed ${esc((i.fiscal_signature || {}).code || "")}</span>`;
-    const pr = i.print ? badge(i.print.state) + (i.print.last_error ? " " + esc(i.print.last_error) : "") : `<span class="muted">not printed</span>`;
+    let pr = i.print ? badge(i.print.state) + (i.print.last_error ? " " + esc(i.print.last_error) : "") : `<span class="muted">not printed</span>`;
+    if (rq && i.print && i.print.state === "dead") pr += ` <button class="requeue" data-path="${esc(rq.replace(/\{[^}]+\}/, encodeURIComponent(i.id)))}">Requeue print</button>`;
     return `<tr><td>${time(i.issued_at)}</td><td>${esc(i.number)}</td><td>${money((i.totals || {}).total, i.currency)}</td><td>${fisc}</td><td>${pr}</td></tr>`;
   }).join("") || `<tr><td colspan="5" class="muted">none today</td></tr>`;
 }
@@ -78,11 +93,12 @@ async function webhooks() {
 }
 
 document.addEventListener("click", async (ev) => {
-  const b = ev.target.closest("button.retry, button.recover");
+  const b = ev.target.closest("button.retry, button.recover, button.requeue");
   if (!b) return;
   b.disabled = true;
   try {
     if (b.classList.contains("retry")) await api("POST", `/v1/deliveries/${encodeURIComponent(b.dataset.id)}/retry`);
+    else if (b.classList.contains("requeue")) await api("POST", b.dataset.path);
     else await api("POST", `/v1/webhooks/${encodeURIComponent(b.dataset.id)}/recover`, { since: new Date(Date.now() - 7 * 864e5).toISOString() });
   } catch (e) { $("#status").textContent = "Error: " + e.message; }
   refresh();
