@@ -123,7 +123,13 @@ port = %q
 	waitOnline(t, d.url)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("headless", true), chromedp.WindowSize(1200, 1400))
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("headless", true), chromedp.WindowSize(1200, 1400),
+		// Loopback only: the browser resolves no name and uses no proxy
+		// (chromedp's defaults already turn off background networking).
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true))
 	// The browser's whole life is bounded: the test cannot hang on it.
 	lctx, lcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer lcancel()
