@@ -87,6 +87,9 @@ type Tailer struct {
 	eventSeq int64
 	attempt  int64
 	finished int64
+	// atFinished are the delivered ids counted whose finished_at is
+	// finished.
+	atFinished map[int64]bool
 }
 
 // NewTailer reads db (a read pool) every interval (default 2 s). Counting
@@ -102,6 +105,23 @@ func NewTailer(ctx context.Context, db *sql.DB, log zerolog.Logger, every time.D
 		(SELECT COALESCE(MAX(id), 0) FROM outbox_attempts),
 		(SELECT COALESCE(MAX(finished_at), 0) FROM outbox_deliveries WHERE state = 2)`).Scan(&t.eventSeq, &t.attempt, &t.finished)
 	if err != nil {
+		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
+	}
+	t.atFinished = map[int64]bool{}
+	// The ones already finished at that millisecond are not new.
+	rows, err := db.QueryContext(ctx, `SELECT id FROM outbox_deliveries WHERE state = 2 AND finished_at = ?`, t.finished)
+	if err != nil {
+		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
+		}
+		t.atFinished[id] = true
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
 	}
 	// Every outcome label appears from the start, at 0, so a dashboard's
@@ -176,14 +196,32 @@ func (t *Tailer) Poll(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("tail attempts: %w", err)
 	}
-	var n, last sql.NullInt64
-	err = t.db.QueryRowContext(ctx, `SELECT COUNT(*), MAX(finished_at) FROM outbox_deliveries WHERE state = 2 AND finished_at > ?`, t.finished).Scan(&n, &last)
+	// Delivered ones by finish time. A delivery committed later with the
+	// same millisecond as the last one seen is caught by >= and told apart
+	// by id.
+	rows, err = t.db.QueryContext(ctx, `SELECT id, finished_at FROM outbox_deliveries
+		WHERE state = 2 AND finished_at >= ? ORDER BY finished_at LIMIT 10000`, t.finished)
 	if err != nil {
 		return fmt.Errorf("tail deliveries: %w", err)
 	}
-	if n.Int64 > 0 {
-		counter(DeliveryAttemptsTotal, "class", "ok").Add(int(n.Int64))
-		t.finished = last.Int64
+	defer rows.Close()
+	ok := counter(DeliveryAttemptsTotal, "class", "ok")
+	for rows.Next() {
+		var id, at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return fmt.Errorf("tail deliveries: %w", err)
+		}
+		if at == t.finished && t.atFinished[id] {
+			continue
+		}
+		if at != t.finished {
+			t.finished, t.atFinished = at, map[int64]bool{}
+		}
+		t.atFinished[id] = true
+		ok.Inc()
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("tail deliveries: %w", err)
 	}
 	return nil
 }
