@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/observe"
 )
 
 // reportPrinter is what the printer routes need from a fiscal printer.
@@ -58,8 +60,10 @@ func handlePrinterReport(d Deps) http.Handler {
 		switch kind {
 		case "x":
 			rep, err = p.XReport(r.Context())
-		case "z":
+		case "z": // minutes on a full day: a progress line every 10 s
+			stop := observe.Progress(r.Context(), d.Log, "z report", 10*time.Second)
 			rep, err = p.ZReport(r.Context())
+			stop()
 		default:
 			writeError(w, r, d.Log, validationError("kind", `must be "x" or "z"`))
 			return

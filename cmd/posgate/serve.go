@@ -214,6 +214,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	g.Go(func() error { return devEvents.Run(gctx) })
 	g.Go(func() error { return relay.Run(gctx) })
 	g.Go(func() error { return tailer.Run(gctx) })
+	g.Go(func() error { return observe.BacklogWatch(gctx, log, pendingDeliveries(relay), 1000, 10*time.Second) })
 	g.Go(func() error { return certs.Run(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
 	err = g.Wait()
