@@ -26,8 +26,20 @@ function todayISO() { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toI
 
 async function refresh() {
   const errors = [];
-  await Promise.all([devices(), payments(), invoices(), webhooks()].map((p) => p.catch((e) => { if (e.status !== 403 && e.status !== 503) errors.push(e.message); })));
+  await Promise.all([health(), devices(), payments(), invoices(), webhooks()].map((p) => p.catch((e) => { if (e.status !== 403 && e.status !== 503) errors.push(e.message); })));
   $("#status").textContent = (errors.length ? "Errors: " + errors.join("; ") + " · " : "") + "updated " + new Date().toLocaleTimeString();
+}
+
+// health shows /healthz's components (store, certificates, and whatever
+// others report there, such as the tax service), devices aside.
+async function health() {
+  const res = await fetch("/healthz", { cache: "no-store" });
+  const h = await res.json();
+  $("#health tbody").innerHTML = Object.keys(h).filter((k) => k !== "devices").sort().map((k) => {
+    const v = h[k];
+    const text = typeof v === "object" ? `<pre>${esc(JSON.stringify(v, null, 1))}</pre>` : badge(v);
+    return `<tr data-health="${esc(k)}"><td>${esc(k)}</td><td>${text}</td></tr>`;
+  }).join("");
 }
 
 async function devices() {
@@ -63,7 +75,11 @@ async function requeueRoute() {
 
 async function invoices() {
   const rq = await requeueRoute();
-  const list = (await api("GET", "/v1/invoices?limit=200&since=" + encodeURIComponent(todayISO()))).data;
+  let list;
+  try { list = (await api("GET", "/v1/invoices?limit=200&since=" + encodeURIComponent(todayISO()))).data; } catch (e) {
+    $("#invoices tbody").innerHTML = `<tr><td colspan="5" class="muted">${esc(e.message)}</td></tr>`;
+    return;
+  }
   $("#invoices tbody").innerHTML = list.map((i) => {
     const fisc = i.fiscalization ? badge(i.fiscalization.state || i.fiscalization.status) : `<span class="muted">signed ${esc((i.fiscal_signature || {}).code || "")}</span>`;
     let pr = i.print ? badge(i.print.state) + (i.print.last_error ? " " + esc(i.print.last_error) : "") : `<span class="muted">not printed</span>`;

@@ -157,7 +157,8 @@ port = %q
 		chromedp.SendKeys(`#key`, key),
 		chromedp.Click(`#login button[type=submit]`),
 		chromedp.WaitVisible(`#app`))
-	step("see t1 online and the dead delivery", 15*time.Second,
+	step("see t1 online, the store ok and the dead delivery", 15*time.Second,
+		chromedp.WaitVisible(`tr[data-health="store"] .state-ok`),
 		chromedp.WaitVisible(`tr[data-device="t1"] .state-online`),
 		chromedp.WaitVisible(`tr[data-delivery="`+deadID+`"] button.retry`))
 	url, err := chromedp.Run(bctx, chromedp.Location())
