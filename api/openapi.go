@@ -163,9 +163,9 @@ func newSchemas() *schemas {
 	return &schemas{
 		// Answers: every field without omitempty is present; posgate may
 		// add fields, so more are allowed.
-		resp: &jsonschema.Reflector{Anonymous: true, AllowAdditionalProperties: true, Namer: schemaName},
+		resp: &jsonschema.Reflector{Anonymous: true, AllowAdditionalProperties: true, Namer: schemaName, Mapper: mapType},
 		// Requests are decoded strictly: unknown fields are refused.
-		req:  &jsonschema.Reflector{Anonymous: true, RequiredFromJSONSchemaTags: true, Namer: schemaName},
+		req:  &jsonschema.Reflector{Anonymous: true, RequiredFromJSONSchemaTags: true, Namer: schemaName, Mapper: mapType},
 		defs: map[string]json.RawMessage{},
 	}
 }
@@ -240,6 +240,15 @@ func markNullable(t reflect.Type, defs jsonschema.Definitions, seen map[reflect.
 		}
 	}
 	walk(t)
+}
+
+// mapType gives the schema of types whose JSON differs from their Go
+// kind: json.Number is a JSON number (quantities, VAT rates).
+func mapType(t reflect.Type) *jsonschema.Schema {
+	if t == reflect.TypeFor[json.Number]() {
+		return &jsonschema.Schema{Type: "number"}
+	}
+	return nil
 }
 
 func errorRef() map[string]any { return map[string]any{"$ref": "#/components/schemas/Error"} }

@@ -9,14 +9,22 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+
+	"github.com/posgate/posgate/api"
 )
 
 // shBlock is a ```sh block of a doc that calls curl.
@@ -131,8 +139,12 @@ func TestDocCurlsRun(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "taxpayer.p12"), p12, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The curls go through a proxy that checks each request and answer
+	// against the OpenAPI document, so the docs' examples also prove the
+	// document describes what the routes really take and give.
+	proxy := openAPIProxy(t, base)
 	vars := map[string]string{
-		"POSGATE_URL": base, "CLIENT_ID": key[1], "CLIENT_SECRET": key[2],
+		"POSGATE_URL": proxy, "CLIENT_ID": key[1], "CLIENT_SECRET": key[2],
 		"CERT_ID": certs[0].(map[string]any)["id"].(string), "INVOICE_ID": inv["id"].(string),
 		"WEBHOOK_URL": receiver.URL, "P12_PASSWORD": "posgate-test",
 	}
@@ -201,3 +213,66 @@ func waitDelivered(t *testing.T, call func(string, string, string) map[string]an
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// openAPIProxy forwards to base and validates every request and answer
+// with libopenapi-validator against posgate's own OpenAPI document.
+func openAPIProxy(t *testing.T, base string) string {
+	t.Helper()
+	doc, err := api.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := libopenapi.NewDocument(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, errs := validator.NewValidator(d)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	target, _ := url.Parse(base)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	rp.ModifyResponse = func(res *http.Response) error {
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		req := res.Request.Clone(context.Background())
+		req.URL.Scheme, req.URL.Host = "http", "127.0.0.1:8420" // the document's server
+		if reqBody, ok := res.Request.Context().Value(bodyKey{}).([]byte); ok {
+			req.Body = io.NopCloser(bytes.NewReader(reqBody))
+		}
+		check := &http.Response{StatusCode: res.StatusCode, Header: res.Header, Body: io.NopCloser(bytes.NewReader(body)), Request: req}
+		mu.Lock()
+		defer mu.Unlock()
+		if res.StatusCode < 400 { // a refused request may well not match
+			vreq := req.Clone(context.Background())
+			if b, ok := res.Request.Context().Value(bodyKey{}).([]byte); ok {
+				vreq.Body = io.NopCloser(bytes.NewReader(b))
+			}
+			if ok, verrs := v.ValidateHttpRequestSync(vreq); !ok {
+				for _, e := range verrs {
+					t.Errorf("request %s %s does not match the OpenAPI document: %s %s %v", req.Method, req.URL.Path, e.Message, e.Reason, e.SchemaValidationErrors)
+				}
+			}
+		}
+		if ok, verrs := v.ValidateHttpResponse(req, check); !ok {
+			for _, e := range verrs {
+				t.Errorf("%s %s → %d does not match the OpenAPI document: %s %s %v\n%.300s", req.Method, req.URL.Path, res.StatusCode, e.Message, e.Reason, e.SchemaValidationErrors, body)
+			}
+		}
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, b)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+type bodyKey struct{}
