@@ -82,6 +82,21 @@ protocol = "datecs-x"
 port = %q
 `, tpty.Path(), ppty.Path()))
 	admin := cliKey(t, cfg, "admin")
+	var certOut bytes.Buffer
+	if err := run(context.Background(), []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12", "--json"},
+		func(k string) string {
+			if k == "POSGATE_CERT_PASSWORD" {
+				return "posgate-test"
+			}
+			return ""
+		}, &certOut, io.Discard); err != nil {
+		t.Fatalf("certs import: %v", err)
+	}
+	var cert struct{ ID string }
+	json.Unmarshal(certOut.Bytes(), &cert)
+	if cert.ID == "" {
+		t.Fatalf("certs import printed %q", certOut.String())
+	}
 
 	// A daemon owns the ports: doctor asks its /healthz.
 	d := startDaemon(t, cfg)
@@ -129,7 +144,7 @@ port = %q
 	if err != nil {
 		t.Fatalf("healthy setup without a daemon: %v %+v", err, rs)
 	}
-	for _, c := range []string{"config", "store", "master key", "webhook " + ep.ID} {
+	for _, c := range []string{"config", "store", "master key", "webhook " + ep.ID, "certificate " + cert.ID} {
 		wantStatus(t, rs, c, doctor.OK)
 	}
 	wantStatus(t, rs, "device t1", doctor.OK)
