@@ -9,7 +9,7 @@ export CGO_ENABLED := 1
 # Seconds of fuzzing per target for `make fuzz`.
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean release release-deps faults
+.PHONY: all build run test fmt-check vet lint bench fuzz sim-terminal sim-printer sim-taxservice clean release release-deps faults demo
 
 all: build
 
@@ -59,6 +59,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# A scripted sale on simulated devices, payment to verified webhook,
+# printed step by step (cmd/posgate-demo; the daemon is ended by its pid).
+demo: build
+	$(GO) run ./cmd/posgate-demo -bin ./bin/posgate
 
 sim-terminal: build
 	./bin/posgate sim terminal --pty

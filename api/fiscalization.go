@@ -42,12 +42,24 @@ func handleFiscalizationRetry(d Deps) http.Handler {
 			return
 		}
 		d.Log.Info().Str(logkey.InvoiceID, id).Msg("registration retried by hand")
-		writeJSON(w, http.StatusOK, map[string]any{"invoice_id": id, "fiscalization": st})
+		writeJSON(w, http.StatusOK, fiscalizationRetryResponse{InvoiceID: id, Fiscalization: st})
 	})
 }
 
 // registrationResponse is a TCR or cash deposit registration as
 // POST /v1/fiscal/… and GET /v1/fiscal/registrations/{id} return it.
+// cashDepositRequest is the body of POST /v1/fiscal/cash-deposits.
+type cashDepositRequest struct {
+	Operation string `json:"operation"` // INITIAL or WITHDRAW
+	Amount    int64  `json:"amount"`    // minor units
+}
+
+// fiscalizationRetryResponse answers a manual registration retry.
+type fiscalizationRetryResponse struct {
+	InvoiceID     string                     `json:"invoice_id"`
+	Fiscalization fiscal.FiscalizationStatus `json:"fiscalization"`
+}
+
 type registrationResponse struct {
 	ID   string `json:"id"`
 	Kind string `json:"kind"`
@@ -100,10 +112,7 @@ func handleCashDeposit(d Deps) http.Handler {
 			writeError(w, r, d.Log, registrationsOff())
 			return
 		}
-		var req struct {
-			Operation string `json:"operation"`
-			Amount    int64  `json:"amount"`
-		}
+		var req cashDepositRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			writeError(w, r, d.Log, err)
 			return

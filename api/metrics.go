@@ -18,6 +18,7 @@ func handleMetrics(set *metrics.Set) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		set.WritePrometheus(w)
+		metrics.WritePrometheus(w, false) // the default set: outcome counters (package observe)
 		metrics.WriteProcessMetrics(w)
 	})
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/observe"
 )
 
 // reportPrinter is what the printer routes need from a fiscal printer.
@@ -71,6 +73,10 @@ func handlePrinterReport(d Deps) http.Handler {
 		}
 		var rep device.Report
 		recovered := false
+		if kind == "z" { // minutes on a full day: a progress line every 10 s
+			stop := observe.Progress(r.Context(), d.Log, "z report", 10*time.Second)
+			defer stop()
+		}
 		if d.PrinterOps != nil {
 			var res fiscal.OpResult
 			res, err = d.PrinterOps.Report(r.Context(), p, r.PathValue("id"), kind, opOf(r))

@@ -45,7 +45,7 @@ func bootstrapDev(ctx context.Context, cfg Config, keys *apikey.Keys, certs *fis
 	}
 	printCreatedKey(stdout, created, cfg.Listen)
 	if certID != "" {
-		fmt.Fprintf(stdout, "  Invoice: curl -s -X POST -H 'X-Api-Key: %s:%s' -H 'Idempotency-Key: try-1' -H 'Content-Type: application/json' "+
+		fmt.Fprintf(stdout, "  Invoice: curl -s -X POST -H 'X-Api-Key: %s:%s' -H \"Idempotency-Key: $(date +%%s%%N)\" -H 'Content-Type: application/json' "+
 			`-d '{"type":"sale","items":[{"name":"Espresso","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}' `+
 			"http://%s/v1/invoices\n", created.ClientID, created.ClientSecret, cfg.Listen)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/posgate/posgate/device/zvt"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/observe"
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/simulator"
@@ -254,6 +255,7 @@ type deviceEvents struct {
 func newDeviceEvents(relay *outbox.Relay, log zerolog.Logger, n *device.Notifier) *deviceEvents {
 	de := &deviceEvents{relay: relay, log: log, ch: make(chan device.StateChange, 256)}
 	n.Subscribe(func(c device.StateChange) {
+		observe.DeviceStateChanged(c.DeviceID, deviceState(c.Kind))
 		select {
 		case de.ch <- c:
 		default:
@@ -263,6 +265,14 @@ func newDeviceEvents(relay *outbox.Relay, log zerolog.Logger, n *device.Notifier
 		}
 	})
 	return de
+}
+
+// deviceState is the metric label of a state change.
+func deviceState(k device.StateKind) string {
+	if k == device.Disconnected {
+		return "offline"
+	}
+	return "online"
 }
 
 // Run writes events until ctx ends.

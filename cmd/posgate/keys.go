@@ -104,5 +104,10 @@ func printCreatedKey(w io.Writer, c apikey.Created, listen string) {
 	fmt.Fprintf(w, "API key %s (%s, role %s)\n", c.ID, c.Label, c.Role)
 	fmt.Fprintf(w, "  X-Api-Key: %s:%s\n", c.ClientID, c.ClientSecret)
 	fmt.Fprintln(w, "  The secret is shown only now; store it in the cashier software's configuration.")
-	fmt.Fprintf(w, "  Try: curl -s -H 'X-Api-Key: %s:%s' http://%s/v1/api-keys\n", c.ClientID, c.ClientSecret, listen)
+	// A pos key may not list keys (403): it tries a route any key may call.
+	route := "/v1/devices"
+	if c.Role == apikey.RoleAdmin {
+		route = "/v1/api-keys"
+	}
+	fmt.Fprintf(w, "  Try: curl -s -H 'X-Api-Key: %s:%s' http://%s%s\n", c.ClientID, c.ClientSecret, listen, route)
 }

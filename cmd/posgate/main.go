@@ -48,6 +48,7 @@ Usage:
   posgate backup [--out FILE]
   posgate restore [--force] FILE
   posgate ports
+  posgate doctor [--json]
   posgate version
 
 Every command takes --config FILE (or $POSGATE_CONFIG); see README.md.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "posgate", version)
 		return nil

@@ -11,6 +11,21 @@ import (
 	"github.com/posgate/posgate/outbox"
 )
 
+// pendingDeliveries sums the outbox's pending counters.
+func pendingDeliveries(relay *outbox.Relay) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		counts, err := relay.Counts(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, c := range counts {
+			n += c.Pending
+		}
+		return n, nil
+	}
+}
+
 // registerGauges puts the figures an operator watches on /metrics: each
 // device's line, and the webhook backlog (read from the outbox's counter
 // rows, never a COUNT(*) scan).

@@ -21,6 +21,7 @@ import (
 	"github.com/posgate/posgate/idempotency"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/masterkey"
+	"github.com/posgate/posgate/observe"
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/store"
@@ -168,11 +169,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Master: master,
 		Log:    log.With().Str(logkey.Component, "certificates").Logger(),
 	})
-	if *dev {
-		if err := bootstrapDev(ctx, cfg, keys, certs, stdout); err != nil {
-			return err
-		}
-	}
 	registrations, err := newRegistrations(cfg, db, certs, relay, log)
 	if err != nil {
 		return err
@@ -192,6 +188,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
+	if *dev { // after the bind: the printed curl lines name the bound address
+		devCfg := cfg
+		devCfg.Listen = ln.Addr().String()
+		if err := bootstrapDev(ctx, devCfg, keys, certs, stdout); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	set := metrics.NewSet()
 	allLinks := append([]*device.Link(nil), links...)
 	for _, c := range terminals {
@@ -200,6 +204,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	registerGauges(set, allLinks, relay)
 	if registrations != nil {
 		registerRegistrationGauges(set, registrations)
+	}
+	tailer, err := observe.NewTailer(ctx, db.Read, log.With().Str(logkey.Component, "metrics").Logger(), 0)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	handler := api.NewHandler(api.Deps{
 		Metrics: set,
@@ -259,6 +268,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	g.Go(func() error { return devEvents.Run(gctx) })
 	g.Go(func() error { return relay.Run(gctx) })
+	g.Go(func() error { return tailer.Run(gctx) })
+	g.Go(func() error { return observe.BacklogWatch(gctx, log, pendingDeliveries(relay), 1000, 10*time.Second) })
 	g.Go(func() error { return certs.Run(gctx) })
 	g.Go(func() error { return api.Serve(gctx, ln, handler, log) })
 	err = g.Wait()

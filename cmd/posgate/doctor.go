@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/doctor"
+	"github.com/posgate/posgate/fiscal"
+	"github.com/posgate/posgate/masterkey"
+	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/webhook"
+)
+
+// errChecksFailed makes `posgate doctor` exit non-zero.
+var errChecksFailed = errors.New("doctor: some checks failed")
+
+// clockFloor is the earliest plausible time: a box whose clock is before
+// it booted without its RTC.
+var clockFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// runDoctor checks the installation and prints one line per check.
+//
+// Devices: the daemon owns the ports. If a daemon answers /healthz on
+// the configured listen address, doctor reports the state its links see;
+// otherwise it opens each port itself and sends the protocol's status
+// command (ZVT status enquiry 05 01, Datecs status 4Ah).
+func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs, getenv)
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var checks []doctor.Check
+	cfg, err := loadConfig(*cfgPath, getenv)
+	if err != nil {
+		checks = append(checks, doctor.Check{Name: "config", Run: func(context.Context) (doctor.Status, string) { return doctor.Fail, err.Error() }})
+		return finishDoctor(ctx, checks, stdout, *asJSON)
+	}
+	src := "defaults"
+	if *cfgPath != "" {
+		src = *cfgPath
+	}
+	checks = append(checks, doctor.Check{Name: "config", Run: func(context.Context) (doctor.Status, string) { return doctor.OK, src + " valid" }})
+	checks = append(checks, doctor.Store(cfg.DBPath()), doctor.MasterKey(cfg.MasterKeyPath()))
+	checks = append(checks, doctor.Clock(time.Now, clockFloor))
+
+	client := &http.Client{Timeout: doctor.Timeout}
+	if devs, ok := doctor.DaemonDevices(ctx, client, "http://"+cfg.Listen); ok {
+		checks = append(checks, devs...)
+	} else {
+		devs, closeDevs := directDeviceChecks(ctx, cfg)
+		defer closeDevs()
+		checks = append(checks, devs...)
+	}
+
+	// Certificates and webhook endpoints live in the store; they are read
+	// only when it opens and the key is readable.
+	if master, err := loadMaster(cfg.MasterKeyPath()); err == nil {
+		if _, serr := os.Stat(cfg.DBPath()); serr == nil {
+			if db, err := store.Open(ctx, cfg.DBPath(), store.Options{}); err == nil {
+				defer db.Close()
+				certs := fiscal.NewCertificates(db, fiscal.CertificatesOptions{Master: master, Log: zerolog.Nop()})
+				if list, err := certs.List(ctx); err == nil {
+					for _, c := range list {
+						if c.Status == "deactivated" {
+							continue
+						}
+						checks = append(checks, doctor.Certificate(c.ID, c.Label, c.NotAfter, time.Now))
+					}
+				}
+				sender := webhook.NewSender(webhook.SenderOptions{AllowHTTP: cfg.Webhooks.AllowHTTP, AllowPrivate: cfg.Webhooks.AllowPrivate})
+				if eps, err := webhook.New(db, master, sender, webhook.Options{}).List(ctx); err == nil {
+					for _, ep := range eps {
+						checks = append(checks, doctor.Webhook(ep.ID, ep.URL, sender.Dialer(), nil))
+					}
+				}
+			}
+		}
+	}
+	if u := taxServiceURL(*cfgPath); u != "" {
+		checks = append(checks, doctor.TaxService(client, u, time.Now))
+	}
+	return finishDoctor(ctx, checks, stdout, *asJSON)
+}
+
+func finishDoctor(ctx context.Context, checks []doctor.Check, stdout io.Writer, asJSON bool) error {
+	rs := doctor.Run(ctx, checks)
+	if err := doctor.Print(stdout, rs, asJSON); err != nil {
+		return err
+	}
+	if doctor.Failed(rs) {
+		return errChecksFailed
+	}
+	return nil
+}
+
+// taxServiceURL reads fiscal.service_url from the file, if there is one
+// (the key belongs to the tax-service client).
+func taxServiceURL(path string) string {
+	if path == "" {
+		return ""
+	}
+	var raw struct {
+		Fiscal struct {
+			ServiceURL string `toml:"service_url"`
+		} `toml:"fiscal"`
+	}
+	if _, err := toml.DecodeFile(path, &raw); err != nil {
+		return ""
+	}
+	return raw.Fiscal.ServiceURL
+}
+
+// directDeviceChecks opens each configured device (no daemon holds the
+// ports) and asks its status.
+func directDeviceChecks(ctx context.Context, cfg Config) (checks []doctor.Check, closeAll func()) {
+	closeAll = func() {}
+	log := zerolog.Nop()
+	terminals, err := openTerminals(cfg, log, nil)
+	if err != nil {
+		return []doctor.Check{{Name: "devices", Run: func(context.Context) (doctor.Status, string) { return doctor.Fail, err.Error() }}}, closeAll
+	}
+	for _, tc := range cfg.Terminals {
+		t := terminals[tc.ID]
+		checks = append(checks, doctor.Device(tc.ID, func(ctx context.Context) (string, error) {
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = t.Run(rctx) }()
+			defer func() { cancel(); <-done }()
+			st, err := t.Status(ctx)
+			if err != nil {
+				return "", fmt.Errorf("ZVT status enquiry on %s: %w", tc.Port, err)
+			}
+			return fmt.Sprintf("ZVT status enquiry on %s answered (%+v)", tc.Port, st), nil
+		}))
+	}
+	if len(cfg.Printers) > 0 {
+		db, err := store.Open(ctx, cfg.DBPath(), store.Options{})
+		if err != nil {
+			return append(checks, doctor.Check{Name: "printers", Run: func(context.Context) (doctor.Status, string) { return doctor.Fail, err.Error() }}), closeAll
+		}
+		closeAll = func() { db.Close() }
+		printers, links := openPrinters(cfg, db, log, nil)
+		for i, pc := range cfg.Printers {
+			p, l := printers[pc.ID], links[i]
+			checks = append(checks, doctor.Device(pc.ID, func(ctx context.Context) (string, error) {
+				rctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); _ = l.Run(rctx) }()
+				defer func() { cancel(); <-done }()
+				st, err := p.Status(ctx)
+				if err != nil {
+					return "", fmt.Errorf("Datecs status on %s: %w", pc.Port, err)
+				}
+				if st.PaperOut || st.CoverOpen || st.MechanismFault || st.FiscalMemoryError {
+					return "", fmt.Errorf("Datecs status on %s: fault %+v", pc.Port, st)
+				}
+				return "Datecs status on " + pc.Port + " ok", nil
+			}))
+		}
+	}
+	return checks, closeAll
+}
+
+// loadMaster reads the master key without creating one.
+func loadMaster(path string) (*masterkey.Key, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	return masterkey.New(raw)
+}

@@ -1,0 +1,101 @@
+package observe_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/observe"
+	"github.com/posgate/posgate/outbox"
+	"github.com/posgate/posgate/store/storetest"
+	"github.com/posgate/posgate/webhook"
+)
+
+func value(t *testing.T, name string) float64 {
+	t.Helper()
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			for _, c := range v {
+				if c >= '0' && c <= '9' {
+					f = f*10 + float64(c-'0')
+				}
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// The tailer counts what is committed after it started: events written
+// through the outbox move the outcome counters, events from before do not.
+func TestTailerCountsCommittedEvents(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	ep := webhook.New(db, storetest.MasterKey(t), webhook.NewSender(webhook.SenderOptions{}), webhook.Options{})
+	relay := outbox.NewRelay(db, ep, zerolog.Nop(), outbox.Options{})
+	enqueue := func(typ string) {
+		if _, err := relay.Enqueue(ctx, outbox.Event{Type: typ, Data: []byte(`{}`), Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue("payment.completed") // before the tailer: not counted
+	tl, err := observe.NewTailer(ctx, db.Read, zerolog.Nop(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed := `posgate_payments_total{outcome="completed"}`
+	timeout := `posgate_payments_total{outcome="timeout"}`
+	printed := `posgate_print_jobs_total{outcome="printed"}`
+	c0, t0, p0 := value(t, completed), value(t, timeout), value(t, printed)
+	if c0 < 0 || t0 < 0 || p0 < 0 {
+		t.Fatalf("series missing before the first event: %v %v %v", c0, t0, p0)
+	}
+	enqueue("payment.completed")
+	enqueue("payment.completed")
+	enqueue("payment.timeout")
+	enqueue("receipt.printed")
+	enqueue("webhook.test")
+	if err := tl.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, completed) - c0; got != 2 {
+		t.Errorf("completed moved %v, want 2", got)
+	}
+	if got := value(t, timeout) - t0; got != 1 {
+		t.Errorf("timeout moved %v, want 1", got)
+	}
+	if got := value(t, printed) - p0; got != 1 {
+		t.Errorf("printed moved %v, want 1", got)
+	}
+	if err := tl.Poll(ctx); err != nil { // nothing new: nothing moves
+		t.Fatal(err)
+	}
+	if got := value(t, completed) - c0; got != 2 {
+		t.Errorf("a second poll moved completed to %v", got)
+	}
+}
+
+func TestTaxServiceHistogramAndDeviceChanges(t *testing.T) {
+	observe.TaxServiceRequest("register_invoice", "ok", 120*time.Millisecond)
+	observe.DeviceStateChanged("p1", "offline")
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	out := buf.String()
+	for _, want := range []string{
+		`posgate_tax_service_request_duration_seconds_count{operation="register_invoice",outcome="ok"} `,
+		`posgate_tax_service_request_duration_seconds_bucket{operation="register_invoice",outcome="ok",le="0.25"} 1`,
+		`posgate_device_state_changes_total{device="p1",state="offline"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+}
