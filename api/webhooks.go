@@ -18,17 +18,43 @@ const (
 // endpointRequest is the body of POST and PATCH /v1/webhooks. Pointers
 // tell "absent" from "empty" for PATCH.
 type endpointRequest struct {
-	URL         *string             `json:"url"`
-	Events      *[]string           `json:"events"`
-	Description *string             `json:"description"`
-	Category    *string             `json:"category"`
-	Headers     *map[string]string  `json:"headers"`
-	Metadata    *map[string]string  `json:"metadata"`
-	Status      *string             `json:"status"`
-	RateLimit   *webhook.RateLimit  `json:"rate_limit"`
-	Ordering    *string             `json:"ordering"`
-	Type        *string             `json:"type"` // create only
-	NATS        *webhook.NATSConfig `json:"nats"`
+	URL         *string            `json:"url"`
+	Events      *[]string          `json:"events"`
+	Description *string            `json:"description"`
+	Category    *string            `json:"category"`
+	Headers     *map[string]string `json:"headers"`
+	Metadata    *map[string]string `json:"metadata"`
+	Status      *string            `json:"status"`
+	RateLimit   *rateLimitRequest  `json:"rate_limit"`
+	Ordering    *string            `json:"ordering"`
+	Type        *string            `json:"type"` // create only
+	NATS        *natsRequest       `json:"nats"`
+}
+
+// rateLimitRequest is webhook.RateLimit as a request body has it: its own
+// type so the OpenAPI document can say that, in a request, both fields
+// may be left out (the endpoint's answer always has both).
+type rateLimitRequest webhook.RateLimit
+
+// limit is the PATCH value: nil when the body had no rate_limit.
+func (r *rateLimitRequest) limit() *webhook.RateLimit {
+	if r == nil {
+		return nil
+	}
+	l := webhook.RateLimit(*r)
+	return &l
+}
+
+// natsRequest is webhook.NATSConfig as a request body has it (fields may
+// be left out; credentials are sent, not masked).
+type natsRequest webhook.NATSConfig
+
+func (n *natsRequest) config() *webhook.NATSConfig {
+	if n == nil {
+		return nil
+	}
+	c := webhook.NATSConfig(*n)
+	return &c
 }
 
 // decodeEndpoint decodes and shape-checks an endpoint body; create
@@ -141,7 +167,7 @@ func handleWebhookCreate(d Deps) http.Handler {
 			p.Status = *req.Status
 		}
 		if req.RateLimit != nil {
-			p.RateLimit = *req.RateLimit
+			p.RateLimit = webhook.RateLimit(*req.RateLimit)
 		}
 		if req.Ordering != nil {
 			p.Ordering = *req.Ordering
@@ -149,7 +175,7 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Type != nil {
 			p.Type = *req.Type
 		}
-		p.NATS = req.NATS
+		p.NATS = req.NATS.config()
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -241,7 +267,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
-			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS,
+			RateLimit: req.RateLimit.limit(), Ordering: req.Ordering, NATS: req.NATS.config(),
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
