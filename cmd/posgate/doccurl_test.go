@@ -64,6 +64,7 @@ func curlBlocks(t *testing.T) []shBlock {
 var (
 	errorCode   = regexp.MustCompile(`"error":\{"code":"([A-Z_]+)"`)
 	allowedCode = regexp.MustCompile(`# answers \d* ?([A-Z_]+)`)
+	urlHost     = regexp.MustCompile(`[a-z]+://([^/\s"'\\$]+)`)
 	idRe        = regexp.MustCompile(`"id":"((pay|inv|we|dlv|cert)_[A-Za-z0-9_-]+)"`)
 )
 
@@ -159,6 +160,14 @@ func TestDocCurlsRun(t *testing.T) {
 		where := b.file + ":" + itoa(b.line)
 		if strings.Contains(b.text, "$DELIVERY_ID") && vars["DELIVERY_ID"] == "" {
 			vars["DELIVERY_ID"] = waitDelivered(t, call, vars["ENDPOINT_ID"])
+		}
+		// Tests talk to loopback only: a block naming any other host
+		// (a webhook URL the daemon would ping, a broker) must take it
+		// from a variable, or not be a runnable block.
+		for _, h := range urlHost.FindAllStringSubmatch(regexp.MustCompile(`(?m)^\s*#.*$`).ReplaceAllString(b.text, ""), -1) {
+			if host := strings.Split(h[1], ":")[0]; host != "127.0.0.1" && host != "localhost" && host != "[" {
+				t.Fatalf("%s names the host %q: a runnable example may only reach loopback or a variable", where, h[1])
+			}
 		}
 		for _, v := range regexp.MustCompile(`\$([A-Z][A-Z0-9_]*)`).FindAllStringSubmatch(b.text, -1) {
 			if !slices.Contains(documented, v[1]) {
