@@ -1,0 +1,229 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posgate/posgate/simulator"
+	simescpos "github.com/posgate/posgate/simulator/escpos"
+	"github.com/posgate/posgate/simulator/taxservice"
+)
+
+// Configuration that does not fit the country profile is refused at
+// start, naming the key.
+func TestProfileConfigErrors(t *testing.T) {
+	const ids = "[fiscal]\ntin = \"12345678\"\nbusiness_unit = \"bb123bb123\"\ntcr = \"cc123cc123\"\nsoftware = \"ss123ss123\"\n"
+	const escpos = "\n[[printers]]\nid = \"r1\"\nprotocol = \"escpos\"\nport = \"/dev/usb/lp0\"\ncode_page = \"cp852\"\n"
+	const datecs = "\n[[printers]]\nid = \"p1\"\nprotocol = \"datecs-x\"\nport = \"/dev/ttyUSB0\"\n"
+	for name, tc := range map[string]struct{ file, want string }{
+		"UnknownCountry": {ids + "country = \"xx\"", "fiscal.country"},
+		"BGNoPrinter":    {ids + "country = \"bg\"\noperator = \"0001\"", `config printers = []: country "bg" needs a printer`},
+		"BGReceiptPrint": {ids + "country = \"bg\"\noperator = \"0001\"" + escpos, "printers[0].protocol"},
+		"BGNoOperator":   {ids + "country = \"bg\"" + datecs, "fiscal.operator"},
+		"BGServiceURL":   {ids + "country = \"bg\"\noperator = \"0001\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"" + datecs, "fiscal.service_url"},
+		"NoneVerifyURL":  {ids + "country = \"none\"\nverify_url = \"https://example.invalid/ic\"", "fiscal.verify_url"},
+		"NoneServiceURL": {ids + "country = \"none\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "fiscal.service_url"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			os.WriteFile(path, []byte(tc.file), 0o600)
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"serve", "--config", path, "--print-config"}, noenv, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err=%v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+	for name, file := range map[string]string{
+		"BG":        ids + "country = \"bg\"\noperator = \"0001\"\ncurrency = \"BGN\"" + datecs,
+		"None":      ids + "country = \"none\"" + escpos,
+		"MEDatecs":  ids + datecs, // today's configs: me on a Datecs printer still starts
+		"MEReceipt": ids + escpos,
+		"DevConfig": string(mustRead(t, "../../configs/dev.toml")),
+	} {
+		t.Run("OK"+name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			os.WriteFile(path, []byte(file), 0o600)
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), []string{"serve", "--config", path, "--print-config"}, noenv, &out, &errb); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// startReceiptPrinter serves a simulated ESC/POS printer on a pty.
+func startReceiptPrinter(t *testing.T) (*simescpos.Printer, string) {
+	t.Helper()
+	sim := simescpos.New(simescpos.Options{})
+	srv, err := simulator.ServePTY(context.Background(), sim.Handle, simulator.PTYOptions{Log: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return sim, fmt.Sprintf("\n[[printers]]\nid = \"r1\"\nprotocol = \"escpos\"\nport = %q\ncode_page = \"cp852\"\n", srv.Path())
+}
+
+// waitFor polls cond every 50 ms for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Profile me end to end: POST /v1/invoices, registration with the
+// simulated tax service, and the ESC/POS receipt on a pty with the IIC,
+// the FIC and a QR code that decodes to the invoice's verification URL;
+// fiscalization.completed carries the FIC.
+func TestProfileMEEndToEnd(t *testing.T) {
+	tax, err := taxservice.Start(taxservice.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tax.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, tax.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim, printer := startReceiptPrinter(t)
+	cfg := writeConfig(t, fmt.Sprintf(`
+[fiscal]
+country = "me"
+tin = "12345678"
+business_unit = "bb123bb123"
+tcr = "cc123cc123"
+software = "ss123ss123"
+operator = "oo123oo123"
+seller_name = "Shop d.o.o."
+service_url = %q
+service_ca_file = %q
+service_timeout = "5s"
+receipt_fic_wait = "10s"
+`, tax.URL(), ca)+printer)
+	pos, admin := cliKey(t, cfg, "pos"), cliKey(t, cfg, "admin")
+	getenv := func(k string) string {
+		if k == "POSGATE_CERT_PASSWORD" {
+			return "posgate-test"
+		}
+		return ""
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12",
+		"--bind", pos.ID}, getenv, &out, &errb); err != nil {
+		t.Fatalf("certs import: %v\n%s", err, errb.String())
+	}
+	d := startDaemon(t, cfg)
+	var inv struct {
+		ID        string
+		Signature struct {
+			Code      string `json:"code"`
+			VerifyURL string `json:"verify_url"`
+		} `json:"fiscal_signature"`
+		Print         struct{ State string } `json:"print"`
+		Fiscalization struct{ Status, FIC string }
+	}
+	body := `{"type":"sale","items":[{"name":"Čaj od šipka","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}`
+	if code := call(t, "POST", d.url+"/v1/invoices", pos, body, &inv); code != 201 {
+		t.Fatalf("create: %d %+v", code, inv)
+	}
+	waitFor(t, "print", func() bool {
+		call(t, "GET", d.url+"/v1/invoices/"+inv.ID, pos, "", &inv)
+		return inv.Print.State == "printed" && inv.Fiscalization.Status == "completed"
+	})
+	fic, ok := tax.FIC(inv.Signature.Code)
+	if !ok || inv.Fiscalization.FIC != fic {
+		t.Fatalf("FIC %q on the invoice, simulator %q", inv.Fiscalization.FIC, fic)
+	}
+	j := sim.Journal()
+	if len(j) != 1 {
+		t.Fatalf("%d receipts printed, want 1", len(j))
+	}
+	if qr := j[0].QRPayloads(); len(qr) != 1 || qr[0] != inv.Signature.VerifyURL {
+		t.Errorf("decoded QR %q, want the verification URL %q", qr, inv.Signature.VerifyURL)
+	}
+	text := j[0].Text()
+	for _, want := range []string{"IIC " + inv.Signature.Code, "FIC " + fic} {
+		if !strings.Contains(text, want) {
+			t.Errorf("receipt lacks %q:\n%s", want, text)
+		}
+	}
+	var ev bytes.Buffer
+	waitFor(t, "fiscalization.completed", func() bool {
+		var page map[string]any
+		call(t, "GET", d.url+"/v1/events?type=fiscalization.completed", admin, "", &page)
+		ev.Reset()
+		fmt.Fprint(&ev, page)
+		return strings.Contains(ev.String(), fic)
+	})
+	if n := strings.Count(ev.String(), fic); n < 1 {
+		t.Errorf("fiscalization.completed lacks the FIC: %s", ev.String())
+	}
+}
+
+// Profile none end to end: a key bound to no certificate issues an
+// invoice, the receipt prints with its number and no IIC, receipt.printed
+// fires and fiscalization.completed never does.
+func TestProfileNoneEndToEnd(t *testing.T) {
+	sim, printer := startReceiptPrinter(t)
+	cfg := writeConfig(t, `
+[fiscal]
+country = "none"
+tin = "12345678"
+business_unit = "shop1"
+tcr = "till1"
+software = "posgate"
+`+printer)
+	pos, admin := cliKey(t, cfg, "pos"), cliKey(t, cfg, "admin")
+	d := startDaemon(t, cfg)
+	var inv struct {
+		ID, Number, CertificateID string
+		Signature                 struct{ Code string }  `json:"fiscal_signature"`
+		Print                     struct{ State string } `json:"print"`
+	}
+	body := `{"type":"sale","items":[{"name":"Kava","quantity":1,"unit_price":200,"vat_rate":21}],"payments":[{"type":"cash","amount":200}]}`
+	if code := call(t, "POST", d.url+"/v1/invoices", pos, body, &inv); code != 201 || inv.Signature.Code != "" {
+		t.Fatalf("create without a certificate: %d %+v", code, inv)
+	}
+	waitFor(t, "print", func() bool {
+		call(t, "GET", d.url+"/v1/invoices/"+inv.ID, pos, "", &inv)
+		return inv.Print.State == "printed"
+	})
+	j := sim.Journal()
+	if len(j) != 1 {
+		t.Fatalf("%d receipts, want 1", len(j))
+	}
+	if text := j[0].Text(); !strings.Contains(text, "No "+inv.Number) || strings.Contains(text, "IIC") || len(j[0].QRPayloads()) != 0 {
+		t.Errorf("receipt of profile none:\n%s\nQR %q", text, j[0].QRPayloads())
+	}
+	var printed, completed map[string]any
+	waitFor(t, "receipt.printed", func() bool {
+		call(t, "GET", d.url+"/v1/events?type=receipt.printed", admin, "", &printed)
+		return strings.Contains(fmt.Sprint(printed), inv.ID)
+	})
+	call(t, "GET", d.url+"/v1/events?type=fiscalization.completed", admin, "", &completed)
+	if strings.Contains(fmt.Sprint(completed), inv.ID) {
+		t.Errorf("profile none fired fiscalization.completed: %v", completed)
+	}
+}
