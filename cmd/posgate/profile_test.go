@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,64 @@ software = "posgate"
 	call(t, "GET", d.url+"/v1/events?type=fiscalization.completed", admin, "", &completed)
 	if strings.Contains(fmt.Sprint(completed), inv.ID) {
 		t.Errorf("profile none fired fiscalization.completed: %v", completed)
+	}
+}
+
+// make run with configs/dev.toml: serve --dev --simulate starts the
+// simulated tax service and an ESC/POS receipt printer, and the printed
+// invoice curl ends with a FIC on the invoice and a receipt with IIC, FIC
+// and the QR code of the verification URL.
+func TestDevSimulateMEPipeline(t *testing.T) {
+	dev := string(mustRead(t, "../../configs/dev.toml"))
+	dev = dev[strings.Index(dev, "[fiscal]"):] // writeConfig sets listen and data_dir
+	cfg := writeConfig(t, dev)
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", cfg, "--dev", "--simulate"}, noenv, stdout, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var base string
+	waitFor(t, "listen line", func() bool {
+		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+		return base != ""
+	})
+	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -H 'Content-Type: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
+		FindStringSubmatch(stdout.String())
+	if m == nil || !strings.Contains(stdout.String(), "receipt printer p1 (ESC/POS)") {
+		t.Fatalf("no invoice curl or simulated receipt printer:\n%s", stdout.String())
+	}
+	id, secret, _ := strings.Cut(m[1], ":")
+	key := createdKey{ClientID: id, ClientSecret: secret}
+	var inv struct {
+		ID        string
+		Signature struct {
+			Code      string `json:"code"`
+			VerifyURL string `json:"verify_url"`
+		} `json:"fiscal_signature"`
+		Print         struct{ State string } `json:"print"`
+		Fiscalization struct{ Status, FIC string }
+	}
+	if code := call(t, "POST", base+"/v1/invoices", key, m[4], &inv); code != 201 {
+		t.Fatalf("printed curl: %d %+v", code, inv)
+	}
+	waitFor(t, "FIC and print", func() bool {
+		call(t, "GET", base+"/v1/invoices/"+inv.ID, key, "", &inv)
+		return inv.Fiscalization.FIC != "" && inv.Print.State == "printed"
+	})
+	waitFor(t, "receipt on stdout", func() bool { return strings.Contains(stdout.String(), "[QR] ") })
+	out := stdout.String()
+	for _, want := range []string{"IIC " + inv.Signature.Code, "FIC " + inv.Fiscalization.FIC, "[QR] " + inv.Signature.VerifyURL} {
+		if !strings.Contains(out, want) {
+			t.Errorf("simulated receipt lacks %q:\n%s", want, out)
+		}
 	}
 }
