@@ -30,6 +30,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/invoices/{id}", anyKey(handleInvoiceGet(d)))
 	mux.Handle("GET /v1/invoices/{id}/qr.png", anyKey(handleInvoiceQR(d)))
 	mux.Handle("POST /v1/invoices/{id}/fiscalization/retry", admin(handleFiscalizationRetry(d))) // a second retry of a pending one is a 409
+	mux.Handle("POST /v1/invoices/{id}/reprint", anyKey(create(handleInvoiceReprint(d))))        // one marked copy per Idempotency-Key
+	mux.Handle("POST /v1/print-jobs/{id}/requeue", admin(handlePrintJobRequeue(d)))              // a pending job answers as it is
 	mux.Handle("POST /v1/fiscal/tcr", admin(create(handleTCRRegister(d))))
 	mux.Handle("POST /v1/fiscal/cash-deposits", anyKey(create(handleCashDeposit(d))))
 	mux.Handle("GET /v1/fiscal/registrations/{id}", anyKey(handleRegistrationGet(d)))

@@ -408,7 +408,7 @@ func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) 
 			return fmt.Errorf("enqueue %s: %w", ev, err)
 		}
 		if dead {
-			log.Error().Err(perr).Msg("print job dead; check the printer's journal and reprint by hand")
+			log.Error().Err(perr).Msg("print job dead; check the printer's journal, then requeue it (POST /v1/print-jobs/{id}/requeue)")
 			ps := PrintStatus{PrinterID: p.opts.PrinterID, State: PrintDead, Attempts: j.attempts, LastError: perr.Error()}
 			inv.Print = &ps
 			if err := p.opts.EmitTx(ctx, tx, EventDeadLetter, inv); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -227,6 +228,47 @@ software = "posgate"
 	call(t, "GET", d.url+"/v1/events?type=fiscalization.completed", admin, "", &completed)
 	if strings.Contains(fmt.Sprint(completed), inv.ID) {
 		t.Errorf("profile none fired fiscalization.completed: %v", completed)
+	}
+
+	// POST /v1/invoices/{id}/reprint: a marked copy, once per
+	// Idempotency-Key, and receipt.reprinted.
+	reprint := func(idem string) (int, string) {
+		req, _ := http.NewRequest("POST", d.url+"/v1/invoices/"+inv.ID+"/reprint", nil)
+		req.Header.Set("X-Api-Key", pos.ClientID+":"+pos.ClientSecret)
+		req.Header.Set("Idempotency-Key", idem)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, first := reprint("copy-1")
+	if code != 200 || !strings.Contains(first, `"copy_id"`) {
+		t.Fatalf("reprint: %d %s\n%s", code, first, d.stderr.String())
+	}
+	if code, again := reprint("copy-1"); code != 200 || again != first {
+		t.Fatalf("reprint replayed: %d %s, first %s", code, again, first)
+	}
+	waitFor(t, "the copy", func() bool { return len(sim.Journal()) == 2 })
+	time.Sleep(200 * time.Millisecond) // nothing more may come
+	j = sim.Journal()
+	if len(j) != 2 || !strings.Contains(j[1].Text(), "COPY / DUPLIKAT") || !strings.Contains(j[1].Text(), "No "+inv.Number) {
+		t.Fatalf("%d receipts; the copy:\n%s", len(j), j[len(j)-1].Text())
+	}
+	var reprinted map[string]any
+	call(t, "GET", d.url+"/v1/events?type=receipt.reprinted", admin, "", &reprinted)
+	if n := strings.Count(fmt.Sprint(reprinted), inv.ID+"-copy-"); n != 1 {
+		t.Errorf("receipt.reprinted: %v", reprinted)
+	}
+	// A printed job is not requeued; the route is admin's.
+	var rq map[string]any
+	if code := call(t, "POST", d.url+"/v1/print-jobs/"+inv.ID+"/requeue", admin, "", &rq); code != 409 {
+		t.Errorf("requeue of a printed job: %d %v", code, rq)
+	}
+	if code := call(t, "POST", d.url+"/v1/print-jobs/"+inv.ID+"/requeue", pos, "", &rq); code != 403 {
+		t.Errorf("requeue with a pos key: %d %v", code, rq)
 	}
 }
 

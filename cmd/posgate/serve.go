@@ -223,6 +223,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Certificates:  certs,
 		Invoices:      invoices,
 		Registrations: registrations,
+		PrintJobs:     jobs,
 		Webhooks:      endpoints,
 		Outbox:        relay,
 		Printers:      printerMap(printers),
