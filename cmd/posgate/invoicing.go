@@ -37,12 +37,12 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 		if ip, ok := printers[pc.ID].(interface {
 			Info(context.Context) (device.PrinterInfo, error)
 		}); ok {
-			deps.FiscalMemory = func(ctx context.Context) (string, error) {
+			deps.DeviceSerial = func(ctx context.Context) (string, error) {
 				info, err := ip.Info(ctx)
 				if err != nil {
 					return "", fmt.Errorf("%w: %w", fiscal.ErrPrinterUnavailable, err)
 				}
-				return info.FiscalMemory, nil
+				return info.Serial, nil
 			}
 		}
 	}

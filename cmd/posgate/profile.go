@@ -28,8 +28,8 @@ type countryProfile struct {
 type profileDeps struct {
 	// Width is the receipt line width of the printer that prints.
 	Width int
-	// FiscalMemory reads the fiscal printer's fiscal memory serial.
-	FiscalMemory func(ctx context.Context) (string, error)
+	// DeviceSerial reads the fiscal printer's serial number.
+	DeviceSerial func(ctx context.Context) (string, error)
 }
 
 // newProfile is the one place that names the countries (STYLE §8): a
@@ -60,11 +60,11 @@ func newProfile(f FiscalConfig, deps profileDeps) (countryProfile, error) {
 		if cp.Location, err = time.LoadLocation("Europe/Sofia"); err != nil {
 			return cp, fmt.Errorf("fiscal time zone: %w", err)
 		}
-		fm := deps.FiscalMemory
-		if fm == nil {
-			fm = func(context.Context) (string, error) { return "", fiscal.ErrPrinterUnavailable }
+		serial := deps.DeviceSerial
+		if serial == nil {
+			serial = func(context.Context) (string, error) { return "", fiscal.ErrPrinterUnavailable }
 		}
-		if cp.Profile, err = bg.New(bg.Options{Operator: f.Operator, FiscalMemory: fm}); err != nil {
+		if cp.Profile, err = bg.New(bg.Options{Operator: f.Operator, DeviceSerial: serial}); err != nil {
 			return cp, &ConfigError{Key: "fiscal.operator", Value: strconv.Quote(f.Operator), Err: err}
 		}
 		// Datecs' Bulgarian programming: A 0 %, B 20 %, G 9 %.

@@ -16,12 +16,24 @@ import (
 // SalePrinter is what the profile needs of a Bulgarian fiscal printer.
 type SalePrinter interface {
 	device.ReceiptPrinter
-	// PrintSale prints r as a fiscal receipt opened with the unique
-	// sale number unp, idempotently per r.ID like PrintReceipt.
-	PrintSale(ctx context.Context, unp string, r device.Receipt) (device.ReceiptResult, error)
-	// LastReceiptQR returns the QR data of the last fiscal receipt the
-	// printer closed (Datecs command 74h).
-	LastReceiptQR(ctx context.Context) (string, error)
+	// PrintSale prints r as a fiscal receipt opened with the unique sale
+	// number unp (a storno: the sale's UNP), idempotently per r.ID like
+	// PrintReceipt, and reads back after close what the printer
+	// fiscalized: its QR data and fiscal memory number. A read-back that
+	// fails is an error, and the retry finds the receipt printed and
+	// reads back again (device/datecs does so).
+	PrintSale(ctx context.Context, unp string, r device.Receipt) (Sale, error)
+}
+
+// Sale is a closed fiscal receipt as the printer reports it.
+type Sale struct {
+	device.ReceiptResult
+	// QRData is the fiscal QR code printed on the receipt (Naredba N-18
+	// appendix 18a: "FM*number*YYYY-MM-DD*hh:mm:ss*amount"; Datecs X
+	// 74 (4Ah) option 1).
+	QRData string
+	// FiscalMemory is the number of the printer's fiscal memory.
+	FiscalMemory string
 }
 
 // Options configure a Profile.
@@ -29,9 +41,10 @@ type Options struct {
 	// Operator is the operator code of the UNP: 4 digits or Latin
 	// letters (fiscal.operator).
 	Operator string
-	// FiscalMemory gives the fiscal printer's fiscal memory serial (8
-	// characters), read from the printer. Required.
-	FiscalMemory func(ctx context.Context) (string, error)
+	// DeviceSerial gives the fiscal printer's individual number, the
+	// UNP's first part (two capital letters and six digits, e.g.
+	// "DT279013"), read from the printer. Required.
+	DeviceSerial func(ctx context.Context) (string, error)
 }
 
 // OperatorPattern is the form of the UNP's operator code.
@@ -39,9 +52,10 @@ const OperatorPattern = `^[0-9A-Za-z]{4}$`
 
 var (
 	operatorRE = regexp.MustCompile(OperatorPattern)
-	serialRE   = regexp.MustCompile(`^[0-9A-Z]{8}$`)
-	// UNPPattern is the form of a unique sale number.
-	UNPPattern = regexp.MustCompile(`^[0-9A-Z]{8}-[0-9A-Za-z]{4}-[0-9]{7}$`)
+	serialRE   = regexp.MustCompile(`^[A-Z]{2}[0-9]{6}$`)
+	// UNPPattern is the form of a unique sale number (the NSale of
+	// Datecs 30h: LLDDDDDD-CCCC-DDDDDDD).
+	UNPPattern = regexp.MustCompile(`^[A-Z]{2}[0-9]{6}-[0-9A-Za-z]{4}-[0-9]{7}$`)
 )
 
 // ErrNoSaleNumber: the configured printer cannot open a receipt with a
@@ -54,6 +68,7 @@ type Profile struct {
 
 	mu     sync.Mutex
 	serial string
+	sales  map[string]Sale // printed, by invoice, until Completed takes it
 }
 
 var _ fiscal.Profile = (*Profile)(nil)
@@ -63,10 +78,10 @@ func New(opts Options) (*Profile, error) {
 	if !operatorRE.MatchString(opts.Operator) {
 		return nil, fmt.Errorf("bg: operator code %q: want 4 digits or Latin letters", opts.Operator)
 	}
-	if opts.FiscalMemory == nil {
-		return nil, errors.New("bg: Options.FiscalMemory is required")
+	if opts.DeviceSerial == nil {
+		return nil, errors.New("bg: Options.DeviceSerial is required")
 	}
-	return &Profile{opts: opts}, nil
+	return &Profile{opts: opts, sales: map[string]Sale{}}, nil
 }
 
 // Name implements fiscal.Profile.
@@ -88,31 +103,44 @@ func (p *Profile) Number(bu string, ord int64, year int, dev string) string {
 	return fiscal.DefaultNumber(bu, ord, year, dev)
 }
 
-// fiscalMemory reads the printer's serial once.
-func (p *Profile) fiscalMemory(ctx context.Context) (string, error) {
+// deviceSerial reads the printer's individual number once.
+func (p *Profile) deviceSerial(ctx context.Context) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.serial != "" {
 		return p.serial, nil
 	}
-	s, err := p.opts.FiscalMemory(ctx)
+	s, err := p.opts.DeviceSerial(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read the fiscal memory serial: %w", err)
+		return "", fmt.Errorf("read the printer's serial number: %w", err)
 	}
-	s = strings.ToUpper(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
 	if !serialRE.MatchString(s) {
-		return "", fmt.Errorf("fiscal memory serial %q: want 8 digits or capital letters", s)
+		return "", fmt.Errorf("printer serial number %q: want two capital letters and six digits", s)
 	}
 	p.serial = s
 	return s, nil
 }
 
-// PrepareTx implements fiscal.Profile: the invoice takes the next UNP of
-// this fiscal memory and operator, in its own transaction, so a rolled
-// back invoice gives its sequence number back and none repeats. The
-// sequence never restarts (it is not the yearly invoice ordinal).
+// PrepareTx implements fiscal.Profile: a sale takes the next UNP of this
+// printer and operator, in its own transaction, so a rolled back invoice
+// gives its sequence number back and none repeats. The sequence never
+// restarts (it is not the yearly invoice ordinal). A refund or void
+// carries the UNP of the sale it reverses, as its storno receipt does.
 func (p *Profile) PrepareTx(ctx context.Context, tx *sql.Tx, inv *fiscal.Invoice) error {
-	serial, err := p.fiscalMemory(ctx)
+	if inv.OriginalInvoiceID != nil {
+		var unp sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT json_extract(doc, '$.sale_number') FROM invoices WHERE id = ?", *inv.OriginalInvoiceID).Scan(&unp)
+		if err != nil {
+			return fmt.Errorf("read the UNP of %s: %w", *inv.OriginalInvoiceID, err)
+		}
+		if !unp.Valid || unp.String == "" {
+			return &fiscal.ValidationError{Field: "original_invoice_id", Message: "the original invoice has no unique sale number"}
+		}
+		inv.SaleNumber = unp.String
+		return nil
+	}
+	serial, err := p.deviceSerial(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", fiscal.ErrPrinterUnavailable, err)
 	}
@@ -148,31 +176,35 @@ func (p *Profile) Print(ctx context.Context, pr device.ReceiptPrinter, inv fisca
 		return device.ReceiptResult{}, fmt.Errorf("bg: invoice %s has no valid UNP (%q)", inv.ID, inv.SaleNumber)
 	}
 	r.Footer = []string{"No " + inv.Number}
-	return sp.PrintSale(ctx, inv.SaleNumber, r)
+	sale, err := sp.PrintSale(ctx, inv.SaleNumber, r)
+	if err != nil {
+		return device.ReceiptResult{}, err
+	}
+	p.mu.Lock()
+	p.sales[inv.ID] = sale
+	p.mu.Unlock()
+	return sale.ReceiptResult, nil
 }
 
 // Completed implements fiscal.Profile: the closed fiscal receipt is the
-// fiscalization. Its QR data is read back from the printer; if that
-// fails the event still fires, without it, and the error says why.
-func (p *Profile) Completed(ctx context.Context, pr device.ReceiptPrinter, inv fiscal.Invoice, res device.ReceiptResult, fm string) (any, error) {
-	if fm == "" {
-		fm, _, _ = strings.Cut(inv.SaleNumber, "-")
+// fiscalization, and the event carries what the printer reported of it.
+func (p *Profile) Completed(_ context.Context, _ device.ReceiptPrinter, inv fiscal.Invoice, res device.ReceiptResult, fm string) (any, error) {
+	p.mu.Lock()
+	sale, ok := p.sales[inv.ID]
+	delete(p.sales, inv.ID)
+	p.mu.Unlock()
+	if sale.FiscalMemory != "" {
+		fm = sale.FiscalMemory
 	}
 	data := map[string]any{
 		"invoice_id": inv.ID, "invoice_number": inv.Number, "unp": inv.SaleNumber,
-		"receipt_number": res.Number, "fiscal_memory_serial": fm, "qr_data": "",
+		"receipt_number": res.Number, "fiscal_memory_serial": fm, "qr_data": sale.QRData,
 	}
 	if !res.Time.IsZero() {
 		data["closed_at"] = res.Time.UTC()
 	}
-	sp, ok := pr.(SalePrinter)
 	if !ok {
-		return data, ErrNoSaleNumber
+		return data, fmt.Errorf("bg: no printed sale of %s", inv.ID)
 	}
-	qr, err := sp.LastReceiptQR(ctx)
-	if err != nil {
-		return data, fmt.Errorf("read the receipt's QR data: %w", err)
-	}
-	data["qr_data"] = qr
 	return data, nil
 }

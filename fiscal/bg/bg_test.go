@@ -21,34 +21,39 @@ import (
 
 // fakePrinter is a Bulgarian fiscal printer as bg.SalePrinter sees it:
 // it takes the UNP at receipt open, numbers receipts, prints each
-// document ID once, and gives the last receipt's QR data in the form of
-// Naredba N-18 annex 31 (fiscal memory*receipt number*date*time*amount).
-// device/datecs does this on the wire (command 30h with the UNP, 74h).
+// document ID once, refuses a UNP a closed sale used (a storno carries
+// its sale's), and reports the receipt's QR data in the form of Naredba
+// N-18 appendix 18a (fiscal memory*document number*date*time*amount).
+// device/datecs does this on the wire (30h with the UNP, 4Ah read-back).
 type fakePrinter struct {
 	mu       sync.Mutex
 	serial   string
+	fm       string
 	fmErr    error
 	next     int
-	printed  map[string]device.ReceiptResult
+	printed  map[string]bg.Sale
+	used     map[string]bool
 	unps     []string
 	receipts []device.Receipt
-	lastQR   string
 }
 
 func newFake() *fakePrinter {
-	return &fakePrinter{serial: "DT279013", next: 41, printed: map[string]device.ReceiptResult{}}
+	return &fakePrinter{serial: "DT279013", fm: "02279013", next: 41, printed: map[string]bg.Sale{}, used: map[string]bool{}}
 }
 
 func (f *fakePrinter) PrintReceipt(context.Context, device.Receipt) (device.ReceiptResult, error) {
 	return device.ReceiptResult{}, errors.New("a Bulgarian sale must be opened with its UNP")
 }
 
-func (f *fakePrinter) PrintSale(_ context.Context, unp string, r device.Receipt) (device.ReceiptResult, error) {
+func (f *fakePrinter) PrintSale(_ context.Context, unp string, r device.Receipt) (bg.Sale, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if res, ok := f.printed[r.ID]; ok {
-		res.Recovered = true
-		return res, nil
+	if s, ok := f.printed[r.ID]; ok {
+		s.Recovered = true
+		return s, nil
+	}
+	if r.Storno == nil && f.used[unp] {
+		return bg.Sale{}, fmt.Errorf("UNP %s used by a closed sale", unp)
 	}
 	var total int64
 	for _, p := range r.Payments {
@@ -56,20 +61,16 @@ func (f *fakePrinter) PrintSale(_ context.Context, unp string, r device.Receipt)
 	}
 	f.next++
 	res := device.ReceiptResult{ID: r.ID, Number: f.next, Amount: total, Time: time.Date(2026, 12, 6, 10, 30, 0, 0, time.UTC)}
-	f.printed[r.ID] = res
+	s := bg.Sale{ReceiptResult: res, FiscalMemory: f.fm,
+		QRData: fmt.Sprintf("%s*%07d*2026-12-06*10:30:00*%d.%02d", f.fm, res.Number, total/100, total%100)}
+	f.printed[r.ID] = s
+	f.used[unp] = true
 	f.unps = append(f.unps, unp)
 	f.receipts = append(f.receipts, r)
-	f.lastQR = fmt.Sprintf("%s*%07d*2026-12-06*10:30:00*%d.%02d", f.serial, res.Number, total/100, total%100)
-	return res, nil
+	return s, nil
 }
 
-func (f *fakePrinter) LastReceiptQR(context.Context) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastQR, nil
-}
-
-func (f *fakePrinter) FiscalMemory(context.Context) (string, error) {
+func (f *fakePrinter) Serial(context.Context) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.serial, f.fmErr
@@ -120,7 +121,7 @@ var sale = fiscal.NewInvoice{Type: fiscal.TypeSale,
 func rig(t *testing.T, p *fakePrinter) (*fiscal.Invoices, *fiscal.PrintJobs, *events) {
 	t.Helper()
 	db := storetest.Open(t)
-	prof, err := bg.New(bg.Options{Operator: "0001", FiscalMemory: p.FiscalMemory})
+	prof, err := bg.New(bg.Options{Operator: "0001", DeviceSerial: p.Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestSaleFiscalizedByPrinter(t *testing.T) {
 		t.Fatalf("%d fiscalization.completed, want 2", len(done))
 	}
 	want := map[string]any{"invoice_id": inv.ID, "unp": inv.SaleNumber, "receipt_number": float64(42),
-		"fiscal_memory_serial": "DT279013", "qr_data": "DT279013*0000042*2026-12-06*10:30:00*5.00"}
+		"fiscal_memory_serial": "02279013", "qr_data": "02279013*0000042*2026-12-06*10:30:00*5.00"}
 	for k, v := range want {
 		if done[0][k] != v {
 			t.Errorf("completed %s = %v, want %v", k, done[0][k], v)
@@ -181,6 +182,22 @@ func TestSaleFiscalizedByPrinter(t *testing.T) {
 	}
 	if pr := ev.of(fiscal.EventReceiptPrinted); len(pr) != 2 || pr[1]["sale_number"] != inv2.SaleNumber {
 		t.Errorf("receipt.printed: %v", pr)
+	}
+
+	// A void is a storno receipt with the sale's UNP, and takes no new one.
+	void, err := invoices.Create(ctx, fiscal.NewInvoice{Type: fiscal.TypeVoid, OriginalInvoiceID: inv.ID}, fiscal.Caller{KeyID: "key_1", IdempotencyKey: "v1"})
+	if err != nil || void.SaleNumber != inv.SaleNumber {
+		t.Fatalf("void: UNP %q, %v", void.SaleNumber, err)
+	}
+	if did, err := jobs.RunOnce(ctx); !did || err != nil {
+		t.Fatalf("void print: %v %v", did, err)
+	}
+	if len(p.receipts) != 3 || p.receipts[2].Storno == nil || p.unps[2] != inv.SaleNumber {
+		t.Fatalf("void printed as %+v with UNP %q", p.receipts[len(p.receipts)-1].Storno, p.unps[len(p.unps)-1])
+	}
+	next, err := invoices.Create(ctx, sale, fiscal.Caller{KeyID: "key_1", IdempotencyKey: "s3"})
+	if err != nil || next.SaleNumber != "DT279013-0001-0000003" {
+		t.Fatalf("sale after a void: UNP %q, %v", next.SaleNumber, err)
 	}
 }
 
@@ -210,7 +227,7 @@ func TestNoSerialRefusesAndTakesNoNumber(t *testing.T) {
 // A printer that cannot take a UNP (a receipt printer) is refused per
 // receipt, and the profile's requirements say a fiscal printer.
 func TestNeedsSalePrinter(t *testing.T) {
-	prof, err := bg.New(bg.Options{Operator: "0001", FiscalMemory: newFake().FiscalMemory})
+	prof, err := bg.New(bg.Options{Operator: "0001", DeviceSerial: newFake().Serial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +238,19 @@ func TestNeedsSalePrinter(t *testing.T) {
 	if !errors.Is(err, bg.ErrNoSaleNumber) {
 		t.Errorf("err %v, want ErrNoSaleNumber", err)
 	}
+	for _, serial := range []string{"02279013", "DT27901", "dt279013"} {
+		f := newFake()
+		f.serial = serial
+		prof, _ := bg.New(bg.Options{Operator: "0001", DeviceSerial: f.Serial})
+		if err := prof.PrepareTx(context.Background(), nil, &fiscal.Invoice{}); err == nil {
+			t.Errorf("serial %q accepted for a UNP", serial)
+		}
+	}
+	if !errors.Is(err, bg.ErrNoSaleNumber) {
+		t.Errorf("err %v, want ErrNoSaleNumber", err)
+	}
 	for _, op := range []string{"", "1", "00001", "00-1"} {
-		if _, err := bg.New(bg.Options{Operator: op, FiscalMemory: newFake().FiscalMemory}); err == nil {
+		if _, err := bg.New(bg.Options{Operator: op, DeviceSerial: newFake().Serial}); err == nil {
 			t.Errorf("operator %q accepted", op)
 		}
 	}
