@@ -272,26 +272,24 @@ software = "posgate"
 	}
 }
 
-// make run with configs/dev.toml: serve --dev --simulate starts the
-// simulated tax service and an ESC/POS receipt printer, and the printed
-// invoice curl ends with a FIC on the invoice and a receipt with IIC, FIC
-// and the QR code of the verification URL.
-func TestDevSimulateMEPipeline(t *testing.T) {
-	dev := string(mustRead(t, "../../configs/dev.toml"))
-	dev = dev[strings.Index(dev, "[fiscal]"):] // writeConfig sets listen and data_dir
-	cfg := writeConfig(t, dev)
+// devSimulate runs serve --dev --simulate on cfgText until the test ends
+// and returns its base URL, the printed invoice curl's key and body, and
+// its stdout.
+func devSimulate(t *testing.T, cfgText string) (string, createdKey, string, *syncBuffer) {
+	t.Helper()
+	cfg := writeConfig(t, cfgText)
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", cfg, "--dev", "--simulate"}, noenv, stdout, io.Discard)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-	}()
+	})
 	var base string
 	waitFor(t, "listen line", func() bool {
 		if m := listenLine.FindStringSubmatch(stdout.String()); m != nil {
@@ -301,11 +299,23 @@ func TestDevSimulateMEPipeline(t *testing.T) {
 	})
 	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -H 'Content-Type: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
 		FindStringSubmatch(stdout.String())
-	if m == nil || !strings.Contains(stdout.String(), "receipt printer p1 (ESC/POS)") {
-		t.Fatalf("no invoice curl or simulated receipt printer:\n%s", stdout.String())
+	if m == nil {
+		t.Fatalf("no invoice curl:\n%s", stdout.String())
 	}
 	id, secret, _ := strings.Cut(m[1], ":")
-	key := createdKey{ClientID: id, ClientSecret: secret}
+	return base, createdKey{ClientID: id, ClientSecret: secret}, m[4], stdout
+}
+
+// make run with configs/dev.toml: serve --dev --simulate starts the
+// simulated tax service and an ESC/POS receipt printer, and the printed
+// invoice curl ends with a FIC on the invoice and a receipt with IIC, FIC
+// and the QR code of the verification URL.
+func TestDevSimulateMEPipeline(t *testing.T) {
+	dev := string(mustRead(t, "../../configs/dev.toml"))
+	base, key, body, stdout := devSimulate(t, dev[strings.Index(dev, "[fiscal]"):]) // writeConfig sets listen and data_dir
+	if !strings.Contains(stdout.String(), "receipt printer p1 (ESC/POS)") {
+		t.Fatalf("no simulated receipt printer:\n%s", stdout.String())
+	}
 	var inv struct {
 		ID        string
 		Signature struct {
@@ -315,7 +325,7 @@ func TestDevSimulateMEPipeline(t *testing.T) {
 		Print         struct{ State string } `json:"print"`
 		Fiscalization struct{ Status, FIC string }
 	}
-	if code := call(t, "POST", base+"/v1/invoices", key, m[4], &inv); code != 201 {
+	if code := call(t, "POST", base+"/v1/invoices", key, body, &inv); code != 201 {
 		t.Fatalf("printed curl: %d %+v", code, inv)
 	}
 	waitFor(t, "FIC and print", func() bool {
@@ -329,4 +339,30 @@ func TestDevSimulateMEPipeline(t *testing.T) {
 			t.Errorf("simulated receipt lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// make run with country "none": no dev certificate is made, and the
+// printed invoice curl still issues an invoice, printed on p1.
+func TestDevSimulateNone(t *testing.T) {
+	base, key, body, stdout := devSimulate(t, "[fiscal]\ncountry = \"none\"\ntin = \"1\"\nbusiness_unit = \"shop1\"\ntcr = \"till1\"\nsoftware = \"posgate\"\n")
+	var inv struct {
+		ID            string
+		CertificateID string                 `json:"certificate_id"`
+		Print         struct{ State string } `json:"print"`
+	}
+	if code := call(t, "POST", base+"/v1/invoices", key, body, &inv); code != 201 {
+		t.Fatalf("printed curl: %d %+v", code, inv)
+	}
+	waitFor(t, "print", func() bool {
+		call(t, "GET", base+"/v1/invoices/"+inv.ID, key, "", &inv)
+		return inv.Print.State == "printed"
+	})
+	var certs struct{ Data []any }
+	if code := call(t, "GET", base+"/v1/certificates", key, "", &certs); code != 200 {
+		t.Fatalf("certificates: %d", code)
+	}
+	if len(certs.Data) != 0 || inv.CertificateID != "cert_none" {
+		t.Errorf("certificates %v, invoice's %q: a profile that signs nothing needs none", certs.Data, inv.CertificateID)
+	}
+	waitFor(t, "receipt on stdout", func() bool { return strings.Contains(stdout.String(), "--- simulated printer p1 ---") })
 }
