@@ -52,6 +52,14 @@ func handleInvoiceReprint(d Deps) http.Handler {
 	})
 }
 
+// printJobRequeueResponse is the answer of POST /v1/print-jobs/{id}/requeue.
+type printJobRequeueResponse struct {
+	InvoiceID string `json:"invoice_id"`
+	// Requeued is false when the job was pending already (nothing done).
+	Requeued bool               `json:"requeued"`
+	Print    fiscal.PrintStatus `json:"print"`
+}
+
 // handlePrintJobRequeue makes a dead print job pending again (admin,
 // POST /v1/print-jobs/{id}/requeue, id the invoice's); event
 // print_job.requeued. A pending job answers as it is.
@@ -68,6 +76,6 @@ func handlePrintJobRequeue(d Deps) http.Handler {
 			return
 		}
 		d.Log.Info().Str(logkey.InvoiceID, id).Bool("requeued", requeued).Msg("print job requeue asked")
-		writeJSON(w, http.StatusOK, map[string]any{"invoice_id": id, "requeued": requeued, "print": st})
+		writeJSON(w, http.StatusOK, printJobRequeueResponse{InvoiceID: id, Requeued: requeued, Print: st})
 	})
 }
