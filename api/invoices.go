@@ -120,6 +120,8 @@ func invoiceError(err error) error {
 		return e
 	case errors.Is(err, fiscal.ErrPrinterRatesUnknown):
 		return &Error{Code: CodeDeviceUnavailable, Message: err.Error() + "; retry once the printer is online"}
+	case errors.Is(err, fiscal.ErrPrinterUnavailable):
+		return &Error{Code: CodeDeviceUnavailable, Message: err.Error() + "; retry once the printer is online"}
 	case errors.Is(err, fiscal.ErrInvoiceNotFound):
 		return notFound("invoice")
 	case errors.Is(err, fiscal.ErrBadCursor):

@@ -46,6 +46,9 @@ type Deps struct {
 	// Registrations serves the tax service routes (/v1/fiscal/…,
 	// fiscalization retry). Optional: without it those routes answer 503.
 	Registrations *fiscal.Registrations
+	// PrintJobs serves reprints and requeues of print jobs. Optional:
+	// without it those routes answer 503.
+	PrintJobs *fiscal.PrintJobs
 	// Webhooks and Outbox serve /v1/webhooks, /v1/deliveries and
 	// /v1/events. Optional: without them those routes answer 503.
 	Webhooks *webhook.Endpoints

@@ -190,7 +190,7 @@ const certColumns = `id, label, subject, issuer, serial, thumbprint, tin, key_ty
 
 // List returns every certificate, newest first, deactivated ones included.
 func (c *Certificates) List(ctx context.Context) ([]Certificate, error) {
-	rows, err := c.db.Read.QueryContext(ctx, "SELECT "+certColumns+" FROM certificates ORDER BY created_at DESC, id")
+	rows, err := c.db.Read.QueryContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id != '"+NoCertificate+"' ORDER BY created_at DESC, id")
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
@@ -212,7 +212,7 @@ func (c *Certificates) List(ctx context.Context) ([]Certificate, error) {
 
 // Get returns one certificate. Returns ErrCertificateNotFound if none.
 func (c *Certificates) Get(ctx context.Context, id string) (Certificate, error) {
-	cert, err := c.scan(c.db.Read.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ?", id), c.opts.Now())
+	cert, err := c.scan(c.db.Read.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), c.opts.Now())
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, ErrCertificateNotFound
 	}
@@ -235,7 +235,7 @@ func (c *Certificates) Deactivate(ctx context.Context, id string) (Certificate, 
 			return fmt.Errorf("deactivate certificate %s: %w", id, err)
 		}
 		n, _ := res.RowsAffected()
-		cert, err = c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ?", id), now)
+		cert, err = c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrCertificateNotFound
 		}
@@ -263,7 +263,7 @@ func (c *Certificates) Deactivate(ctx context.Context, id string) (Certificate, 
 func (c *Certificates) SignerTx(ctx context.Context, tx *sql.Tx, id string) (Certificate, crypto.Signer, error) {
 	now := c.opts.Now()
 	var sealed []byte
-	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+", key_sealed FROM certificates WHERE id = ?", id), now, &sealed)
+	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+", key_sealed FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, nil, ErrCertificateNotFound
 	}

@@ -97,8 +97,11 @@ type Invoice struct {
 	Payments          []Payment `json:"payments"`
 	Totals            Totals    `json:"totals"`
 	Signature         Signature `json:"fiscal_signature"`
-	CertificateID     string    `json:"certificate_id"`
-	KeyID             string    `json:"api_key_id"`
+	// SaleNumber is a unique sale number the profile assigns, printed
+	// with the receipt (bg: the UNP given at receipt open); "" if none.
+	SaleNumber    string `json:"sale_number,omitempty"`
+	CertificateID string `json:"certificate_id"`
+	KeyID         string `json:"api_key_id"`
 	// Print is the invoice's print job, when a printer is configured.
 	Print *PrintStatus `json:"print,omitempty"`
 	// Fiscalization is the registration with the tax service, for the

@@ -2,6 +2,7 @@ package fiscal
 
 import (
 	"context"
+	"crypto"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,10 @@ type EmitTxFunc func(ctx context.Context, tx *sql.Tx, eventType string, data any
 // InvoicesOptions configure Invoices. Scheme and Certificates are
 // required, and so are the identifiers the scheme signs.
 type InvoicesOptions struct {
+	// Profile, when set, is the country profile: its Scheme replaces
+	// Scheme (nil: nothing is signed and no certificate is needed), and
+	// it numbers and completes each invoice.
+	Profile      Profile
 	Scheme       Scheme
 	Certificates *Certificates
 	// EmitTx writes events. Default EmitToOutbox.
@@ -96,8 +101,11 @@ type Invoices struct {
 // NewInvoices returns Invoices over db. It panics on missing required
 // options: a programmer's error.
 func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
-	if db == nil || opts.Scheme == nil || opts.Certificates == nil {
-		panic("fiscal: db, Scheme and Certificates are required")
+	if opts.Profile != nil {
+		opts.Scheme = opts.Profile.Scheme()
+	}
+	if db == nil || (opts.Scheme == nil && opts.Profile == nil) || (opts.Scheme != nil && opts.Certificates == nil) {
+		panic("fiscal: db, a Profile or Scheme, and Certificates for a Scheme are required")
 	}
 	if opts.EmitTx == nil {
 		opts.EmitTx = EmitToOutbox
@@ -153,10 +161,10 @@ func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoic
 	if err != nil {
 		return Invoice{}, err
 	}
-	if c.CertificateID == "" {
+	if s.opts.Scheme != nil && c.CertificateID == "" {
 		return Invoice{}, ErrNoCertificate
 	}
-	if req.CertificateID != "" && req.CertificateID != c.CertificateID {
+	if s.opts.Scheme != nil && req.CertificateID != "" && req.CertificateID != c.CertificateID {
 		return Invoice{}, ErrCertificateNotBound
 	}
 	var inv Invoice
@@ -188,9 +196,13 @@ func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoic
 }
 
 func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, items []Item, pays []Payment, c Caller) (Invoice, error) {
-	cert, signer, err := s.opts.Certificates.SignerTx(ctx, tx, c.CertificateID)
-	if err != nil {
-		return Invoice{}, err
+	// A profile that signs nothing needs no certificate.
+	cert, signer := Certificate{ID: NoCertificate}, crypto.Signer(nil)
+	if s.opts.Scheme != nil {
+		var err error
+		if cert, signer, err = s.opts.Certificates.SignerTx(ctx, tx, c.CertificateID); err != nil {
+			return Invoice{}, err
+		}
 	}
 	if cert.TIN != "" && s.opts.TIN != "" && cert.TIN != s.opts.TIN {
 		return Invoice{}, fmt.Errorf("%w: certificate %s is for %s, the device is configured for %s", ErrTINMismatch, cert.ID, cert.TIN, s.opts.TIN)
@@ -247,7 +259,7 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	inv := Invoice{
 		ID:            "inv_" + randomID(),
 		Type:          req.Type,
-		Number:        fmt.Sprintf("%s/%d/%d/%s", s.opts.BusinessUnit, ord, year, s.opts.Device),
+		Number:        DefaultNumber(s.opts.BusinessUnit, ord, year, s.opts.Device),
 		Ordinal:       ord,
 		Year:          year,
 		BusinessUnit:  s.opts.BusinessUnit,
@@ -265,15 +277,25 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	if req.OriginalInvoiceID != "" {
 		inv.OriginalInvoiceID = &req.OriginalInvoiceID
 	}
-	sig, err := s.opts.Scheme.Sign(ctx, signer, Document{
-		TIN: tin, IssuedAt: issued, Ordinal: ord, BusinessUnit: s.opts.BusinessUnit,
-		Device: s.opts.Device, Software: s.opts.Software, Total: Money(totals.Total),
-	})
-	if err != nil {
-		return Invoice{}, fmt.Errorf("sign invoice: %w", err)
+	if s.opts.Profile != nil {
+		inv.Number = s.opts.Profile.Number(s.opts.BusinessUnit, ord, year, s.opts.Device)
 	}
-	sig.CertificateSerial, sig.CertificateSHA256 = cert.Serial, cert.Thumbprint
-	inv.Signature = sig
+	if s.opts.Scheme != nil {
+		sig, err := s.opts.Scheme.Sign(ctx, signer, Document{
+			TIN: tin, IssuedAt: issued, Ordinal: ord, BusinessUnit: s.opts.BusinessUnit,
+			Device: s.opts.Device, Software: s.opts.Software, Total: Money(totals.Total),
+		})
+		if err != nil {
+			return Invoice{}, fmt.Errorf("sign invoice: %w", err)
+		}
+		sig.CertificateSerial, sig.CertificateSHA256 = cert.Serial, cert.Thumbprint
+		inv.Signature = sig
+	}
+	if s.opts.Profile != nil {
+		if err := s.opts.Profile.PrepareTx(ctx, tx, &inv); err != nil {
+			return Invoice{}, err
+		}
+	}
 	if s.opts.PrinterID != "" {
 		inv.Print = &PrintStatus{PrinterID: s.opts.PrinterID, State: PrintPending}
 	}

@@ -34,7 +34,9 @@ func NewLedger(db *store.DB) *Ledger {
 // connection: the attempt saved a moment ago must be seen.
 func (l *Ledger) LoadAttempt(ctx context.Context, id string) (device.PrintAttempt, bool, error) {
 	var raw sql.NullString
-	err := l.db.Write.QueryRowContext(ctx, "SELECT attempt FROM print_jobs WHERE invoice_id = ?", id).Scan(&raw)
+	// A receipt's job, else a marked copy's row (Reprint).
+	err := l.db.Write.QueryRowContext(ctx, `SELECT attempt FROM print_jobs WHERE invoice_id = ?
+		UNION ALL SELECT attempt FROM print_copies WHERE id = ? LIMIT 1`, id, id).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !raw.Valid) {
 		return device.PrintAttempt{}, false, nil
 	}
@@ -49,7 +51,8 @@ func (l *Ledger) LoadAttempt(ctx context.Context, id string) (device.PrintAttemp
 }
 
 // SaveAttempt implements device.PrintLedger. It fails for a document
-// that has no print job: printing without one would leave no record.
+// that has no print job and is no copy: printing without one would leave
+// no record.
 func (l *Ledger) SaveAttempt(ctx context.Context, a device.PrintAttempt) error {
 	raw, err := json.Marshal(a)
 	if err != nil {
@@ -57,6 +60,13 @@ func (l *Ledger) SaveAttempt(ctx context.Context, a device.PrintAttempt) error {
 	}
 	return l.db.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE print_jobs SET attempt = ? WHERE invoice_id = ?", string(raw), a.ID)
+		if err != nil {
+			return fmt.Errorf("save print attempt %s: %w", a.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		res, err = tx.ExecContext(ctx, "UPDATE print_copies SET attempt = ? WHERE id = ?", string(raw), a.ID)
 		if err != nil {
 			return fmt.Errorf("save print attempt %s: %w", a.ID, err)
 		}

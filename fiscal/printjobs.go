@@ -37,6 +37,11 @@ type PrintJobsOptions struct {
 	Log    zerolog.Logger
 	// Receipt shapes the printed receipt (operator, VAT groups, width).
 	Receipt ReceiptOptions
+	// Profile, when set, prints each receipt (what it shows beside the
+	// lines and payments) and says whether printing completes the
+	// fiscalization. Without it the receipt shows the signature
+	// (SignatureFooter) and fiscalization.completed fires on print.
+	Profile Profile
 	// Backoff is the wait before the n-th retry (the last entry repeats).
 	// Default 2 s, 5 s, 15 s, 30 s, 60 s.
 	Backoff []time.Duration
@@ -226,7 +231,11 @@ func (p *PrintJobs) RunOnce(ctx context.Context) (bool, error) {
 		ro, perr = p.receiptOptions(ctx, inv)
 	}
 	if perr == nil {
-		res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, ro, orig))
+		if p.opts.Profile != nil {
+			res, perr = p.opts.Profile.Print(ctx, p.opts.Printer, inv, receiptBody(inv, ro, orig))
+		} else {
+			res, perr = p.opts.Printer.PrintReceipt(ctx, receiptOf(inv, ro, orig))
+		}
 	}
 	if perr != nil && ctx.Err() != nil {
 		// Shutting down mid-print: the ledger lets the next start resume.
@@ -251,6 +260,17 @@ func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.
 	inv.Print = &ps
 	p.opts.Log.Info().Str(logkey.InvoiceID, inv.ID).Int(logkey.ReceiptNo, res.Number).Bool("recovered", res.Recovered).
 		Msg("invoice printed")
+	var completed any = inv
+	if p.opts.Profile != nil {
+		// The profile may ask the printer what it fiscalized (bg: the
+		// receipt's QR data); what it could not read is logged, and the
+		// event carries the rest.
+		var err error
+		completed, err = p.opts.Profile.Completed(ctx, p.opts.Printer, inv, res, fm)
+		if err != nil {
+			p.opts.Log.Warn().Err(err).Str(logkey.InvoiceID, inv.ID).Msg("read fiscalization data after print")
+		}
+	}
 	return p.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE print_jobs SET state = 'printed', receipt_number = ?, fiscal_memory = ?,
 			printed_at = ?, last_error = '', updated_at = ? WHERE invoice_id = ?`,
@@ -263,10 +283,16 @@ func (p *PrintJobs) printed(ctx context.Context, inv Invoice, j job, res device.
 			"receipt_number": res.Number, "fiscal_memory_serial": fm, "amount": res.Amount,
 			"attempts": j.attempts, "recovered": res.Recovered,
 		}
+		if inv.SaleNumber != "" {
+			printedData["sale_number"] = inv.SaleNumber
+		}
 		if err := p.opts.EmitTx(ctx, tx, EventReceiptPrinted, printedData); err != nil {
 			return fmt.Errorf("enqueue %s: %w", EventReceiptPrinted, err)
 		}
-		if err := p.opts.EmitTx(ctx, tx, EventCompleted, inv); err != nil {
+		if completed == nil {
+			return nil
+		}
+		if err := p.opts.EmitTx(ctx, tx, EventCompleted, completed); err != nil {
 			return fmt.Errorf("enqueue %s: %w", EventCompleted, err)
 		}
 		return nil
@@ -382,7 +408,7 @@ func (p *PrintJobs) failed(ctx context.Context, inv Invoice, j job, perr error) 
 			return fmt.Errorf("enqueue %s: %w", ev, err)
 		}
 		if dead {
-			log.Error().Err(perr).Msg("print job dead; check the printer's journal and reprint by hand")
+			log.Error().Err(perr).Msg("print job dead; check the printer's journal, then requeue it (POST /v1/print-jobs/{id}/requeue)")
 			ps := PrintStatus{PrinterID: p.opts.PrinterID, State: PrintDead, Attempts: j.attempts, LastError: perr.Error()}
 			inv.Print = &ps
 			if err := p.opts.EmitTx(ctx, tx, EventDeadLetter, inv); err != nil {

@@ -38,13 +38,11 @@ type printedReceipt struct {
 	FiscalMemory string
 }
 
-// receiptOf is the fiscal receipt of an invoice: its lines with their VAT
-// groups, its payments, and after them the invoice number, the IIC and
-// the verification URL as comment lines, so a customer can check the
-// receipt by hand or by its QR code. A refund or void is a storno receipt
+// receiptBody is the fiscal receipt of an invoice: its lines with their
+// VAT groups and its payments; the profile adds what it shows. A refund or void is a storno receipt
 // of orig, the sale's printed receipt, with the amounts as positive
 // numbers (the printer takes them off the day's turnover).
-func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Receipt {
+func receiptBody(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Receipt {
 	hdr := device.ReceiptHeader{Operator: o.Operator, Password: o.Password}
 	r := device.Receipt{ID: inv.ID, Header: hdr}
 	if orig != nil {
@@ -76,12 +74,14 @@ func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Recei
 		}
 		r.Payments = append(r.Payments, device.Payment{Mode: mode, Amount: abs(p.Amount)})
 	}
-	r.Footer = append(r.Footer, "No "+inv.Number, "IIC "+inv.Signature.Code)
-	if f := inv.Fiscalization; f != nil && f.FIC != "" {
-		r.Footer = append(r.Footer, "FIC "+f.FIC)
-	}
-	r.Footer = append(r.Footer, chunk(inv.Signature.VerifyURL, o.Width)...)
-	r.QR = inv.Signature.VerifyURL
+	return r
+}
+
+// receiptOf is receiptBody with the signature footer (SignatureFooter):
+// the receipt of a signed invoice when no profile shapes it.
+func receiptOf(inv Invoice, o ReceiptOptions, orig *printedReceipt) device.Receipt {
+	r := receiptBody(inv, o, orig)
+	r.Footer, r.QR = SignatureFooter(inv, o.Width)
 	return r
 }
 

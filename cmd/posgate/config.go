@@ -112,7 +112,9 @@ type FiscalConfig struct {
 	TCR          string `toml:"tcr"`
 	Software     string `toml:"software"`
 	VerifyURL    string `toml:"verify_url"`
-	// Country picks the verification portal and time zone: me or al.
+	// Country picks the fiscal profile (me, al, bg or none: cmd/posgate
+	// newProfile and docs/profile-*.md): what is signed, registered and
+	// printed, the time zone and the VAT rates.
 	Country string `toml:"country"`
 	// Environment is the portal: test or production.
 	Environment string `toml:"environment"`
@@ -422,8 +424,13 @@ func (c Config) Validate() error {
 	if c.Fiscal.Scheme != "me-iic" {
 		return bad("fiscal.scheme", strconv.Quote(c.Fiscal.Scheme), `want "me-iic"`)
 	}
-	if c.Fiscal.Country != "me" && c.Fiscal.Country != "al" {
-		return bad("fiscal.country", strconv.Quote(c.Fiscal.Country), `want "me" or "al"`)
+	// The country profile decides what else must and must not be set.
+	prof, err := newProfile(c.Fiscal, profileDeps{})
+	if err != nil {
+		return err
+	}
+	if err := checkProfile(c, prof.Requirements()); err != nil {
+		return err
 	}
 	if c.Fiscal.Environment != "test" && c.Fiscal.Environment != "production" {
 		return bad("fiscal.environment", strconv.Quote(c.Fiscal.Environment), `want "test" or "production"`)

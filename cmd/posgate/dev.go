@@ -18,8 +18,8 @@ import (
 
 // bootstrapDev gives an empty store what `make run` needs to be tried at
 // once, in --dev only: an admin key, printed once with curl lines, and —
-// when fiscal is configured — a self-signed development certificate for
-// the configured TIN bound to that key, so invoices can be made and
+// when fiscal is configured and the country profile signs — a self-signed
+// development certificate for the configured TIN bound to that key, so invoices can be made and
 // printed on the simulator. The certificate says in its name that it is
 // not for production, and a real one replaces it with `posgate certs
 // import --bind`.
@@ -32,7 +32,12 @@ func bootstrapDev(ctx context.Context, cfg Config, keys *apikey.Keys, certs *fis
 		return nil
 	}
 	var certID string
-	if cfg.Fiscal.Enabled() {
+	// A profile that signs nothing (bg, none) needs no certificate.
+	cp, err := newProfile(cfg.Fiscal, profileDeps{})
+	if err != nil {
+		return err
+	}
+	if cfg.Fiscal.Enabled() && cp.Requirements().Certificate {
 		c, err := devCertificate(ctx, certs, cfg.Fiscal.TIN)
 		if err != nil {
 			return fmt.Errorf("create dev certificate: %w", err)
@@ -44,7 +49,7 @@ func bootstrapDev(ctx context.Context, cfg Config, keys *apikey.Keys, certs *fis
 		return fmt.Errorf("create dev admin key: %w", err)
 	}
 	printCreatedKey(stdout, created, cfg.Listen)
-	if certID != "" {
+	if cfg.Fiscal.Enabled() {
 		fmt.Fprintf(stdout, "  Invoice: curl -s -X POST -H 'X-Api-Key: %s:%s' -H \"Idempotency-Key: $(date +%%s%%N)\" -H 'Content-Type: application/json' "+
 			`-d '{"type":"sale","items":[{"name":"Espresso","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}' `+
 			"http://%s/v1/invoices\n", created.ClientID, created.ClientSecret, cfg.Listen)

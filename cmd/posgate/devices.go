@@ -25,16 +25,17 @@ import (
 	"github.com/posgate/posgate/store"
 )
 
-// vatGroupsFor maps the country's VAT rates (hundredths of a percent) to
-// printer groups A…H: Montenegro's 21 %, 7 % and 0 %; Albania's 20 %,
-// 10 %, 6 % and 0 %. With a printer, invoices take the rates the printer
-// reports instead (fiscal.PrinterRates); this table is for invoices
-// without a printer and for the printer `serve --simulate` programs.
-func vatGroupsFor(country string) map[int64]int {
-	if country == "al" {
-		return map[int64]int{2000: 1, 1000: 2, 600: 3, 0: 4}
+// vatGroupsFor maps the country profile's VAT rates (hundredths of a
+// percent) to printer groups A…H (newProfile). With a fiscal printer,
+// invoices take the rates the printer reports instead
+// (fiscal.PrinterRates); this table is for invoices without one and for
+// the printer `serve --simulate` programs.
+func vatGroupsFor(f FiscalConfig) map[int64]int {
+	cp, err := newProfile(f, profileDeps{})
+	if err != nil {
+		return nil // refused with the configuration
 	}
-	return map[int64]int{2100: 1, 700: 2, 0: 3}
+	return cp.VATGroups
 }
 
 // openPrinters builds one driver per configured printer, each behind a
@@ -199,7 +200,7 @@ func startPrinterSimulator(ctx context.Context, cfg *Config, out io.Writer, log 
 	for i := range rates {
 		rates[i] = datecs.RateDisabled
 	}
-	for rate, group := range vatGroupsFor(cfg.Fiscal.Country) {
+	for rate, group := range vatGroupsFor(cfg.Fiscal) {
 		rates[group-1] = rate
 	}
 	var mu sync.Mutex

@@ -12,7 +12,6 @@ import (
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/fiscal"
-	"github.com/posgate/posgate/fiscal/iic"
 	"github.com/posgate/posgate/logkey"
 	"github.com/posgate/posgate/outbox"
 	"github.com/posgate/posgate/payment"
@@ -28,43 +27,55 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 	var (
 		invoices *fiscal.Invoices
 		jobs     *fiscal.PrintJobs
+		deps     profileDeps
 	)
 	if len(cfg.Printers) > 0 {
 		pc := cfg.Printers[0]
-		ro := fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: vatGroupsFor(cfg.Fiscal.Country)}
 		if pc.Protocol == "escpos" {
-			ro.Width = pc.Width // lines as wide as the receipt printer's paper
+			deps.Width = pc.Width // lines as wide as the receipt printer's paper
 		}
+		if ip, ok := printers[pc.ID].(interface {
+			Info(context.Context) (device.PrinterInfo, error)
+		}); ok {
+			deps.DeviceSerial = func(ctx context.Context) (string, error) {
+				info, err := ip.Info(ctx)
+				if err != nil {
+					return "", fmt.Errorf("%w: %w", fiscal.ErrPrinterUnavailable, err)
+				}
+				return info.Serial, nil
+			}
+		}
+	}
+	cp, err := newProfile(cfg.Fiscal, deps)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.Printers) > 0 {
+		pc := cfg.Printers[0]
+		ro := fiscal.ReceiptOptions{Operator: pc.Operator, Password: pc.Password, VATGroups: cp.VATGroups, Width: deps.Width}
 		jobs = fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{
 			Printer:   printers[pc.ID],
 			PrinterID: pc.ID,
+			Profile:   cp.Profile,
 			Log:       log.With().Str(logkey.Component, "printjobs").Str(logkey.DeviceID, pc.ID).Logger(),
 			Receipt:   ro,
-			NotReady:  func(err error) bool { return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) },
-			AwaitFIC:  awaitFIC(reg, cfg.Fiscal.ReceiptFICWait.Duration),
+			NotReady: func(err error) bool {
+				return fiscal.PrinterNotReady(err) || errors.Is(err, datecs.ErrNoAnswer) || errors.Is(err, fiscal.ErrPrinterUnavailable)
+			},
+			AwaitFIC: awaitFIC(reg, cfg.Fiscal.ReceiptFICWait.Duration),
 		})
 	}
 	if cfg.Fiscal.Enabled() {
-		// Invoice numbers restart each calendar year in the country's zone.
-		loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[cfg.Fiscal.Country])
-		if err != nil {
-			return nil, nil, fmt.Errorf("fiscal time zone: %w", err)
-		}
-		scheme, err := iic.New(iic.Options{Country: cfg.Fiscal.Country, Environment: cfg.Fiscal.Environment,
-			VerifyURL: cfg.Fiscal.VerifyURL, Location: loc})
-		if err != nil {
-			return nil, nil, fmt.Errorf("fiscal scheme: %w", err)
-		}
 		opts := fiscal.InvoicesOptions{
-			Scheme:       scheme,
+			Profile:      cp.Profile,
 			Certificates: certs,
 			TIN:          cfg.Fiscal.TIN,
 			BusinessUnit: cfg.Fiscal.BusinessUnit,
 			Device:       cfg.Fiscal.TCR,
 			Software:     cfg.Fiscal.Software,
 			Currency:     cfg.Fiscal.Currency,
-			Location:     loc,
-			VATGroups:    vatGroupsFor(cfg.Fiscal.Country),
+			Location:     cp.Location, // invoice numbers restart each calendar year in the country's zone
+			VATGroups:    cp.VATGroups,
 			Notify:       relay.Notify,
 			Payments:     linkedPayment,
 		}
@@ -82,6 +93,7 @@ func newInvoicing(cfg Config, db *store.DB, certs *fiscal.Certificates, printers
 			opts.RegisterTx, opts.Registered = reg.EnqueueInvoiceTx, reg.Wake
 		}
 		invoices = fiscal.NewInvoices(db, opts)
+		log.Info().Str("country", cp.Name()).Bool("signed", cp.Scheme() != nil).Msg("fiscal profile")
 	} else {
 		log.Warn().Msg("fiscal not configured (fiscal.tin, business_unit, tcr, software): invoices are off")
 	}

@@ -45,12 +45,6 @@ func (f FiscalConfig) validateService() error {
 	if f.ServiceURL == "" {
 		return nil
 	}
-	if f.Country != "me" {
-		// Albania's service signs the same IIC but has its own schema,
-		// namespace and TIN (NUIS) form, none of which posgate has as a
-		// source yet (docs/fiscal.md, "Albania").
-		return bad("fiscal.service_url", strconv.Quote(f.ServiceURL), "registration is implemented for country \"me\" only; Albania's service differs (docs/fiscal.md)")
-	}
 	if u, err := url.Parse(f.ServiceURL); err != nil || u.Scheme != "https" || u.Host == "" {
 		return bad("fiscal.service_url", strconv.Quote(f.ServiceURL), "want an https:// URL, e.g. "+me.TestURL)
 	}
@@ -92,10 +86,11 @@ func newRegistrations(cfg Config, db *store.DB, certs *fiscal.Certificates, rela
 	if err != nil {
 		return nil, fmt.Errorf("tax service client: %w", err)
 	}
-	loc, err := time.LoadLocation(map[string]string{"me": "Europe/Podgorica", "al": "Europe/Tirane"}[f.Country])
+	cp, err := newProfile(f, profileDeps{})
 	if err != nil {
-		return nil, fmt.Errorf("fiscal time zone: %w", err)
+		return nil, err
 	}
+	loc := cp.Location
 	profile, err := me.New(me.Options{Issuer: f.issuer(), Client: client, Location: loc})
 	if err != nil {
 		return nil, fmt.Errorf("tax service profile: %w", err)

@@ -94,12 +94,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		defer tpty.Close()
-		ppty, err := startPrinterSimulator(ctx, &cfg, stdout, log)
+		// The printer (and tax service) the country profile needs.
+		closers, printer, err := startProfileSimulators(ctx, &cfg, stdout, log)
 		if err != nil {
 			return err
 		}
-		defer ppty.Close()
-		fmt.Fprintf(stdout, "simulated terminal t1 on %s, printer p1 on %s\n", tpty.Path(), ppty.Path())
+		for _, c := range closers {
+			defer c.Close()
+		}
+		fmt.Fprintf(stdout, "simulated terminal t1 on %s, %s\n", tpty.Path(), printer)
 	}
 
 	// 7. Webhooks: endpoints with sealed secrets, a sender whose dialer
@@ -229,6 +232,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Certificates:  certs,
 		Invoices:      invoices,
 		Registrations: registrations,
+		PrintJobs:     jobs,
 		Webhooks:      endpoints,
 		Outbox:        relay,
 		Printers:      printerMap(printers),

@@ -191,7 +191,7 @@ func TestTaxServiceConfigErrors(t *testing.T) {
 		"ErrNoOperator":  {ids + "seller_name = \"Shop\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "fiscal.operator"},
 		"ErrNoSeller":    {ids + "operator = \"oo123oo123\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "fiscal.seller_name"},
 		"ErrBadTIN":      {strings.Replace(full, "12345678", "1234", 1) + `service_url = "https://127.0.0.1:1/fs-v1"`, "fiscal.tin"},
-		"ErrAlbania":     {full + "country = \"al\"\ncurrency = \"ALL\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", "country \"me\" only"},
+		"ErrAlbania":     {full + "country = \"al\"\ncurrency = \"ALL\"\nservice_url = \"https://127.0.0.1:1/fs-v1\"", `fiscal.service_url = "https://127.0.0.1:1/fs-v1": posgate registers the invoices of country "al" with no tax service`},
 		"ErrNoCAFile":    {full + "service_url = \"https://127.0.0.1:1/fs-v1\"\nservice_ca_file = \"/nonexistent/ca.pem\"", "fiscal.service_ca_file"},
 		"ErrAttempts":    {full + "max_attempts = 0", "fiscal.max_attempts"},
 		"ErrReceiptWait": {full + "receipt_fic_wait = \"1m\"", "fiscal.receipt_fic_wait"},

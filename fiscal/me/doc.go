@@ -13,4 +13,8 @@
 // another namespace: see docs/fiscal.md). It does not sign the IIC
 // (fiscal/iic), keep registration jobs or retry (fiscal.Registrations),
 // or read configuration (cmd/posgate).
+//
+// Country is the whole "me"/"al" fiscal.Profile: IIC, numbering, the
+// receipt with IIC, FIC, verification URL and QR, and no
+// fiscalization.completed on print (the service's FIC completes it).
 package me
