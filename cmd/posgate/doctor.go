@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/rs/zerolog"
 
 	"github.com/posgate/posgate/doctor"
@@ -88,8 +89,15 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		}
 	}
-	if u := taxServiceURL(*cfgPath); u != "" {
-		checks = append(checks, doctor.TaxService(client, u, time.Now))
+	if u := cfg.Fiscal.ServiceURL; u != "" {
+		tc, err := taxServiceClient(cfg.Fiscal.ServiceCAFile)
+		if err != nil {
+			checks = append(checks, doctor.Check{Name: "tax service", Run: func(context.Context) (doctor.Status, string) {
+				return doctor.Fail, err.Error()
+			}})
+		} else {
+			checks = append(checks, doctor.TaxService(tc, u, time.Now))
+		}
 	}
 	return finishDoctor(ctx, checks, stdout, *asJSON)
 }
@@ -105,21 +113,25 @@ func finishDoctor(ctx context.Context, checks []doctor.Check, stdout io.Writer, 
 	return nil
 }
 
-// taxServiceURL reads fiscal.service_url from the file, if there is one
-// (the key belongs to the tax-service client).
-func taxServiceURL(path string) string {
-	if path == "" {
-		return ""
+// taxServiceClient trusts what the daemon's tax-service client trusts:
+// the system roots plus fiscal.service_ca_file.
+func taxServiceClient(caFile string) (*http.Client, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
 	}
-	var raw struct {
-		Fiscal struct {
-			ServiceURL string `toml:"service_url"`
-		} `toml:"fiscal"`
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("fiscal.service_ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("fiscal.service_ca_file %s: no PEM certificate", caFile)
+		}
 	}
-	if _, err := toml.DecodeFile(path, &raw); err != nil {
-		return ""
-	}
-	return raw.Fiscal.ServiceURL
+	return &http.Client{Timeout: doctor.Timeout, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}}, nil
 }
 
 // directDeviceChecks opens each configured device (no daemon holds the
