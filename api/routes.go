@@ -36,6 +36,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("POST /v1/printers/{id}/reports/{kind}", anyKey(create(handlePrinterReport(d))))
 	mux.Handle("POST /v1/printers/{id}/cash", anyKey(create(handlePrinterCash(d))))
+	mux.Handle("POST /v1/printers/{id}/duplicate", anyKey(create(handlePrinterDuplicate(d)))) // a retry gets the first answer
 
 	mux.Handle("POST /v1/payments", anyKey(create(handlePaymentCreate(d))))
 	mux.Handle("GET /v1/payments", anyKey(handlePaymentList(d)))
