@@ -171,14 +171,20 @@ func (p *Printer) LastDocument(ctx context.Context) (LastDocument, error) {
 	if err != nil {
 		return LastDocument{}, fmt.Errorf("read last document: %w", err)
 	}
-	d, err := p.parseLastDocument(f)
+	d, err := ParseLastDocument(f, p.opts.Location)
 	if err != nil {
 		return LastDocument{}, fmt.Errorf("read last document: %w", err)
 	}
 	return d, nil
 }
 
-func (p *Printer) parseLastDocument(f []string) (LastDocument, error) {
+// ParseLastDocument decodes the fields of a 4Ah option 0 answer after its
+// error field: PrintBufferStatus⇥ReceiptStatus⇥Number⇥QRamount⇥QRnumber⇥
+// QRdatetime⇥. The QR fields are empty before the first fiscal receipt.
+func ParseLastDocument(f []string, loc *time.Location) (LastDocument, error) {
+	if loc == nil {
+		loc = time.Local
+	}
 	var d LastDocument
 	buf, err := fieldInt(cmdStatus, f, 0)
 	if err == nil {
@@ -195,7 +201,7 @@ func (p *Printer) parseLastDocument(f []string) (LastDocument, error) {
 		d.QRNumber, err = fieldInt(cmdStatus, f, 4)
 	}
 	if err == nil {
-		d.QRTime, err = p.parseTime(field(f, 5))
+		d.QRTime, err = parseTimeIn(field(f, 5), loc)
 	}
 	return d, err
 }

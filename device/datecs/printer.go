@@ -471,12 +471,16 @@ func (p *Printer) DateTime(ctx context.Context) (time.Time, error) {
 	return t, nil
 }
 
-func (p *Printer) parseTime(s string) (time.Time, error) {
+func (p *Printer) parseTime(s string) (time.Time, error) { return parseTimeIn(s, p.opts.Location) }
+
+// parseTimeIn parses the printer's "DD-MM-YY hh:mm:ss[ DST]"; "" is the
+// zero time.
+func parseTimeIn(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "DST"))
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.ParseInLocation(DateLayout, s, p.opts.Location)
+	t, err := time.ParseInLocation(DateLayout, s, loc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("parse printer time %q: %w", s, err)
 	}
