@@ -232,7 +232,12 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 		s.clockOffset = t.Sub(p.opts.Now())
 		return ok()
 	case datecs.CmdDateTime:
-		return ok(p.now().Format(datecs.DateLayout))
+		// "DD-MM-YY hh:mm:ss DST", DST when summer time is in force (manual v2.08, 62 (3Eh)).
+		now := p.now()
+		if now.IsDST() {
+			return ok(now.Format(datecs.DateLayout) + " DST")
+		}
+		return ok(now.Format(datecs.DateLayout))
 	case datecs.CmdReport:
 		return p.report(field(f, 0))
 	case datecs.CmdCash:
