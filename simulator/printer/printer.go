@@ -285,3 +285,18 @@ func (p *Printer) RestoreLine() {
 	p.lineDead = false
 	p.dropLineAfter = -1
 }
+
+// ShiftClock moves the printer's clock by d (negative: back), as a clock
+// that drifted or lost its battery would; 3Dh sets it again.
+func (p *Printer) ShiftClock(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.clockOffset += d
+}
+
+// Clock returns the printer's clock now.
+func (p *Printer) Clock() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now()
+}
