@@ -280,10 +280,10 @@ func (p *Printer) readBack(ctx context.Context, res *device.ReceiptResult) error
 		return fmt.Errorf("read back receipt: QR %q is not of receipt %d of %s: %w",
 			qr, res.Number, FormatAmount(res.Amount), ErrQR)
 	}
-	res.DocumentNumber, res.QRData = d.QRNumber, qr
-	if res.DocumentNumber == 0 {
-		res.DocumentNumber = q.Number
+	if d.QRNumber != 0 && d.QRNumber != q.Number {
+		return fmt.Errorf("read back receipt: QR number %d, status QR number %d: %w", q.Number, d.QRNumber, ErrQR)
 	}
+	res.DocumentNumber, res.QRData = q.Number, qr
 	if res.Time.IsZero() {
 		res.Time = q.Time
 	}
