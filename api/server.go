@@ -59,6 +59,10 @@ type Deps struct {
 	// PrinterOps, if set, runs reports and cash operations so that a
 	// retried request never prints one twice (recorded before it is sent).
 	PrinterOps *fiscal.PrinterOps
+	// NotFiscal are the ids of configured printers that are not
+	// fiscal printers (ESC/POS receipt printers): fiscal-printer routes
+	// (the duplicate) answer 409 NOT_FISCAL_PRINTER for them, not 404.
+	NotFiscal map[string]bool
 	// Traces are the devices' last frames by id (terminals keep them).
 	Traces map[string]*device.Trace
 	// Payments serves /v1/payments, /v1/terminals and the terminals of

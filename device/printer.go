@@ -108,7 +108,10 @@ type ReceiptHeader struct {
 	Password string // operator password; "" means "0000"
 	Till     int    // till number; 0 means 1
 	// UniqueSaleNumber is the printer's unique sale number (NSale), e.g.
-	// "DT000600-0001-0000001". Optional.
+	// "DT000600-0001-0000001": the device's serial number, the operator's
+	// code, the sale's sequence number (Bulgaria, Наредба Н-18). Optional;
+	// a driver refuses a malformed one before sending anything, and reads
+	// the receipt's QR data back after close (ReceiptResult).
 	UniqueSaleNumber string
 	Invoice          bool // open an invoice instead of a plain receipt
 }

@@ -62,6 +62,19 @@ type ReceiptResult struct {
 	// of an earlier attempt was completed rather than printed from the start.
 	Recovered bool
 	Finished  bool
+
+	// What a fiscal printer that fiscalizes (Bulgaria) reports about the
+	// closed receipt; empty where the printer or the document has none.
+	// UNP is the unique sale number the receipt was opened with.
+	UNP string `json:",omitempty"`
+	// DocumentNumber is the printer's number of the document, the one its
+	// fiscal QR code carries (Datecs X: command 74 (4Ah) option 0).
+	DocumentNumber int `json:",omitempty"`
+	// QRData is the fiscal QR code string printed on the receipt, read
+	// back from the printer (Datecs X: command 74 (4Ah) option 1).
+	QRData string `json:",omitempty"`
+	// FiscalMemorySerial is the number of the printer's fiscal memory.
+	FiscalMemorySerial string `json:",omitempty"`
 }
 
 // PrintAttempt is what a driver remembers about printing one document.

@@ -28,6 +28,7 @@ var EventTypes = []string{
 	"invoice.created", "receipt.printed", "receipt.retry", "receipt.error",
 	"fiscalization.completed", "fiscalization.dead_letter",
 	"device.connected", "device.disconnected", "webhook.test", "ping",
+	"receipt.duplicated", "printer.clock_set", // fiscal printers (docs/datecs.md, Bulgaria)
 	EventDeliveryExhausted, EventEndpointDisabled, EventEndpointRecovered,
 }
 

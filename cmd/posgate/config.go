@@ -102,6 +102,10 @@ type PrinterConfig struct {
 	// character table, "cp852" (ESC t 18) or "wpc1250" (ESC t 45).
 	Width    int    `toml:"width"`
 	CodePage string `toml:"code_page"`
+	// ClockTolerance is for fiscal printers: on each connection the
+	// printer's clock is set when it is off by more than this; default
+	// 30s, "0s" leaves the clock alone.
+	ClockTolerance *Duration `toml:"clock_tolerance"`
 }
 
 // FiscalConfig selects the signing scheme and the taxpayer's identifiers.
@@ -302,6 +306,9 @@ func (c *Config) fillDefaults() {
 		if p.Protocol == "" {
 			p.Protocol = "datecs-x"
 		}
+		if p.ClockTolerance == nil {
+			p.ClockTolerance = &Duration{30 * time.Second}
+		}
 		if p.Protocol == "escpos" && p.Baud == 0 {
 			p.Baud = 38400
 		}
@@ -418,6 +425,8 @@ func (c Config) Validate() error {
 			return bad(k+".port", strconv.Quote(p.Port), "%v", validPort(p.Port))
 		case p.Baud <= 0:
 			return bad(k+".baud", p.Baud, "must be positive")
+		case p.ClockTolerance != nil && p.ClockTolerance.Duration < 0:
+			return bad(k+".clock_tolerance", p.ClockTolerance.Duration.String(), `must not be negative ("0s" leaves the clock alone)`)
 		}
 		ids[p.ID] = true
 	}

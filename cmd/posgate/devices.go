@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,8 +53,13 @@ func openPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier *device
 		opts := datecs.PortOptions()
 		opts.BaudRate = pc.Baud
 		link := device.NewLink(device.LinkOptions{ID: pc.ID, Spec: pc.Port, Port: opts, Log: plog, Notifier: notifier})
+		var tolerance time.Duration
+		if pc.ClockTolerance != nil {
+			tolerance = pc.ClockTolerance.Duration
+		}
 		printers[pc.ID] = datecs.NewDevice(link, datecs.Options{Profile: datecs.X, Ledger: fiscal.NewLedger(db), Log: plog,
-			OnConnect: saveRates(fiscal.NewPrinterRates(db), pc.ID, plog)})
+			OnConnect:      saveRates(fiscal.NewPrinterRates(db), pc.ID, plog),
+			ClockTolerance: tolerance, OnClockSync: clockEvent(db, pc.ID, plog)})
 		links = append(links, link)
 	}
 	return printers, links
@@ -303,6 +309,27 @@ func (de *deviceEvents) Run(ctx context.Context) error {
 				de.lost = 0
 			}
 			de.mu.Unlock()
+		}
+	}
+}
+
+// clockEvent emits printer.clock_set when a printer's clock was set on
+// connect (or setting it failed): the fiscal record's times come from
+// that clock, so a head office wants to know.
+func clockEvent(db *store.DB, id string, log zerolog.Logger) func(context.Context, device.PrinterInfo, datecs.ClockSync, error) {
+	return func(ctx context.Context, info device.PrinterInfo, cs datecs.ClockSync, err error) {
+		if !cs.Set && err == nil {
+			return
+		}
+		data := map[string]any{"printer_id": id, "serial": info.Serial, "fiscal_memory": info.FiscalMemory,
+			"printer_time": cs.Printer, "host_time": cs.Host, "drift_seconds": cs.Drift.Seconds(), "set": cs.Set}
+		if err != nil {
+			data["error"] = err.Error()
+		}
+		if err := db.InTx(ctx, func(tx *sql.Tx) error {
+			return fiscal.EmitToOutbox(ctx, tx, "printer.clock_set", data)
+		}); err != nil {
+			log.Error().Err(err).Msg("printer clock event not recorded")
 		}
 	}
 }

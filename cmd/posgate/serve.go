@@ -237,6 +237,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Outbox:        relay,
 		Printers:      printerMap(printers),
 		PrinterOps:    fiscal.NewPrinterOps(db),
+		NotFiscal:     nonFiscal(receiptDevs),
 		Payments:      payments,
 		Traces:        traces(terminals),
 		Pprof:         cfg.Debug.Pprof,
@@ -289,6 +290,15 @@ func printerMap(ps map[string]*datecs.Device) map[string]device.Printer {
 	m := make(map[string]device.Printer, len(ps))
 	for id, p := range ps {
 		m[id] = p
+	}
+	return m
+}
+
+// nonFiscal lists the receipt printers, which have no fiscal duplicate.
+func nonFiscal[T any](ps map[string]T) map[string]bool {
+	m := make(map[string]bool, len(ps))
+	for id := range ps {
+		m[id] = true
 	}
 	return m
 }

@@ -76,7 +76,7 @@ func runSimPrinter(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 const controlHelp = `commands: paper out | paper in | paper after N | cover open | cover close |
-          busy DURATION | garbage N | lose N | drop CMDHEX | restore | counters | help`
+          busy DURATION | garbage N | lose N | drop CMDHEX | restore | clock DURATION | counters | help`
 
 // controlPrinter applies fault commands read line by line from r.
 func controlPrinter(ctx context.Context, r io.Reader, sim *printer.Printer, reply func(string)) {
@@ -134,6 +134,17 @@ func controlPrinter(ctx context.Context, r io.Reader, sim *printer.Printer, repl
 				sim.DropLineAfter(uint16(c))
 			case "restore":
 				sim.RestoreLine()
+			case "clock":
+				// clock -1h: the printer's clock drifts; posgate sets it
+				// again on its next connection (printers[].clock_tolerance).
+				d, err := time.ParseDuration(arg)
+				if err != nil {
+					reply("clock DURATION, e.g. clock -1h")
+					continue
+				}
+				sim.ShiftClock(d)
+				reply("ok, printer clock " + sim.Clock().Format(time.DateTime))
+				continue
 			case "counters":
 				reply(fmt.Sprintf("%+v", sim.Counters()))
 				continue

@@ -134,3 +134,13 @@ func TestControlPrinter(t *testing.T) {
 		t.Fatalf("replies=%q", replies)
 	}
 }
+
+func TestControlPrinterClock(t *testing.T) {
+	sim := printer.New(printer.Options{})
+	var replies []string
+	controlPrinter(context.Background(), strings.NewReader("clock -1h\nclock soon\n"), sim, func(s string) { replies = append(replies, s) })
+	if drift := time.Since(sim.Clock()); len(replies) != 2 || !strings.HasPrefix(replies[0], "ok, printer clock") ||
+		!strings.HasPrefix(replies[1], "clock DURATION") || drift < 59*time.Minute || drift > 61*time.Minute {
+		t.Fatalf("replies=%q, printer %v behind", replies, drift)
+	}
+}

@@ -44,7 +44,16 @@ type Options struct {
 	// with its identity and the VAT rates programmed in its groups (32h),
 	// e.g. to record the rates invoices are checked against.
 	OnConnect func(ctx context.Context, info device.PrinterInfo, rates VATRates)
-	Log       zerolog.Logger
+	// ClockTolerance, if positive, makes New compare the printer's clock
+	// (3Eh) with Now on every connection and set it (3Dh) when it is off
+	// by more than this. Zero leaves the clock alone.
+	ClockTolerance time.Duration
+	// Now is the host's clock for ClockTolerance; default time.Now.
+	Now func() time.Time
+	// OnClockSync, if set, is called after the clock check on connect with
+	// what was found and done, and the error of 3Dh if setting failed.
+	OnClockSync func(ctx context.Context, info device.PrinterInfo, cs ClockSync, err error)
+	Log         zerolog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -62,6 +71,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Location == nil {
 		o.Location = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Ledger == nil {
 		o.Ledger = &device.MemoryLedger{}

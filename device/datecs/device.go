@@ -196,3 +196,27 @@ func (d *Device) Close() error { return nil }
 
 // String names the device for logs.
 func (d *Device) String() string { return fmt.Sprintf("datecs printer %s", d.link.ID()) }
+
+// LastDocument reads the open or last receipt and the last fiscal receipt's
+// QR fields (4Ah option 0); see Printer.LastDocument.
+func (d *Device) LastDocument(ctx context.Context) (LastDocument, error) {
+	return call(ctx, d, func(ctx context.Context, p *Printer) (LastDocument, error) { return p.LastDocument(ctx) })
+}
+
+// LastQRData reads the QR code string of the last fiscal document (4Ah
+// option 1); see Printer.LastQRData.
+func (d *Device) LastQRData(ctx context.Context) (string, error) {
+	return call(ctx, d, func(ctx context.Context, p *Printer) (string, error) { return p.LastQRData(ctx) })
+}
+
+// Duplicate prints the duplicate copy of the last receipt (6Dh); see
+// Printer.Duplicate.
+func (d *Device) Duplicate(ctx context.Context) error {
+	return d.do(ctx, func(ctx context.Context, p *Printer) error { return p.Duplicate(ctx) })
+}
+
+// SyncClock sets the printer's clock to now() when it is off by more than
+// tolerance; see Printer.SyncClock.
+func (d *Device) SyncClock(ctx context.Context, now func() time.Time, tolerance time.Duration) (ClockSync, error) {
+	return call(ctx, d, func(ctx context.Context, p *Printer) (ClockSync, error) { return p.SyncClock(ctx, now, tolerance) })
+}

@@ -132,6 +132,9 @@ func New(ctx context.Context, p device.Port, opts Options) (*Printer, error) {
 	}
 	pr.opts.Log.Info().Str("model", info.Model).Str("serial", info.Serial).
 		Str("fiscal_memory", info.FiscalMemory).Str("vat_rates", pr.rates.String()).Msg("printer connected")
+	if pr.opts.ClockTolerance > 0 {
+		pr.checkClock(ctx)
+	}
 	if pr.opts.OnConnect != nil {
 		pr.opts.OnConnect(ctx, info, pr.rates)
 	}
@@ -468,21 +471,51 @@ func (p *Printer) DateTime(ctx context.Context) (time.Time, error) {
 	return t, nil
 }
 
-func (p *Printer) parseTime(s string) (time.Time, error) {
+func (p *Printer) parseTime(s string) (time.Time, error) { return parseTimeIn(s, p.opts.Location) }
+
+// parseTimeIn parses the printer's "DD-MM-YY hh:mm:ss[ DST]"; "" is the
+// zero time.
+func parseTimeIn(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "DST"))
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.ParseInLocation(DateLayout, s, p.opts.Location)
+	t, err := time.ParseInLocation(DateLayout, s, loc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("parse printer time %q: %w", s, err)
 	}
 	return t, nil
 }
 
-// SetDateTime implements device.Printer with 3Dh.
+// checkClock sets the printer's clock on connect when it is off by more
+// than Options.ClockTolerance. A clock that cannot be read or set does not
+// fail the connection: the printer still prints (a fiscal printer refuses
+// on its own what a wrong clock forbids); it is logged and reported.
+func (p *Printer) checkClock(ctx context.Context) {
+	cs, err := p.SyncClock(ctx, p.opts.Now, p.opts.ClockTolerance)
+	ev := p.opts.Log.Info()
+	switch {
+	case err != nil:
+		ev = p.opts.Log.Error().Err(err)
+	case !cs.Set:
+		ev = p.opts.Log.Debug()
+	}
+	ev.Time("printer_time", cs.Printer).Dur("drift", cs.Drift).Bool("set", cs.Set).Msg("printer clock checked")
+	if p.opts.OnClockSync != nil {
+		p.opts.OnClockSync(ctx, p.info, cs, err)
+	}
+}
+
+// SetDateTime implements device.Printer with 3Dh. The date-time is
+// "DD-MM-YY hh:mm:ss" in Options.Location, followed by " DST" when summer
+// time is in force there (manual v2.08, command 61 (3Dh)).
 func (p *Printer) SetDateTime(ctx context.Context, t time.Time) error {
-	if _, err := p.call(ctx, cmdSetDateTime, false, t.In(p.opts.Location).Format(DateLayout)); err != nil {
+	t = t.In(p.opts.Location)
+	s := t.Format(DateLayout)
+	if t.IsDST() {
+		s += " DST"
+	}
+	if _, err := p.call(ctx, cmdSetDateTime, false, s); err != nil {
 		return fmt.Errorf("set date-time: %w", err)
 	}
 	return nil

@@ -74,6 +74,9 @@ func (p *Printer) PrintReceipt(ctx context.Context, doc device.Receipt) (device.
 			if lr, err := p.LastReceipt(ctx); err == nil && lr.Number == ts.Number {
 				res.Time = lr.Time
 			}
+			if err := p.fiscalFields(ctx, doc, &res); err != nil {
+				return device.ReceiptResult{}, fmt.Errorf("print receipt %s: %w", doc.ID, err)
+			}
 			log.Info().Int(logkey.ReceiptNo, res.Number).Msg("receipt found already printed")
 			return res, p.done(ctx, a, res)
 		default:
@@ -97,6 +100,11 @@ func (p *Printer) PrintReceipt(ctx context.Context, doc device.Receipt) (device.
 func validateReceipt(doc device.Receipt) error {
 	if doc.ID == "" {
 		return errors.New("document ID required")
+	}
+	if u := unp(doc); u != "" {
+		if err := ValidateUNP(u); err != nil {
+			return err
+		}
 	}
 	// Everything that the printer would refuse for the document's own
 	// sake is refused here, before a receipt is opened: a receipt that
@@ -246,7 +254,23 @@ func (p *Printer) payAndClose(ctx context.Context, doc device.Receipt, a device.
 	if lr, err := p.LastReceipt(ctx); err == nil && lr.Number == open.Number {
 		res.Time = lr.Time
 	}
+	// The receipt is closed. If the read-back fails, the attempt stays
+	// unfinished: the next call finds the receipt printed (step 5) and
+	// reads back again, never printing it twice.
+	if err := p.fiscalFields(ctx, doc, &res); err != nil {
+		return device.ReceiptResult{}, err
+	}
 	return res, nil
+}
+
+// fiscalFields adds the fiscal memory number and, for a receipt with a
+// unique sale number (Bulgaria), the UNP, document number and QR data.
+func (p *Printer) fiscalFields(ctx context.Context, doc device.Receipt, res *device.ReceiptResult) error {
+	res.FiscalMemorySerial = p.info.FiscalMemory
+	if res.UNP = unp(doc); res.UNP == "" {
+		return nil
+	}
+	return p.readBack(ctx, res)
 }
 
 // clearOpen voids an open receipt without payment, or completes a paid one

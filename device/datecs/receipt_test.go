@@ -30,7 +30,7 @@ func TestPrintReceipt(t *testing.T) {
 			t.Fatalf("%d receipts printed, want 1", len(recs))
 		}
 		rec := recs[0]
-		if rec.Total != sampleTotal || len(rec.Items) != 4 || rec.UniqueSaleNumber != "DT000600-0001-0000001" {
+		if rec.Total != sampleTotal || len(rec.Items) != 4 || rec.UniqueSaleNumber != sampleUNP("inv-1") {
 			t.Fatalf("printed %+v", rec)
 		}
 		// Per group: B = 24.00 + 13.50, D = 2.50, A = 1.99, less 1.00 spread

@@ -2,6 +2,7 @@ package datecs_test
 
 import (
 	"context"
+	"hash/crc32"
 	"net"
 	"sync"
 	"testing"
@@ -98,7 +99,7 @@ func testCtx(t *testing.T) context.Context {
 func sampleReceipt(id string) device.Receipt {
 	return device.Receipt{
 		ID:     id,
-		Header: device.ReceiptHeader{UniqueSaleNumber: "DT000600-0001-0000001"},
+		Header: device.ReceiptHeader{UniqueSaleNumber: sampleUNP(id)},
 		Lines: []device.Line{
 			{Item: device.Item{Name: "Cheese", VATGroup: 2, UnitPrice: 1200, Quantity: 2000}},
 			{Comment: "Fresh from the farm"},
@@ -111,6 +112,17 @@ func sampleReceipt(id string) device.Receipt {
 		Payments: []device.Payment{{Mode: device.PayCard, Amount: 2000}, {Mode: device.PayCash, Amount: 3000}},
 		Footer:   []string{"IIC E4033D471FEEA47A3C664B15C669C709", "https://mapr.tax.gov.me/ic/#/verify"},
 	}
+}
+
+// sampleUNP is the unique sale number of document id: one per document,
+// the same for every attempt at it, as the simulator (like a real sale
+// register) refuses a UNP an earlier closed receipt carried.
+func sampleUNP(id string) string {
+	u, err := datecs.FormatUNP("DT000600", "0001", int(crc32.ChecksumIEEE([]byte(id))%9999999)+1)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
 // sampleTotal is sampleReceipt's total worked out by hand:

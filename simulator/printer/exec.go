@@ -2,6 +2,7 @@ package printer
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,14 @@ const (
 	CodeOverflow       = -111008
 	CodeNotPaid        = -111009
 	CodeNoCash         = -111010
+	// CodeUNPUsed refuses a unique sale number that an earlier closed sale
+	// receipt carried. The X manual does not document the check; the
+	// simulator makes it because a UNP names one sale (Н-18), so software
+	// that reuses one has a bug a test should see.
+	CodeUNPUsed = -111011
+	// CodeNoDuplicate refuses 6Dh when there is no last fiscal receipt or
+	// its one duplicate was printed already.
+	CodeNoDuplicate = -111012
 )
 
 var codeText = map[int]string{
@@ -36,6 +45,8 @@ var codeText = map[int]string{
 	CodeOverflow:       "Overflow",
 	CodeNotPaid:        "Receipt not paid",
 	CodeNoCash:         "Not enough cash",
+	CodeUNPUsed:        "Unique sale number already used",
+	CodeNoDuplicate:    "No receipt to duplicate",
 }
 
 // state is the printer's memory. The Printer's mu guards it.
@@ -46,6 +57,7 @@ type state struct {
 	fiscalNo    int
 	zNo         int
 	lastTime    time.Time // last fiscal receipt
+	lastBody    []string  // the body lines of lastFiscal, for its duplicate
 	lastZTime   time.Time
 	last        struct {
 		items        int
@@ -56,9 +68,13 @@ type state struct {
 	cashSum   int64
 	cashIn    int64
 	cashOut   int64
-	rec       *receipt  // open fiscal or storno receipt
-	nonFiscal *Document // open non-fiscal receipt
-	journal   []Document
+	// the last closed fiscal or storno receipt, for 4Ah options 0/1 and 6Dh
+	lastFiscal *Document
+	duplicated bool            // lastFiscal's duplicate was printed
+	usedUNP    map[string]bool // UNPs of closed sale receipts
+	rec        *receipt        // open fiscal or storno receipt
+	nonFiscal  *Document       // open non-fiscal receipt
+	journal    []Document
 	// journalMax bounds journal; see Options.Journal.
 	journalMax int
 }
@@ -113,7 +129,7 @@ var printing = map[uint16]bool{
 	datecs.CmdOpen: true, datecs.CmdStorno: true, datecs.CmdSale: true, datecs.CmdSubtotal: true,
 	datecs.CmdPayment: true, datecs.CmdFiscalText: true, datecs.CmdClose: true, datecs.CmdCancel: true,
 	datecs.CmdNonFiscalOpen: true, datecs.CmdNonFiscalText: true, datecs.CmdNonFiscalClose: true,
-	datecs.CmdReport: true,
+	datecs.CmdReport: true, datecs.CmdDuplicate: true,
 }
 
 func (p *Printer) now() time.Time {
@@ -140,7 +156,9 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 	s := &p.st
 	switch cmd {
 	case datecs.CmdStatus:
-		return ok()
+		return p.status(field(f, 0))
+	case datecs.CmdDuplicate:
+		return p.duplicate()
 	case datecs.CmdInfo:
 		if len(data) > 0 && data[len(data)-1] != '\t' {
 			// The legacy comma answer, what ErpNet.FP's probe asks for.
@@ -214,7 +232,12 @@ func (p *Printer) exec(cmd uint16, data []byte) result {
 		s.clockOffset = t.Sub(p.opts.Now())
 		return ok()
 	case datecs.CmdDateTime:
-		return ok(p.now().Format(datecs.DateLayout))
+		// "DD-MM-YY hh:mm:ss DST", DST when summer time is in force (manual v2.08, 62 (3Eh)).
+		now := p.now()
+		if now.IsDST() {
+			return ok(now.Format(datecs.DateLayout) + " DST")
+		}
+		return ok(now.Format(datecs.DateLayout))
 	case datecs.CmdReport:
 		return p.report(field(f, 0))
 	case datecs.CmdCash:
@@ -284,9 +307,18 @@ func (p *Printer) open(cmd uint16, f []string) result {
 		}
 		r.doc.Kind, r.reason = KindStorno, reason
 		r.doc.UniqueSaleNumber = field(f, 10)
+		if u := r.doc.UniqueSaleNumber; u != "" && datecs.ValidateUNP(u) != nil {
+			return errSyntax
+		}
 		r.lines = append(r.lines, fmt.Sprintf("STORNO of No %s %s", field(f, 4), field(f, 5)))
-	case len(f) == 5:
-		// OpCode⇥OpPwd⇥NSale⇥TillNmb⇥Invoice⇥
+	case len(f) >= 5:
+		// OpCode⇥OpPwd⇥NSale⇥TillNmb⇥Invoice⇥ (syntax 2 of 30h)
+		if datecs.ValidateUNP(f[2]) != nil {
+			return errSyntax
+		}
+		if s.usedUNP[f[2]] {
+			return fail(CodeUNPUsed, datecs.BitNotPermitted)
+		}
 		r.doc.UniqueSaleNumber = f[2]
 	case len(f) == 4:
 		// OpCode⇥OpPwd⇥TillNmb⇥Invoice⇥
@@ -500,8 +532,21 @@ func (p *Printer) close() result {
 	if d.Kind == KindStorno {
 		title = "STORNO RECEIPT"
 	}
+	// The fiscal QR code goes at the end of every sale or storno document,
+	// just before its title (Н-18 appendix 18a).
+	d.QR = datecs.FiscalQR{FiscalMemory: p.opts.FiscalMemory, Number: d.Number, Time: d.Time, Amount: d.Total}.String()
 	d.Text = render(p.opts, d, r.lines, fmt.Sprintf("%s No %07d", title, d.Number))
 	s.keep(d)
+	if d.Kind == KindFiscal && d.UniqueSaleNumber != "" {
+		if s.usedUNP == nil {
+			s.usedUNP = make(map[string]bool)
+		}
+		s.usedUNP[d.UniqueSaleNumber] = true
+	}
+	last := d
+	last.Text = ""
+	s.lastFiscal, s.duplicated = &last, false
+	s.lastBody = slices.Clone(r.lines)
 	s.last.items, s.last.amount, s.last.paid = r.items, d.Total, r.paid
 	s.lastTime = d.Time
 	s.rec = nil
@@ -582,4 +627,58 @@ func (p *Printer) cash(f []string) result {
 	r := ok(datecs.FormatAmount(s.cashSum), datecs.FormatAmount(s.cashIn), datecs.FormatAmount(s.cashOut))
 	r.doc = doc
 	return r
+}
+
+// status answers 74 (4Ah) "Reading the Status" (manual v2.08 p.23): no
+// option, the status bytes only (they travel in every answer); option 0,
+// PrintBufferStatus⇥ReceiptStatus⇥Number⇥QRamount⇥QRnumber⇥QRdatetime⇥;
+// option 1, the QR code string of the last fiscal document.
+func (p *Printer) status(option string) result {
+	s := &p.st
+	switch option {
+	case "":
+		return ok()
+	case datecs.StatusOptionReceipt:
+		open, number := "0", s.fiscalNo
+		switch {
+		case s.rec != nil && s.rec.doc.Kind == KindStorno:
+			open, number = strconv.Itoa(2+s.rec.reason), s.fiscalNo+1
+		case s.rec != nil:
+			open, number = "1", s.fiscalNo+1
+		case s.nonFiscal != nil:
+			open = "5"
+		}
+		qrAmount, qrNumber, qrTime := "", "", ""
+		if l := s.lastFiscal; l != nil {
+			qrAmount, qrNumber, qrTime = datecs.FormatAmount(l.Total), strconv.Itoa(l.Number), formatTime(l.Time)
+		}
+		return ok("0", open, strconv.Itoa(number), qrAmount, qrNumber, qrTime)
+	case datecs.StatusOptionQR:
+		if s.lastFiscal == nil {
+			return ok("")
+		}
+		return ok(s.lastFiscal.QR)
+	}
+	return errSyntax
+}
+
+// duplicate prints the duplicate copy of the last fiscal receipt, 109
+// (6Dh). It is refused while a receipt is open and, as Bulgarian devices
+// allow one copy per receipt, for a receipt already duplicated. The copy
+// carries no QR code (Н-18 appendix 18a: copies have none).
+func (p *Printer) duplicate() result {
+	s := &p.st
+	if s.rec != nil || s.nonFiscal != nil {
+		return errReceiptOpen
+	}
+	if s.lastFiscal == nil || s.duplicated {
+		return fail(CodeNoDuplicate, datecs.BitNotPermitted)
+	}
+	s.slip++
+	d := *s.lastFiscal
+	d.Kind, d.Slip, d.QR, d.Duplicate = KindDuplicate, s.slip, "", true
+	d.Text = render(p.opts, d, s.lastBody, fmt.Sprintf("DUPLICATE OF No %07d", d.Number))
+	s.keep(d)
+	s.duplicated = true
+	return result{data: datecs.Params("0"), doc: &d}
 }

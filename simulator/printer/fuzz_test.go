@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/posgate/posgate/device/datecs"
@@ -14,10 +15,13 @@ import (
 func script(reqs ...[]string) []byte {
 	var b []byte
 	for _, r := range reqs {
-		var cmd byte
-		for _, c := range r[0] {
-			cmd = cmd<<4 | byte(c-'0')
+		// r[0] is the command in hex; "2B" and "4A" were read digit by
+		// digit as decimal before, which made other commands of them.
+		c, err := strconv.ParseUint(r[0], 16, 8)
+		if err != nil {
+			panic(err)
 		}
+		cmd := byte(c)
 		d := datecs.Params(r[1:]...)
 		b = append(b, cmd, byte(len(d)))
 		b = append(b, d...)
@@ -41,6 +45,11 @@ func FuzzServe(f *testing.F) {
 		[]string{"38"}, []string{"45", "Z"}))
 	f.Add(script([]string{"2B", "1", "0000", "1", "1", "5", "", "", "", "", "", ""}, []string{"31", "x", "8", "99999999.99", "999999.999", "1", "999.99", "0"},
 		[]string{"46", "1", "5.00"}, []string{"4C"}, []string{"7B", "3"}, []string{"3D", "31-12-99 23:59:59"}))
+	// Bulgaria: open with a UNP, sell, pay, close, read 4Ah options 0/1,
+	// duplicate twice, reuse the UNP.
+	f.Add(script([]string{"30", "1", "0000", "DT000600-0001-0000001", "1", ""}, []string{"31", "Tea", "2", "1.00", "1", "", "", "0"},
+		[]string{"35", "0", "1.00", ""}, []string{"38"}, []string{"4A", "0"}, []string{"4A", "1"}, []string{"6D"}, []string{"6D"},
+		[]string{"30", "1", "0000", "DT000600-0001-0000001", "1", ""}, []string{"4A", "2"}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var frames []byte
 		seq := byte(0x20)

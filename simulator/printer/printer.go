@@ -80,6 +80,7 @@ const (
 	KindZReport   DocKind = "z-report"
 	KindCashIn    DocKind = "cash-in"
 	KindCashOut   DocKind = "cash-out"
+	KindDuplicate DocKind = "duplicate" // a copy of the last fiscal receipt (6Dh)
 )
 
 // Document is one document in the printer's journal.
@@ -88,15 +89,19 @@ type Document struct {
 	Slip             int // every document opened gets the next slip number
 	Number           int // fiscal number (receipts) or Z number (Z reports); 0 if none
 	UniqueSaleNumber string
-	Cancelled        bool
-	Items            []Item
-	Comments         []string
-	Groups           [8]int64 // receipt amount per VAT group
-	Total            int64
-	Payments         []Payment
-	Change           int64
-	Time             time.Time
-	Text             string // the document as printed
+	// QR is the fiscal QR code printed on a closed fiscal or storno
+	// receipt: "FM*number*YYYY-MM-DD*hh:mm:ss*total" (Н-18 appendix 18a).
+	QR        string
+	Duplicate bool // a duplicate copy (KindDuplicate), printed with 6Dh
+	Cancelled bool
+	Items     []Item
+	Comments  []string
+	Groups    [8]int64 // receipt amount per VAT group
+	Total     int64
+	Payments  []Payment
+	Change    int64
+	Time      time.Time
+	Text      string // the document as printed
 }
 
 // Item is a sale line as registered.
@@ -279,4 +284,19 @@ func (p *Printer) RestoreLine() {
 	defer p.mu.Unlock()
 	p.lineDead = false
 	p.dropLineAfter = -1
+}
+
+// ShiftClock moves the printer's clock by d (negative: back), as a clock
+// that drifted or lost its battery would; 3Dh sets it again.
+func (p *Printer) ShiftClock(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.clockOffset += d
+}
+
+// Clock returns the printer's clock now.
+func (p *Printer) Clock() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now()
 }

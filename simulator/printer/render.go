@@ -40,6 +40,12 @@ func render(o Options, d Document, body []string, title string) string {
 		fmt.Fprintln(&b, l)
 	}
 	fmt.Fprintln(&b, rule)
+	if d.QR != "" {
+		fmt.Fprintln(&b, "QR "+d.QR)
+	}
+	if d.Duplicate {
+		fmt.Fprintln(&b, center("DUPLICATE"))
+	}
 	fmt.Fprintln(&b, center(title))
 	fmt.Fprintln(&b, twoCols(fmt.Sprintf("SLIP %07d", d.Slip), d.Time.Format("02-01-2006 15:04:05")))
 	fmt.Fprintln(&b, center("FM "+o.FiscalMemory))
