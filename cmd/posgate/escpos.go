@@ -42,7 +42,7 @@ func openReceiptPrinters(cfg Config, db *store.DB, log zerolog.Logger, notifier 
 func receiptPrinters(fiscalPrinters map[string]*datecs.Device, receipt map[string]*escpos.Device) map[string]device.ReceiptPrinter {
 	m := make(map[string]device.ReceiptPrinter, len(fiscalPrinters)+len(receipt))
 	for id, p := range fiscalPrinters {
-		m[id] = p
+		m[id] = bgSalePrinter{p} // a fiscal printer can fiscalize a Bulgarian sale
 	}
 	for id, p := range receipt {
 		m[id] = p

@@ -297,7 +297,7 @@ func devSimulate(t *testing.T, cfgText string) (string, createdKey, string, *syn
 		}
 		return base != ""
 	})
-	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H 'Idempotency-Key: (\S+)' -H 'Content-Type: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
+	m := regexp.MustCompile(`Invoice: curl -s -X POST -H 'X-Api-Key: (\S+)' -H "Idempotency-Key: ([^"]+)" -H 'Content-Type: (\S+)' -d '(.+)' http://\S+/v1/invoices`).
 		FindStringSubmatch(stdout.String())
 	if m == nil {
 		t.Fatalf("no invoice curl:\n%s", stdout.String())
