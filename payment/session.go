@@ -11,6 +11,7 @@ import (
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/store"
 )
 
 // runTerminal is the one goroutine that owns t's sessions. It registers
@@ -281,7 +282,7 @@ func (s *Service) handler(t *term, id string, forReversal bool) device.TxEventHa
 				}
 				return nil, nil
 			})
-			return err
+			return retryLater(err)
 		case device.EventPrint:
 			if e.Receipt == nil {
 				return nil
@@ -298,6 +299,19 @@ func (s *Service) handler(t *term, id string, forReversal bool) device.TxEventHa
 		}
 		return nil
 	}
+}
+
+// retryLater marks a store that cannot take the Status-Information now
+// (busy, full, failing: store.Unavailable) as worth asking again: the
+// driver answers "repeat later" (ZVT 84 9C, PA00P015 §2.2.6) and the
+// terminal sends it again in a moment, a bounded number of times, instead
+// of reversing a payment for a store that was busy for a second. Other
+// errors stay what they are: the driver refuses the Status-Information.
+func retryLater(err error) error {
+	if err != nil && store.Unavailable(err) {
+		return fmt.Errorf("store the status information: %w: %w", device.ErrRetryLater, err)
+	}
+	return err
 }
 
 // conclude records how the terminal ended the payment. It reports doubt
