@@ -183,3 +183,31 @@ func TestConfigZVTOverTLS(t *testing.T) {
 		})
 	}
 }
+
+// The ZVT keys are checked at start, each error naming its key.
+func TestConfigZVTKeyErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ file, want string }{
+		"ErrPin":           {file: "port = \"tls://10.0.0.7:22001\"\ntls_fingerprint = \"AB:CD\"", want: "terminals[0].tls_fingerprint"},
+		"ErrRootCANotTLS":  {file: "port = \"tcp://10.0.0.7:20007\"\ntls_root_ca_file = \"/etc/ca.pem\"", want: "terminals[0].tls_root_ca_file"},
+		"ErrPinNotTLS":     {file: "port = \"/dev/ttyUSB0\"\ntls_fingerprint = \"00\"", want: "terminals[0].tls_fingerprint"},
+		"ErrDiagnosisFast": {file: "port = \"/dev/ttyUSB0\"\ndiagnosis_every = \"5s\"", want: "terminals[0].diagnosis_every = 5s"},
+		"ErrSequenceIDs":   {file: "port = \"/dev/ttyUSB0\"\nsequence_ids = \"yes\"", want: "sequence_ids"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.toml")
+			os.WriteFile(path, []byte("[[terminals]]\nid = \"t1\"\n"+tc.file), 0o600)
+			var out, errb strings.Builder
+			err := run(context.Background(), []string{"serve", "--config", path, "--print-config"}, noenv, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err=%v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+	// A root file that cannot be read is named when the daemon starts.
+	cfg := writeConfig(t, "[[terminals]]\nid = \"t1\"\nport = \"tls://127.0.0.1:1\"\ntls_root_ca_file = \"/nonexistent/ca.pem\"\n")
+	var out, errb strings.Builder
+	err := run(context.Background(), []string{"serve", "--config", cfg}, noenv, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "terminals[0].tls_root_ca_file") {
+		t.Fatalf("serve with an unreadable tls_root_ca_file: %v", err)
+	}
+}
