@@ -247,7 +247,7 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 					orig.ID, done+req.Amount, orig.Amount, done)
 			}
 		}
-		if req.Type == TypePreAuthCompletion || req.Type == TypePreAuthReversal {
+		if closesPreAuth(req.Type) {
 			if closed, err := preAuthClosedTx(ctx, tx, req.OriginalPaymentID); err != nil {
 				return err
 			} else if closed {

@@ -167,7 +167,7 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 			if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err == nil {
 				o.res, o.err = reverseOn(ctx, t.cfg.Device, orig, h)
 			}
-		case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal:
+		case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal, TypePreAuthPartialReversal:
 			o.res, o.err = s.runPreAuth(ctx, t, r, ch, h)
 		}
 		done <- o
@@ -350,8 +350,13 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 					return s.needsReviewMismatch(r, why, res.Info), nil
 				}
 				r.Status = StatusCompleted
-				if r.Type == TypeReversal {
+				switch {
+				case r.Type == TypeReversal:
 					return []string{EventCompleted}, s.markReversedTx(ctx, tx, r)
+				case r.Type == TypePreAuth:
+					r.Reservation = &Reservation{Reserved: r.Amount, Remaining: r.Amount}
+				case closesPreAuth(r.Type):
+					return []string{EventCompleted}, s.closePreAuthTx(ctx, tx, r)
 				}
 				return []string{EventCompleted}, nil
 			case device.Aborted:
