@@ -466,18 +466,6 @@ func (s *Service) Terminal(id string) (TerminalState, bool) {
 	return t.state(), true
 }
 
-// EndOfDayResult is a terminal's settlement.
-type EndOfDayResult struct {
-	TerminalID  string    `json:"terminal_id"`
-	ResultCode  int       `json:"result_code"`
-	ResultText  string    `json:"result_text,omitempty"`
-	Total       int64     `json:"total"` // minor units, as the terminal reported
-	Currency    string    `json:"currency"`
-	TraceNumber int       `json:"trace_number,omitempty"`
-	Receipts    []Receipt `json:"receipts"`
-	At          time.Time `json:"at"`
-}
-
 // EndOfDay settles the terminal's batch through its session loop and
 // returns the totals. Errors: a *ValidationError for an unknown
 // terminal, ErrTerminalOffline, ErrTerminalBusy, or the driver's error.

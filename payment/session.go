@@ -53,9 +53,13 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 				return
 			case j := <-t.jobs:
 				if j.eod != nil {
-					res, err := s.endOfDay(ctx, t)
+					var (
+						res EndOfDayResult
+						err error
+					)
+					res, doubt, err = s.endOfDay(ctx, t)
 					j.eod <- eodReply{res, err}
-					t.end(true)
+					t.end(!doubt) // in doubt: reconciled by prepare before the next job
 					continue
 				}
 				doubt = s.runPayment(ctx, t, j.payment)
@@ -80,6 +84,11 @@ func (s *Service) prepare(ctx context.Context, t *term) (string, error) {
 		t.mu.Lock()
 		t.software = st.Software
 		t.mu.Unlock()
+	}
+	// An end-of-day a crash or a lost line interrupted is resolved by
+	// asking the terminal, never by sending it again.
+	if err := s.reconcileEndOfDay(ctx, t); err != nil {
+		return "", err
 	}
 	r, err := openOn(ctx, s.db.Read, t.cfg.ID)
 	if errors.Is(err, ErrNotFound) {
@@ -524,24 +533,6 @@ func (s *Service) needsReview(r *record, why string, terminal *device.TxInfo, er
 	}
 	r.Status, r.EndedAt, r.ResultText = StatusTimeout, &now, why
 	return []string{EventTimeout}
-}
-
-// endOfDay settles the terminal's batch.
-func (s *Service) endOfDay(ctx context.Context, t *term) (EndOfDayResult, error) {
-	out := EndOfDayResult{TerminalID: t.cfg.ID, Currency: t.cfg.Currency, Receipts: []Receipt{}}
-	res, err := t.cfg.Device.EndOfDay(ctx, nil)
-	if err != nil {
-		return out, fmt.Errorf("end of day on %s: %w", t.cfg.ID, err)
-	}
-	out.ResultCode, out.ResultText, out.At = int(res.Code), res.Message, s.now()
-	if res.Info != nil {
-		out.Total, out.TraceNumber = res.Info.Amount, res.Info.Trace
-	}
-	for _, rc := range res.Receipts {
-		out.Receipts = append(out.Receipts, Receipt{Kind: rc.Kind, Lines: rc.Lines})
-	}
-	s.log.Info().Str(logkey.DeviceID, t.cfg.ID).Int64("total", out.Total).Msg("end of day")
-	return out, nil
 }
 
 // sleep waits d or until ctx ends; it reports false for the latter.

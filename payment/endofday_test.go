@@ -1,0 +1,173 @@
+//go:build linux || darwin
+
+package payment_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/payment"
+	"github.com/posgate/posgate/simulator/terminal"
+)
+
+// eodCounter counts the End-of-Day and Send Turnover Totals commands that
+// reach the driver, and can stop (a crash) at one point of an End-of-Day:
+// at the terminal's Status-Information, before posgate records or
+// acknowledges it ("status"), or at its receipt, after the terminal
+// settled ("print").
+type eodCounter struct {
+	device.DiagnosticTerminal
+	eods, totals *atomic.Int32
+	crashAt      device.TxEventKind // 0: never
+	crashed      chan struct{}
+}
+
+func (c *eodCounter) EndOfDay(ctx context.Context, h device.TxEventHandler) (device.TxResult, error) {
+	c.eods.Add(1)
+	return c.DiagnosticTerminal.EndOfDay(ctx, func(ctx context.Context, e device.TxEvent) error {
+		if c.crashAt != 0 && e.Kind == c.crashAt {
+			close(c.crashed)
+			<-ctx.Done() // the process is gone: nothing more is written or answered
+			return ctx.Err()
+		}
+		return h(ctx, e)
+	})
+}
+
+func (c *eodCounter) TurnoverTotals(ctx context.Context, h device.TxEventHandler) (device.TxResult, error) {
+	c.totals.Add(1)
+	return c.DiagnosticTerminal.TurnoverTotals(ctx, h)
+}
+
+// settled counts the simulator's settled journal entries.
+func settled(sim *terminal.Simulator) (n int) {
+	for _, e := range sim.Journal() {
+		if e.Settled {
+			n++
+		}
+	}
+	return n
+}
+
+// An end-of-day is recorded before it reaches the terminal: with the store
+// refusing the record, nothing is sent, neither End-of-Day nor Send
+// Turnover Totals. Once it records, the end-of-day settles the batch and
+// is listed with the turnover it saw before.
+func TestEndOfDayRecordedBeforeSent(t *testing.T) {
+	var eods, totals atomic.Int32
+	r := newRig(t, rigOptions{wrap: func(d device.Terminal) device.Terminal {
+		return &eodCounter{DiagnosticTerminal: d.(device.DiagnosticTerminal), eods: &eods, totals: &totals}
+	}})
+	ctx := context.Background()
+	p, _ := r.svc.Create(ctx, sale(3000), caller("s1"))
+	final(t, r.svc, p.ID, 10*time.Second)
+
+	if _, err := r.db.Write.Exec(`CREATE TRIGGER no_ops BEFORE INSERT ON terminal_operations
+		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.EndOfDay(ctx, "t1"); err == nil {
+		t.Fatal("end of day with a store that cannot record it: no error")
+	}
+	if eods.Load() != 0 || totals.Load() != 0 {
+		t.Fatalf("%d End-of-Day and %d Turnover Totals reached the terminal without a record", eods.Load(), totals.Load())
+	}
+	sim := r.sim.(zvtSim).Simulator
+	if n := settled(sim); n != 0 {
+		t.Fatalf("%d journal entries settled", n)
+	}
+	if _, err := r.db.Write.Exec(`DROP TRIGGER no_ops`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.svc.EndOfDay(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != payment.EndOfDayCompleted || res.Total != 3000 || res.TotalBefore == nil || *res.TotalBefore != 3000 || res.ID == "" {
+		t.Fatalf("end of day %+v, want completed 3000 with 3000 before", res)
+	}
+	if settled(sim) != 1 || eods.Load() != 1 {
+		t.Fatalf("settled %d, %d End-of-Day sent; want 1, 1", settled(sim), eods.Load())
+	}
+	list, err := r.svc.EndOfDays(ctx, "t1", 0)
+	if err != nil || len(list) != 1 || list[0].ID != res.ID || list[0].State != payment.EndOfDayCompleted {
+		t.Fatalf("EndOfDays: %+v, %v", list, err)
+	}
+}
+
+// A crash between End-of-Day and its answer never leads to a second
+// settlement: at the next start the end-of-day is reconciled by asking the
+// terminal for its turnover (Send Turnover Totals, PA00P015 §2.43), never
+// by sending 06 50 again. Crashed before the Status-Information was
+// acknowledged, the terminal did not close the batch (§2.2.8 as the
+// simulator applies it to 06 50): failed, run it again. Crashed after, it
+// did: completed, with the total seen before.
+func TestEndOfDayCrashReconciles(t *testing.T) {
+	for name, tc := range map[string]struct {
+		at      device.TxEventKind
+		state   payment.EndOfDayState
+		settled int
+	}{
+		"BeforeTheAnswer":         {at: device.EventStatusInfo, state: payment.EndOfDayFailed, settled: 0},
+		"AfterTheTerminalSettled": {at: device.EventPrint, state: payment.EndOfDayCompleted, settled: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var eods, totals atomic.Int32
+			c1 := &eodCounter{eods: &eods, totals: &totals, crashAt: tc.at, crashed: make(chan struct{})}
+			r1 := newRig(t, rigOptions{wrap: func(d device.Terminal) device.Terminal {
+				c1.DiagnosticTerminal = d.(device.DiagnosticTerminal)
+				return c1
+			}})
+			sim := r1.sim.(zvtSim).Simulator
+			ctx := context.Background()
+			for i, amount := range []int64{1200, 800} {
+				p, err := r1.svc.Create(ctx, sale(amount), caller(name+string(rune('a'+i))))
+				if err != nil {
+					t.Fatal(err)
+				}
+				final(t, r1.svc, p.ID, 10*time.Second)
+			}
+			go r1.svc.EndOfDay(ctx, "t1")
+			select {
+			case <-c1.crashed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("end of day never reached the crash point")
+			}
+			r1.stop() // the crash
+
+			c2 := &eodCounter{eods: &eods, totals: &totals}
+			r2 := newRig(t, rigOptions{db: r1.db, path: r1.path, wrap: func(d device.Terminal) device.Terminal {
+				c2.DiagnosticTerminal = d.(device.DiagnosticTerminal)
+				return c2
+			}})
+			list, err := r2.svc.EndOfDays(ctx, "t1", 0)
+			if err != nil || len(list) != 1 {
+				t.Fatalf("EndOfDays after the restart: %+v, %v", list, err)
+			}
+			eod := list[0]
+			if eod.State != tc.state || !eod.Reconciled || eod.Reason == "" {
+				t.Fatalf("reconciled end of day %+v, want %s", eod, tc.state)
+			}
+			if tc.state == payment.EndOfDayCompleted && eod.Total != 2000 {
+				t.Fatalf("reconciled total %d, want 2000", eod.Total)
+			}
+			if n := eods.Load(); n != 1 {
+				t.Fatalf("End-of-Day sent %d times, want once", n)
+			}
+			if n := settled(sim); n != tc.settled {
+				t.Fatalf("%d journal entries settled, want %d", n, tc.settled)
+			}
+			// The terminal takes work again.
+			p, err := r2.svc.Create(ctx, sale(500), caller(name+"-after"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := final(t, r2.svc, p.ID, 10*time.Second); got.Status != payment.StatusCompleted {
+				t.Fatalf("sale after the reconcile: %s", got.Status)
+			}
+		})
+	}
+}
