@@ -383,9 +383,17 @@ func (e *ecr) everything() {
 	}
 	res := bcdInt(bmp(pre.infos[0], 0x87))
 	e.approvedTx("book total", "06 24 0D 87 "+bcd2(res)+" 04 00 00 00 00 65 00 49 09 78")
+	// §2.10 Partial-Reversal 87<receipt-no> 04<amount>: the amount is the
+	// unused part; the rest is booked (20.00 reserved, 5.00 unused: 15.00).
+	pre = e.approvedTx("pre-authorisation", "06 22 0A 04 00 00 00 00 20 00 49 09 78")
+	res = bcdInt(bmp(pre.infos[0], 0x87))
+	pr := e.approvedTx("partial reversal", "06 23 0D 87 "+bcd2(res)+" 04 00 00 00 00 05 00 49 09 78")
+	if got := bcdInt(bmp(pr.infos[0], 0x04)); got != 1500 {
+		t.Fatalf("partial reversal booked %d, want 1500", got)
+	}
 	eod := e.approvedTx("end-of-day", "06 50 03 00 00 00")
-	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500-500 {
-		t.Fatalf("end-of-day total %d, want %d", got, 6500-500)
+	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500+1500-500 {
+		t.Fatalf("end-of-day total %d, want %d", got, 6500+1500-500)
 	}
 	// Status-Enquiry (§2.56) and Log-Off (§2.24).
 	e.command("status enquiry", "05 01 03 00 00 00")
