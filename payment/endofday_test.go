@@ -171,3 +171,53 @@ func TestEndOfDayCrashReconciles(t *testing.T) {
 		})
 	}
 }
+
+// storeBusyAtEOD makes the store refuse writes (query_only: read-only,
+// store.Unavailable) from the End-of-Day's Status-Information for lift.
+type storeBusyAtEOD struct {
+	device.DiagnosticTerminal
+	setRO    func(on bool)
+	lift     time.Duration
+	statuses atomic.Int32
+}
+
+func (s *storeBusyAtEOD) EndOfDay(ctx context.Context, h device.TxEventHandler) (device.TxResult, error) {
+	return s.DiagnosticTerminal.EndOfDay(ctx, func(ctx context.Context, e device.TxEvent) error {
+		if e.Kind == device.EventStatusInfo && s.statuses.Add(1) == 1 {
+			s.setRO(true)
+			time.AfterFunc(s.lift, func() { s.setRO(false) })
+		}
+		return h(ctx, e)
+	})
+}
+
+// The End-of-Day's totals meet a store that cannot write for a moment:
+// posgate answers 84 9C, the terminal sends them again, and the batch is
+// settled once with its totals on record.
+func TestEndOfDayRetryLaterWhileStoreBusy(t *testing.T) {
+	var setRO func(bool)
+	sb := &storeBusyAtEOD{lift: 700 * time.Millisecond, setRO: func(on bool) { setRO(on) }}
+	r := newRig(t, rigOptions{sim: terminal.Options{Repoll: 500 * time.Millisecond}, wrap: func(d device.Terminal) device.Terminal {
+		sb.DiagnosticTerminal = d.(device.DiagnosticTerminal)
+		return sb
+	}})
+	setRO = func(on bool) {
+		v := map[bool]string{true: "1", false: "0"}[on]
+		if _, err := r.db.Write.Exec("PRAGMA query_only = " + v); err != nil {
+			t.Errorf("query_only: %v", err)
+		}
+	}
+	ctx := context.Background()
+	p, _ := r.svc.Create(ctx, sale(4200), caller("eod-busy"))
+	final(t, r.svc, p.ID, 10*time.Second)
+	res, err := r.svc.EndOfDay(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != payment.EndOfDayCompleted || res.Total != 4200 || sb.statuses.Load() < 2 {
+		t.Fatalf("end of day %+v after %d Status-Informations; want completed 4200, sent again", res, sb.statuses.Load())
+	}
+	if n := settled(r.sim.(zvtSim).Simulator); n != 1 {
+		t.Fatalf("%d entries settled, want 1", n)
+	}
+}

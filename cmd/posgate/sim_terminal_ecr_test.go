@@ -10,6 +10,7 @@ package main
 // phase ends with Completion (06 0F) or Abort (06 1E).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,6 +186,10 @@ func (l *ecrSerial) recv(deadline time.Time) ([]byte, error) {
 type ecr struct {
 	t    *testing.T
 	line ecrLine
+	// repeatLater answers that many of the next Status-Informations with
+	// 84 9C 00 ("repeat later", chapter 3.1's note): the terminal must
+	// send them again after 2 s.
+	repeatLater int
 }
 
 // result is what a master phase brought.
@@ -287,6 +292,13 @@ func (e *ecr) master(what string, ackEnd bool) result {
 		switch cmd {
 		case 0x040F:
 			r.infos = append(r.infos, data)
+			if e.repeatLater > 0 {
+				e.repeatLater--
+				if err := e.line.send([]byte{0x84, 0x9C, 0x00}); err != nil {
+					e.t.Fatal(err)
+				}
+				continue
+			}
 		case 0x06D1:
 			r.lines++
 		case 0x06D3:
@@ -391,7 +403,13 @@ func (e *ecr) everything() {
 	if got := bcdInt(bmp(pr.infos[0], 0x04)); got != 1500 {
 		t.Fatalf("partial reversal booked %d, want 1500", got)
 	}
+	// End-of-Day whose first Status-Information the ECR cannot take yet
+	// (84 9C 00): the terminal sends it again, and settles once.
+	e.repeatLater = 1
 	eod := e.approvedTx("end-of-day", "06 50 03 00 00 00")
+	if len(eod.infos) != 2 || !bytes.Equal(eod.infos[0], eod.infos[1]) {
+		t.Fatalf("end-of-day after 84 9C: %d status informations %X, want the same one twice", len(eod.infos), eod.infos)
+	}
 	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500+1500-500 {
 		t.Fatalf("end-of-day total %d, want %d", got, 6500+1500-500)
 	}
