@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/posgate/posgate/device/zvt"
@@ -500,4 +501,37 @@ func bcdValue(b []byte) int64 {
 		v = v*100 + int64(x>>4)*10 + int64(x&0x0F)
 	}
 	return v
+}
+
+// TestCardTrack2 is the track 2 the simulator's card carries (BMP 23,
+// BCD packed, field separator D): card number 6799998900000000019,
+// expiry 12/25. Read Card sends it in clear, as terminals without track
+// masking do: the ECR must mask it.
+var TestCardTrack2 = []byte{0x67, 0x99, 0x99, 0x89, 0x00, 0x00, 0x00, 0x00, 0x01, 0x9D, 0x25, 0x12}
+
+// readCard serves Read Card 06 C0 [<timeout> [19<card-type>] …] (§2.21):
+// "insert card", then the card data in a Status-Information (§3.1.2: 23
+// <track 2>), whose acknowledgement gives master rights back: there is no
+// Completion. An Abort before the card is read ends it with 06 1E 6C.
+func (ss *session) readCard(ctx context.Context, cmd zvt.APDU) error {
+	if len(cmd.Data) > 1 { // <card-type> etc. after the timeout
+		if _, err := zvt.DecodeFields(cmd.Data[1:]); err != nil {
+			return ss.tr.Send(ctx, zvt.Nack(0x9A))
+		}
+	}
+	if err := ss.ack(ctx); err != nil {
+		return err
+	}
+	aborted, err := ss.status(ctx, 0x0A, ss.s.opts.Step) // insert card
+	if err != nil {
+		return err
+	}
+	if aborted {
+		return ss.abortTx(ctx, 0x6C)
+	}
+	_, err = ss.call(ctx, zvt.StatusInfo(zvt.Field{BMP: 0x23, Value: append([]byte{}, TestCardTrack2...)}))
+	if errors.Is(err, errYielded) {
+		return nil
+	}
+	return err
 }
