@@ -43,6 +43,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/payments/{id}/cancel", anyKey(handlePaymentCancel(d)))
 	mux.Handle("POST /v1/terminals/{id}/end-of-day", anyKey(create(handleEndOfDay(d)))) // a retry gets the first totals
 	mux.Handle("GET /v1/terminals/{id}/end-of-day", anyKey(handleEndOfDayList(d)))
+	mux.Handle("POST /v1/terminals/{id}/read-card", anyKey(handleReadCard(d)))
 	mux.Handle("GET /v1/devices", anyKey(handleDeviceList(d)))
 	mux.Handle("GET /v1/devices/{id}", anyKey(handleDeviceGet(d)))
 	mux.Handle("GET /v1/devices/{id}/frames", admin(handleDeviceFrames(d)))

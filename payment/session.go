@@ -52,6 +52,16 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 			case <-ctx.Done():
 				return
 			case j := <-t.jobs:
+				if j.readCard != nil {
+					var (
+						res CardRead
+						err error
+					)
+					res, doubt, err = s.readCard(ctx, t)
+					j.readCard <- readReply{res, err}
+					t.end(!doubt)
+					continue
+				}
 				if j.eod != nil {
 					var (
 						res EndOfDayResult

@@ -413,6 +413,26 @@ func (e *ecr) everything() {
 	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500+1500-500 {
 		t.Fatalf("end-of-day total %d, want %d", got, 6500+1500-500)
 	}
+	// Read Card (§2.21): 80 00 00, maybe 04 FF, then the card data in a
+	// Status-Information (§3.1.2, track 2 in BMP 23) whose 80 00 00 gives
+	// master rights back: no Completion follows.
+	e.command("read card", "06 C0 01 1E")
+	for {
+		a, err := e.line.recv(time.Now().Add(5 * time.Second))
+		if err != nil {
+			t.Fatalf("read card: terminal went quiet: %v", err)
+		}
+		if err := e.line.send([]byte{0x80, 0x00, 0x00}); err != nil {
+			t.Fatal(err)
+		}
+		if a[0] == 0x04 && a[1] == 0xFF {
+			continue
+		}
+		if a[0] != 0x04 || a[1] != 0x0F || a[3] != 0x23 {
+			t.Fatalf("read card: % X, want a Status-Information with track 2", a)
+		}
+		break
+	}
 	// Status-Enquiry (§2.56) and Log-Off (§2.24).
 	e.command("status enquiry", "05 01 03 00 00 00")
 	if r := e.master("status enquiry", true); r.end[1] != 0x0F {
