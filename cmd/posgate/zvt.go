@@ -13,11 +13,21 @@ import (
 
 // validateZVT checks the keys only a ZVT terminal has.
 func (t TerminalConfig) validateZVT(k string) error {
-	if t.Protocol != "zvt" {
-		return nil
-	}
 	bad := func(key string, val any, format string, args ...any) error {
 		return &ConfigError{Key: key, Value: val, Err: fmt.Errorf(format, args...)}
+	}
+	if t.Protocol != "zvt" {
+		switch {
+		case t.TLSRootCAFile != "":
+			return bad(k+".tls_root_ca_file", strconv.Quote(t.TLSRootCAFile), "only for protocol \"zvt\" (nexo: root_ca_file)")
+		case t.TLSFingerprint != "":
+			return bad(k+".tls_fingerprint", strconv.Quote(t.TLSFingerprint), "only for protocol \"zvt\"")
+		case t.SequenceIDs:
+			return bad(k+".sequence_ids", true, "only for protocol \"zvt\"")
+		case t.DiagnosisEvery.Duration != 0:
+			return bad(k+".diagnosis_every", t.DiagnosisEvery, "only for protocol \"zvt\"")
+		}
+		return nil
 	}
 	tlsPort := strings.HasPrefix(t.Port, "tls://")
 	switch {

@@ -192,6 +192,7 @@ func TestConfigZVTKeyErrors(t *testing.T) {
 		"ErrPinNotTLS":     {file: "port = \"/dev/ttyUSB0\"\ntls_fingerprint = \"00\"", want: "terminals[0].tls_fingerprint"},
 		"ErrDiagnosisFast": {file: "port = \"/dev/ttyUSB0\"\ndiagnosis_every = \"5s\"", want: "terminals[0].diagnosis_every = 5s"},
 		"ErrSequenceIDs":   {file: "port = \"/dev/ttyUSB0\"\nsequence_ids = \"yes\"", want: "sequence_ids"},
+		"ErrNexoZVTKey":    {file: "protocol = \"nexo\"\nport = \"tls://10.0.0.7:8443\"\npoi_id = \"V400m-1\"\nkey_identifier = \"K\"\nkey_version = 1\npassphrase = \"p\"\nsequence_ids = true", want: "terminals[0].sequence_ids"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.toml")
