@@ -34,3 +34,22 @@ func TestReadCardHTTP(t *testing.T) {
 		t.Fatalf("unknown terminal: %d %s", r.status, r.body)
 	}
 }
+
+// An end-of-day the store cannot record is 503 STORE_UNAVAILABLE, and
+// nothing reached the terminal: its batch is still unsettled.
+func TestEndOfDayStoreUnavailableHTTP(t *testing.T) {
+	e := newPayEnv(t, payOptions{})
+	e.pay(t, saleBody(900), "sale-eod-ro")
+	setReadOnly(t, e.env, true)
+	r := e.do(t, "POST", "/v1/terminals/t1/end-of-day", &e.pos, "", "Idempotency-Key", "eod-ro")
+	code, _ := r.errorCode(t)
+	if r.status != 503 || code != "STORE_UNAVAILABLE" {
+		t.Fatalf("end of day with the store read-only: %d %s", r.status, r.body)
+	}
+	setReadOnly(t, e.env, false)
+	for _, j := range e.sim.Journal() {
+		if j.Settled {
+			t.Fatalf("the terminal settled an end-of-day posgate could not record: %+v", e.sim.Journal())
+		}
+	}
+}
