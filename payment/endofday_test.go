@@ -3,14 +3,22 @@
 package payment_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/posgate/posgate/store"
 )
 
 // eodCounter counts the End-of-Day and Send Turnover Totals commands that
@@ -218,6 +226,134 @@ func TestEndOfDayRetryLaterWhileStoreBusy(t *testing.T) {
 		t.Fatalf("end of day %+v after %d Status-Informations; want completed 4200, sent again", res, sb.statuses.Load())
 	}
 	if n := settled(r.sim.(zvtSim).Simulator); n != 1 {
+		t.Fatalf("%d entries settled, want 1", n)
+	}
+}
+
+// eodCrashChildEnv tells the re-executed test binary to run the daemon
+// side of TestEndOfDayKilled: "dbpath|pty".
+const eodCrashChildEnv = "POSGATE_TEST_EOD_CRASH_CHILD"
+
+// TestEndOfDayKilledChild sells, starts an end-of-day and hangs at its
+// receipt, after the terminal settled; the parent kills it with SIGKILL.
+func TestEndOfDayKilledChild(t *testing.T) {
+	spec := os.Getenv(eodCrashChildEnv)
+	if spec == "" {
+		t.Skip("run by TestEndOfDayKilled")
+	}
+	dbPath, port, _ := strings.Cut(spec, "|")
+	db, err := store.Open(context.Background(), dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eods, totals atomic.Int32
+	c := &eodCounter{eods: &eods, totals: &totals, crashAt: device.EventPrint, crashed: make(chan struct{})}
+	r := newRig(t, rigOptions{db: db, path: port, wrap: func(d device.Terminal) device.Terminal {
+		c.DiagnosticTerminal = d.(device.DiagnosticTerminal)
+		return c
+	}})
+	p, err := r.svc.Create(context.Background(), sale(2500), caller("eod-kill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final(t, r.svc, p.ID, 10*time.Second)
+	go r.svc.EndOfDay(context.Background(), "t1")
+	select {
+	case <-c.crashed:
+		fmt.Println("SETTLED")
+	case <-time.After(20 * time.Second):
+		t.Fatal("end of day never reached its receipt")
+	}
+	time.Sleep(30 * time.Second) // the parent kills us long before
+	t.Fatal("not killed")
+}
+
+// TestEndOfDayKilled: the daemon is killed (SIGKILL) after End-of-Day
+// reached the terminal and the terminal settled, before posgate recorded
+// the result. The restarted daemon finds the end-of-day open, asks the
+// terminal for its turnover instead of sending End-of-Day again, and
+// records it completed with the total: one settlement.
+func TestEndOfDayKilled(t *testing.T) {
+	if os.Getenv(eodCrashChildEnv) != "" {
+		t.Skip("child")
+	}
+	zs, path := simulatedTerminal(t, terminal.Options{})
+	dbPath := filepath.Join(t.TempDir(), "posgate.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEndOfDayKilledChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), eodCrashChildEnv+"="+dbPath+"|"+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	timeout := time.After(30 * time.Second)
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("child exited before the terminal settled")
+			}
+			if l == "SETTLED" {
+				break wait
+			}
+		case <-timeout:
+			t.Fatal("child never reported the settlement")
+		}
+	}
+	if n := settled(zs); n != 1 {
+		t.Fatalf("the terminal should have settled the sale: %+v", zs.Journal())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	cmd.Wait()
+
+	db, err := store.Open(context.Background(), dbPath, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var state string
+	if err := db.Read.QueryRow(`SELECT state FROM terminal_operations WHERE open = 1`).Scan(&state); err != nil || state != string(payment.EndOfDaySent) {
+		t.Fatalf("the killed daemon left %q, %v; want an open end-of-day, sent", state, err)
+	}
+	var eods, totals atomic.Int32
+	r := newRig(t, rigOptions{db: db, path: path, wrap: func(d device.Terminal) device.Terminal {
+		return &eodCounter{DiagnosticTerminal: d.(device.DiagnosticTerminal), eods: &eods, totals: &totals}
+	}})
+	list, err := r.svc.EndOfDays(context.Background(), "t1", 0)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("end of days after the restart: %+v, %v", list, err)
+	}
+	if eod := list[0]; eod.State != payment.EndOfDayCompleted || eod.Total != 2500 || !eod.Reconciled {
+		t.Fatalf("after the restart: %+v, want completed 2500, reconciled", eod)
+	}
+	if eods.Load() != 0 || totals.Load() != 1 {
+		t.Fatalf("the restart sent End-of-Day %d times and Turnover Totals %d times; want 0 and 1", eods.Load(), totals.Load())
+	}
+	if n := settled(zs); n != 1 {
 		t.Fatalf("%d entries settled, want 1", n)
 	}
 }
