@@ -65,6 +65,7 @@ func FuzzPaymentCreate(f *testing.F) {
 		`{"type":"preauth","terminal_id":"t1","amount":8000}`,
 		`{"type":"preauth_completion","original_payment_id":"pay_x","amount":1}`,
 		`{"type":"preauth_reversal","original_payment_id":"pay_x"}`,
+		`{"type":"preauth_partial_reversal","original_payment_id":"pay_x","amount":2500}`,
 		`{"type":"sale","terminal_id":"t1","amount":999999999999999999999}`,
 		`{"type":"sale","terminal_id":"t1","amount":-5,"currency":"eur"}`,
 		`{"type":"sale","terminal_id":"t1","amount":1,"reference":"\u0000"}`,

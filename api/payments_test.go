@@ -209,6 +209,17 @@ func TestPaymentsHTTP(t *testing.T) {
 		if r := e.do(t, "POST", "/v1/terminals/t9/end-of-day", &e.pos, "", "Idempotency-Key", "eod-2"); r.status != 404 {
 			t.Fatalf("unknown terminal: %d", r.status)
 		}
+		// The end-of-day is on record, with its state and the turnover
+		// it saw before (GET /v1/terminals/{id}/end-of-day).
+		r = e.do(t, "GET", "/v1/terminals/t1/end-of-day", &e.pos, "")
+		var list struct{ Data []payment.EndOfDayResult }
+		if err := json.Unmarshal(r.body, &list); err != nil || r.status != 200 || len(list.Data) != 1 ||
+			list.Data[0].ID != res.ID || list.Data[0].State != payment.EndOfDayCompleted || list.Data[0].TotalBefore == nil || *list.Data[0].TotalBefore != 200 {
+			t.Fatalf("end-of-day list: %d %s", r.status, r.body)
+		}
+		if r := e.do(t, "GET", "/v1/terminals/t9/end-of-day", &e.pos, ""); r.status != 404 {
+			t.Fatalf("unknown terminal's list: %d", r.status)
+		}
 	})
 	t.Run("List", func(t *testing.T) {
 		r := e.do(t, "GET", "/v1/payments?limit=2", &e.pos, "")

@@ -196,3 +196,23 @@ type DiagnosticTerminal interface {
 	// settling them.
 	TurnoverTotals(ctx context.Context, h TxEventHandler) (TxResult, error)
 }
+
+// CardReader is a Terminal that can read a card without a payment, for
+// a loyalty lookup (ZVT Read Card 06 C0).
+type CardReader interface {
+	Terminal
+	// ReadCard waits up to timeout for a card and reads it. A card not
+	// presented in time, or an Abort, is not an error: Outcome says so.
+	ReadCard(ctx context.Context, timeout time.Duration) (CardRead, error)
+}
+
+// CardRead is what a terminal read from a card. It never holds a full
+// card number or track data.
+type CardRead struct {
+	Outcome   Outcome
+	Code      byte   // terminal result code; 0 when read
+	Message   string // text for Code
+	Type      string // "chip", "magnetic_stripe", or "" if the terminal did not say
+	MaskedPAN string // e.g. "6799***********0019"
+	CardName  string // if the terminal named the card
+}

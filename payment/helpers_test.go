@@ -56,6 +56,10 @@ type rig struct {
 	client *zvt.Client  // protocol zvt
 	nexo   *nexo.Client // protocol nexo
 	svc    *payment.Service
+	// stop ends the client and the service, as a crash would (nothing
+	// more is written); the test's cleanup calls it too.
+	stop func()
+	path string // the simulator's pty (zvt)
 }
 
 type rigOptions struct {
@@ -83,6 +87,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		sim, path = simulatedTerminal(t, o.sim)
 		r.sim = zvtSim{sim}
 	}
+	r.path = path
 	log := zerolog.Nop()
 	if tt, ok := t.(*testing.T); ok && os.Getenv("POSGATE_TEST_LOG") != "" {
 		log = zerolog.New(zerolog.NewTestWriter(tt)).Level(zerolog.DebugLevel)
@@ -106,10 +111,14 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	wg.Add(2)
 	go func() { defer wg.Done(); r.client.Run(ctx) }()
 	go func() { defer wg.Done(); r.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+		})
+	}
+	t.Cleanup(r.stop)
 	if !o.noWait {
 		waitReady(t, r.svc)
 	}

@@ -143,6 +143,9 @@ type Payment struct {
 	// Reversal is set once this payment was reversed, automatically after
 	// a late approval or by a reversal payment.
 	Reversal *Reversal `json:"reversal,omitempty"`
+	// Reservation is set on a completed preauth: what it reserves and,
+	// once booked or released, how.
+	Reservation *Reservation `json:"reservation,omitempty"`
 	// Evidence is what a reconciliation saw, for needs_review above all.
 	Evidence *Evidence `json:"evidence,omitempty"`
 

@@ -75,3 +75,70 @@ func TestPreAuthorisation(t *testing.T) {
 		t.Fatalf("journal: %d bookings, %d releases", booked, released)
 	}
 }
+
+// TestPreAuthPartialReversal reserves 80.00 and releases the unused 25.00
+// with a partial reversal (ZVT 06 23, PA00P015 §2.10), which books the
+// other 55.00: the terminal's journal books 55.00, the reservation shows
+// reserved/booked/released/remaining, and nothing can book or release it
+// again. A partial reversal of all or more than the reservation is
+// refused, naming amount, before anything is recorded.
+func TestPreAuthPartialReversal(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	pre, err := r.svc.Create(ctx, payment.NewPayment{Type: payment.TypePreAuth, TerminalID: "t1", Amount: 8000}, caller("p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre = final(t, r.svc, pre.ID, 10*time.Second)
+	if pre.Status != payment.StatusCompleted || pre.Reservation == nil || pre.Reservation.Remaining != 8000 {
+		t.Fatalf("preauth: %s, reservation %+v; want completed with 8000 remaining", pre.Status, pre.Reservation)
+	}
+	for _, amount := range []int64{8000, 9000} {
+		_, err := r.svc.Create(ctx, payment.NewPayment{Type: payment.TypePreAuthPartialReversal, TerminalID: "t1",
+			Amount: amount, OriginalPaymentID: pre.ID}, caller("too-much"))
+		var ve *payment.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "amount" {
+			t.Fatalf("partial reversal of %d of 8000: err=%v, want a validation error on amount", amount, err)
+		}
+	}
+	pr, err := r.svc.Create(ctx, payment.NewPayment{Type: payment.TypePreAuthPartialReversal, TerminalID: "t1",
+		Amount: 2500, OriginalPaymentID: pre.ID}, caller("p2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr = final(t, r.svc, pr.ID, 10*time.Second)
+	if pr.Status != payment.StatusCompleted || pr.Amount != 2500 || pr.OriginalPaymentID != pre.ID {
+		t.Fatalf("partial reversal: %+v", pr)
+	}
+	got, err := r.svc.Get(ctx, pre.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (payment.Reservation{Reserved: 8000, Booked: 5500, Released: 2500, Remaining: 0, ClosedBy: pr.ID}); got.Reservation == nil || *got.Reservation != want {
+		t.Fatalf("reservation after the partial reversal: %+v, want %+v", got.Reservation, want)
+	}
+	for _, again := range []payment.NewPayment{
+		{Type: payment.TypePreAuthCompletion, TerminalID: "t1", Amount: 100, OriginalPaymentID: pre.ID},
+		{Type: payment.TypePreAuthPartialReversal, TerminalID: "t1", Amount: 100, OriginalPaymentID: pre.ID},
+		{Type: payment.TypePreAuthReversal, TerminalID: "t1", OriginalPaymentID: pre.ID},
+	} {
+		_, err := r.svc.Create(ctx, again, caller("again-"+string(again.Type)))
+		var ve *payment.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "original_payment_id" {
+			t.Fatalf("%s after the partial reversal: err=%v, want original_payment_id refused", again.Type, err)
+		}
+	}
+	var bookings []int64
+	for _, e := range r.sim.Journal() {
+		if e.Kind == string(terminal.Booking) {
+			bookings = append(bookings, e.Amount)
+		}
+	}
+	if len(bookings) != 1 || bookings[0] != 5500 {
+		t.Fatalf("terminal bookings %v, want [5500]", bookings)
+	}
+	es := events(t, r.db)
+	if last := es[len(es)-1]; last.Type != payment.EventCompleted || last.Data.Type != payment.TypePreAuthPartialReversal {
+		t.Fatalf("last event %s of %s, want payment.completed of the partial reversal", last.Type, last.Data.Type)
+	}
+}

@@ -247,7 +247,7 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 					orig.ID, done+req.Amount, orig.Amount, done)
 			}
 		}
-		if req.Type == TypePreAuthCompletion || req.Type == TypePreAuthReversal {
+		if closesPreAuth(req.Type) {
 			if closed, err := preAuthClosedTx(ctx, tx, req.OriginalPaymentID); err != nil {
 				return err
 			} else if closed {
@@ -464,18 +464,6 @@ func (s *Service) Terminal(id string) (TerminalState, bool) {
 		return TerminalState{}, false
 	}
 	return t.state(), true
-}
-
-// EndOfDayResult is a terminal's settlement.
-type EndOfDayResult struct {
-	TerminalID  string    `json:"terminal_id"`
-	ResultCode  int       `json:"result_code"`
-	ResultText  string    `json:"result_text,omitempty"`
-	Total       int64     `json:"total"` // minor units, as the terminal reported
-	Currency    string    `json:"currency"`
-	TraceNumber int       `json:"trace_number,omitempty"`
-	Receipts    []Receipt `json:"receipts"`
-	At          time.Time `json:"at"`
 }
 
 // EndOfDay settles the terminal's batch through its session loop and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/logkey"
+	"github.com/posgate/posgate/store"
 )
 
 // runTerminal is the one goroutine that owns t's sessions. It registers
@@ -51,10 +52,24 @@ func (s *Service) runTerminal(ctx context.Context, t *term) {
 			case <-ctx.Done():
 				return
 			case j := <-t.jobs:
+				if j.readCard != nil {
+					var (
+						res CardRead
+						err error
+					)
+					res, doubt, err = s.readCard(ctx, t)
+					j.readCard <- readReply{res, err}
+					t.end(!doubt)
+					continue
+				}
 				if j.eod != nil {
-					res, err := s.endOfDay(ctx, t)
+					var (
+						res EndOfDayResult
+						err error
+					)
+					res, doubt, err = s.endOfDay(ctx, t)
 					j.eod <- eodReply{res, err}
-					t.end(true)
+					t.end(!doubt) // in doubt: reconciled by prepare before the next job
 					continue
 				}
 				doubt = s.runPayment(ctx, t, j.payment)
@@ -79,6 +94,11 @@ func (s *Service) prepare(ctx context.Context, t *term) (string, error) {
 		t.mu.Lock()
 		t.software = st.Software
 		t.mu.Unlock()
+	}
+	// An end-of-day a crash or a lost line interrupted is resolved by
+	// asking the terminal, never by sending it again.
+	if err := s.reconcileEndOfDay(ctx, t); err != nil {
+		return "", err
 	}
 	r, err := openOn(ctx, s.db.Read, t.cfg.ID)
 	if errors.Is(err, ErrNotFound) {
@@ -166,7 +186,7 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 			if orig, o.err = getRecord(ctx, s.db.Read, r.OriginalPaymentID); o.err == nil {
 				o.res, o.err = reverseOn(ctx, t.cfg.Device, orig, h)
 			}
-		case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal:
+		case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal, TypePreAuthPartialReversal:
 			o.res, o.err = s.runPreAuth(ctx, t, r, ch, h)
 		}
 		done <- o
@@ -281,7 +301,7 @@ func (s *Service) handler(t *term, id string, forReversal bool) device.TxEventHa
 				}
 				return nil, nil
 			})
-			return err
+			return retryLater(err)
 		case device.EventPrint:
 			if e.Receipt == nil {
 				return nil
@@ -298,6 +318,19 @@ func (s *Service) handler(t *term, id string, forReversal bool) device.TxEventHa
 		}
 		return nil
 	}
+}
+
+// retryLater marks a store that cannot take the Status-Information now
+// (busy, full, failing: store.Unavailable) as worth asking again: the
+// driver answers "repeat later" (ZVT 84 9C, PA00P015 §2.2.6) and the
+// terminal sends it again in a moment, a bounded number of times, instead
+// of reversing a payment for a store that was busy for a second. Other
+// errors stay what they are: the driver refuses the Status-Information.
+func retryLater(err error) error {
+	if err != nil && store.Unavailable(err) {
+		return fmt.Errorf("store the status information: %w: %w", device.ErrRetryLater, err)
+	}
+	return err
 }
 
 // conclude records how the terminal ended the payment. It reports doubt
@@ -336,8 +369,13 @@ func (s *Service) conclude(ctx context.Context, t *term, id string, o outcome) (
 					return s.needsReviewMismatch(r, why, res.Info), nil
 				}
 				r.Status = StatusCompleted
-				if r.Type == TypeReversal {
+				switch {
+				case r.Type == TypeReversal:
 					return []string{EventCompleted}, s.markReversedTx(ctx, tx, r)
+				case r.Type == TypePreAuth:
+					r.Reservation = &Reservation{Reserved: r.Amount, Remaining: r.Amount}
+				case closesPreAuth(r.Type):
+					return []string{EventCompleted}, s.closePreAuthTx(ctx, tx, r)
 				}
 				return []string{EventCompleted}, nil
 			case device.Aborted:
@@ -505,24 +543,6 @@ func (s *Service) needsReview(r *record, why string, terminal *device.TxInfo, er
 	}
 	r.Status, r.EndedAt, r.ResultText = StatusTimeout, &now, why
 	return []string{EventTimeout}
-}
-
-// endOfDay settles the terminal's batch.
-func (s *Service) endOfDay(ctx context.Context, t *term) (EndOfDayResult, error) {
-	out := EndOfDayResult{TerminalID: t.cfg.ID, Currency: t.cfg.Currency, Receipts: []Receipt{}}
-	res, err := t.cfg.Device.EndOfDay(ctx, nil)
-	if err != nil {
-		return out, fmt.Errorf("end of day on %s: %w", t.cfg.ID, err)
-	}
-	out.ResultCode, out.ResultText, out.At = int(res.Code), res.Message, s.now()
-	if res.Info != nil {
-		out.Total, out.TraceNumber = res.Info.Amount, res.Info.Trace
-	}
-	for _, rc := range res.Receipts {
-		out.Receipts = append(out.Receipts, Receipt{Kind: rc.Kind, Lines: rc.Lines})
-	}
-	s.log.Info().Str(logkey.DeviceID, t.cfg.ID).Int64("total", out.Total).Msg("end of day")
-	return out, nil
 }
 
 // sleep waits d or until ctx ends; it reports false for the latter.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/payment"
+	"github.com/posgate/posgate/simulator/terminal"
 )
 
 // countingTerminal counts the transactions that reach the driver.
@@ -108,5 +109,68 @@ func TestUnrecordedStartRecovers(t *testing.T) {
 	}
 	if got := final(t, r.svc, p.ID, 10*time.Second); got.Status != payment.StatusCompleted {
 		t.Fatalf("next payment: %s, want completed", got.Status)
+	}
+}
+
+// storeBusyOnStatus refuses writes (query_only, as a read-only or failing
+// disk does: store.Unavailable) from the first Status-Information of a
+// sale until lift has passed, and counts the Status-Informations the
+// payment layer was handed.
+type storeBusyOnStatus struct {
+	device.Terminal
+	setRO    func(on bool)
+	lift     time.Duration
+	statuses atomic.Int32
+}
+
+func (s *storeBusyOnStatus) Authorize(ctx context.Context, p device.Charge, h device.TxEventHandler) (device.TxResult, error) {
+	return s.Terminal.Authorize(ctx, p, func(ctx context.Context, e device.TxEvent) error {
+		if e.Kind == device.EventStatusInfo {
+			if s.statuses.Add(1) == 1 {
+				s.setRO(true)
+				time.AfterFunc(s.lift, func() { s.setRO(false) })
+			}
+		}
+		return h(ctx, e)
+	})
+}
+
+// Issue 12 part 2, "repeat later": a store that cannot take the
+// Status-Information for a moment makes the driver answer 84 9C
+// (PA00P015 §2.2.6) instead of refusing it; the simulator sends it again
+// after its re-poll wait, the store takes it then, and the sale completes,
+// charged once. Before, the store error refused the Status-Information
+// (84 66), and the terminal reversed a good payment.
+func TestStatusInfoRetryLaterWhileStoreBusy(t *testing.T) {
+	var db func(on bool)
+	sb := &storeBusyOnStatus{lift: 700 * time.Millisecond, setRO: func(on bool) { db(on) }}
+	r := newRig(t, rigOptions{timeout: 20 * time.Second, sim: terminal.Options{Repoll: 500 * time.Millisecond},
+		wrap: func(d device.Terminal) device.Terminal {
+			sb.Terminal = d
+			return sb
+		}})
+	db = func(on bool) {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		if _, err := r.db.Write.Exec("PRAGMA query_only = " + v); err != nil {
+			t.Errorf("query_only %s: %v", v, err)
+		}
+	}
+	p, err := r.svc.Create(context.Background(), sale(2100), caller("busy-store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := final(t, r.svc, p.ID, 15*time.Second)
+	if got.Status != payment.StatusCompleted || got.ReceiptNumber == 0 {
+		t.Fatalf("sale whose Status-Information met a busy store: %s (%s), receipt %d; want completed", got.Status, got.ResultText, got.ReceiptNumber)
+	}
+	if n := sb.statuses.Load(); n < 2 {
+		t.Fatalf("the terminal sent the Status-Information %d time(s); want it again after 84 9C", n)
+	}
+	j := r.sim.Journal()
+	if len(j) != 1 || !j[0].Approved || j[0].Reversed || j[0].Amount != 2100 {
+		t.Fatalf("terminal journal %+v, want one approved, unreversed sale of 2100", j)
 	}
 }

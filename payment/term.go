@@ -26,8 +26,9 @@ type term struct {
 }
 
 type job struct {
-	payment *record       // a payment just created, still pending
-	eod     chan eodReply // set for an end-of-day
+	payment  *record        // a payment just created, still pending
+	eod      chan eodReply  // set for an end-of-day
+	readCard chan readReply // set for a Read Card
 }
 
 type eodReply struct {

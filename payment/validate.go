@@ -17,14 +17,14 @@ func validate(req *NewPayment) error {
 		if req.Amount < 0 || req.Amount > MaxAmount {
 			return invalid("amount", "must be the original amount or left out")
 		}
-	case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal:
+	case TypePreAuth, TypePreAuthCompletion, TypePreAuthReversal, TypePreAuthPartialReversal:
 		if err := validatePreAuth(req); err != nil {
 			return err
 		}
 	case "":
-		return invalid("type", "is required: sale, refund, reversal, preauth, preauth_completion or preauth_reversal")
+		return invalid("type", "is required: sale, refund, reversal, preauth, preauth_completion, preauth_partial_reversal or preauth_reversal")
 	default:
-		return invalid("type", "must be sale, refund, reversal, preauth, preauth_completion or preauth_reversal")
+		return invalid("type", "must be sale, refund, reversal, preauth, preauth_completion, preauth_partial_reversal or preauth_reversal")
 	}
 	if req.Type == TypeSale && req.OriginalPaymentID != "" {
 		return invalid("original_payment_id", "is only for a refund or a reversal")

@@ -87,6 +87,11 @@ type TerminalConfig struct {
 	EventListenAllowRemote bool   `toml:"event_listen_allow_remote"` // required for a non-loopback event_listen
 	EventCertFile          string `toml:"event_cert_file"`           // the listener's certificate (PEM)
 	EventKeyFile           string `toml:"event_key_file"`            // and its key (PEM)
+	// zvt; see docs/zvt.md.
+	TLSRootCAFile  string   `toml:"tls_root_ca_file"` // PEM roots for a tls:// port; default the system roots
+	TLSFingerprint string   `toml:"tls_fingerprint"`  // SHA-256 of the terminal's certificate to pin
+	SequenceIDs    bool     `toml:"sequence_ids"`     // TLV 1F73 message sequence ids
+	DiagnosisEvery Duration `toml:"diagnosis_every"`  // periodic Diagnosis 06 70; "0s" (default) only when the terminal asks
 }
 
 // PrinterConfig is one fiscal printer.
@@ -403,6 +408,9 @@ func (c Config) Validate() error {
 			return bad(k+".password", "(hidden)", "want 6 digits")
 		case !currencyPattern.MatchString(t.Currency):
 			return bad(k+".currency", strconv.Quote(t.Currency), "want an ISO 4217 code like EUR")
+		}
+		if err := t.validateZVT(k); err != nil {
+			return err
 		}
 		ids[t.ID] = true
 	}

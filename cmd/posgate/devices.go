@@ -98,6 +98,11 @@ func openTerminals(cfg Config, log zerolog.Logger, notifier *device.Notifier) (m
 		if err := opts.Validate(); err != nil {
 			return nil, &ConfigError{Key: fmt.Sprintf("terminals[%d]", i), Value: tc.ID, Err: err}
 		}
+		tlsCfg, err := tc.zvtTLS(fmt.Sprintf("terminals[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		opts.TLS, opts.SequenceIDs, opts.DiagnosisEvery = tlsCfg, tc.SequenceIDs, tc.DiagnosisEvery.Duration
 		terminals[tc.ID] = zvt.New(opts)
 	}
 	return terminals, nil

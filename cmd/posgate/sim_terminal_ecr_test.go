@@ -10,6 +10,7 @@ package main
 // phase ends with Completion (06 0F) or Abort (06 1E).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,6 +186,10 @@ func (l *ecrSerial) recv(deadline time.Time) ([]byte, error) {
 type ecr struct {
 	t    *testing.T
 	line ecrLine
+	// repeatLater answers that many of the next Status-Informations with
+	// 84 9C 00 ("repeat later", chapter 3.1's note): the terminal must
+	// send them again after 2 s.
+	repeatLater int
 }
 
 // result is what a master phase brought.
@@ -287,6 +292,13 @@ func (e *ecr) master(what string, ackEnd bool) result {
 		switch cmd {
 		case 0x040F:
 			r.infos = append(r.infos, data)
+			if e.repeatLater > 0 {
+				e.repeatLater--
+				if err := e.line.send([]byte{0x84, 0x9C, 0x00}); err != nil {
+					e.t.Fatal(err)
+				}
+				continue
+			}
 		case 0x06D1:
 			r.lines++
 		case 0x06D3:
@@ -383,9 +395,43 @@ func (e *ecr) everything() {
 	}
 	res := bcdInt(bmp(pre.infos[0], 0x87))
 	e.approvedTx("book total", "06 24 0D 87 "+bcd2(res)+" 04 00 00 00 00 65 00 49 09 78")
+	// §2.10 Partial-Reversal 87<receipt-no> 04<amount>: the amount is the
+	// unused part; the rest is booked (20.00 reserved, 5.00 unused: 15.00).
+	pre = e.approvedTx("pre-authorisation", "06 22 0A 04 00 00 00 00 20 00 49 09 78")
+	res = bcdInt(bmp(pre.infos[0], 0x87))
+	pr := e.approvedTx("partial reversal", "06 23 0D 87 "+bcd2(res)+" 04 00 00 00 00 05 00 49 09 78")
+	if got := bcdInt(bmp(pr.infos[0], 0x04)); got != 1500 {
+		t.Fatalf("partial reversal booked %d, want 1500", got)
+	}
+	// End-of-Day whose first Status-Information the ECR cannot take yet
+	// (84 9C 00): the terminal sends it again, and settles once.
+	e.repeatLater = 1
 	eod := e.approvedTx("end-of-day", "06 50 03 00 00 00")
-	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500-500 {
-		t.Fatalf("end-of-day total %d, want %d", got, 6500-500)
+	if len(eod.infos) != 2 || !bytes.Equal(eod.infos[0], eod.infos[1]) {
+		t.Fatalf("end-of-day after 84 9C: %d status informations %X, want the same one twice", len(eod.infos), eod.infos)
+	}
+	if got := bcdInt(bmp(eod.infos[0], 0x04)); got != 6500+1500-500 {
+		t.Fatalf("end-of-day total %d, want %d", got, 6500+1500-500)
+	}
+	// Read Card (§2.21): 80 00 00, maybe 04 FF, then the card data in a
+	// Status-Information (§3.1.2, track 2 in BMP 23) whose 80 00 00 gives
+	// master rights back: no Completion follows.
+	e.command("read card", "06 C0 01 1E")
+	for {
+		a, err := e.line.recv(time.Now().Add(5 * time.Second))
+		if err != nil {
+			t.Fatalf("read card: terminal went quiet: %v", err)
+		}
+		if err := e.line.send([]byte{0x80, 0x00, 0x00}); err != nil {
+			t.Fatal(err)
+		}
+		if a[0] == 0x04 && a[1] == 0xFF {
+			continue
+		}
+		if a[0] != 0x04 || a[1] != 0x0F || a[3] != 0x23 {
+			t.Fatalf("read card: % X, want a Status-Information with track 2", a)
+		}
+		break
 	}
 	// Status-Enquiry (§2.56) and Log-Off (§2.24).
 	e.command("status enquiry", "05 01 03 00 00 00")

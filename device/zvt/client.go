@@ -149,6 +149,10 @@ var _ device.Terminal = (*Client)(nil)
 type activeTx struct {
 	abort chan chan error // Abort hands a reply channel
 	done  chan struct{}
+	// endOnStatus, if set, ends the master phase at the first
+	// Status-Information, once acknowledged, with its data block: Read
+	// Card (§2.21) has no Completion.
+	endOnStatus func(data []byte)
 }
 
 // Validate reports a configuration New would refuse: a missing ID or
@@ -389,13 +393,23 @@ func (c *Client) run(ctx context.Context, cmd APDU, h device.TxEventHandler) (de
 // master rights, serves it until Completion or Abort. onCompletion sees the
 // 06 0F, for commands whose completion carries data (Status Enquiry).
 func (c *Client) exchange(ctx context.Context, cmd APDU, h device.TxEventHandler, onCompletion func(APDU)) (device.TxResult, error) {
+	return c.exchangeTx(ctx, cmd, h, onCompletion, nil)
+}
+
+// exchangeUntilStatus is exchange for a command whose master phase ends
+// with its Status-Information (Read Card): onStatus sees its data block.
+func (c *Client) exchangeUntilStatus(ctx context.Context, cmd APDU, onStatus func([]byte)) (device.TxResult, error) {
+	return c.exchangeTx(ctx, cmd, nil, nil, onStatus)
+}
+
+func (c *Client) exchangeTx(ctx context.Context, cmd APDU, h device.TxEventHandler, onCompletion func(APDU), onStatus func([]byte)) (device.TxResult, error) {
 	var res device.TxResult
 	name := CommandName(cmd)
 	err := c.link.Do(ctx, func(ctx context.Context, p device.Port) error {
 		// Registered before the command goes out, so an Abort that comes
 		// while the terminal has yet to answer waits for the master phase
 		// instead of queueing behind this whole transaction.
-		a := &activeTx{abort: make(chan chan error), done: make(chan struct{})}
+		a := &activeTx{abort: make(chan chan error), done: make(chan struct{}), endOnStatus: onStatus}
 		c.mu.Lock()
 		c.active = a
 		c.mu.Unlock()

@@ -54,6 +54,7 @@ var cmdNames = map[uint16]string{
 	CmdPreAuthReversal: "Pre-Authorisation Reversal",
 	CmdTurnoverTotals:  "Send Turnover Totals",
 	CmdDiagnosis:       "Diagnosis",
+	CmdReadCard:        "Read Card",
 	CmdSetTimeECR:      "Set Date and Time in ECR",
 	respPositive:       "Ack",
 }

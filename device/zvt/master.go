@@ -140,6 +140,17 @@ func (c *Client) serveMaster(ctx context.Context, tr Transport, a *activeTx, h d
 			persistErr = nil
 			c.noteReceipt(msg.Data, info)
 			err = answer(c.ackFor(msg))
+			if err == nil && a.endOnStatus != nil {
+				// Read Card (§2.21): "an implicit master-rights change to
+				// the ECR takes place, i.e. there is no Completion".
+				a.endOnStatus(msg.Data)
+				res.Outcome, res.Code = device.Approved, info.ResultCode
+				if info.ResultCode != 0 {
+					res.Outcome = device.Declined
+				}
+				res.Message = ResultText(res.Code)
+				return res, nil
+			}
 		case CmdPrintLine:
 			if len(msg.Data) == 0 {
 				err = answer(c.ackFor(msg))

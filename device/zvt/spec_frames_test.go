@@ -293,12 +293,21 @@ func TestSpecFramesSimulator(t *testing.T) {
 	l = p.runTx("§2.8 pre-authorisation", "06 22 0A 04 00 00 00 00 20 00 49 09 78", specCompletion)
 	res = bcdNum(bmpsOf(t, l.info[0])[0x87])
 	p.runTx("§2.14 pre-authorisation reversal", fmt.Sprintf("06 25 03 87 %02d %02d", res/100, res%100), specCompletion)
+	// §2.10 Partial-Reversal 87<receipt-no> 04<amount> 49<CC> of a third
+	// reservation: 04 is the unused amount (40.00 reserved, 15.00 unused),
+	// the Status-Information reports the 25.00 booked; 06 0F 00.
+	l = p.runTx("§2.8 pre-authorisation", "06 22 0A 04 00 00 00 00 40 00 49 09 78", specCompletion)
+	res = bcdNum(bmpsOf(t, l.info[0])[0x87])
+	l = p.runTx("§2.10 partial reversal", fmt.Sprintf("06 23 0D 87 %02d %02d 04 00 00 00 00 15 00 49 09 78", res/100, res%100), specCompletion)
+	if got := bcdNum(checkInfo(t, "§3.1.1", l.info[0], siPaymentBMPs)[0x04]); got != 2500 {
+		t.Fatalf("§2.10: booked %d, want 2500", got)
+	}
 
 	// §2.43 Send Turnover Totals: 04 0F (§3.1.3), no receipt, 06 0F 00:
-	// sale 1.00 reversed, refund 5.00, booking 30.00 → 25.00.
+	// sale 1.00 reversed, refund 5.00, bookings 30.00 and 25.00 → 50.00.
 	l = p.runTx("§2.43 turnover totals", "06 10 03 00 00 00", specCompletion)
-	if got := bcdNum(checkInfo(t, "§3.1.3", l.info[0], siTotalsBMPs)[0x04]); got != 2500 {
-		t.Fatalf("§2.43: total %d, want 2500", got)
+	if got := bcdNum(checkInfo(t, "§3.1.3", l.info[0], siTotalsBMPs)[0x04]); got != 5000 {
+		t.Fatalf("§2.43: total %d, want 5000", got)
 	}
 	// §2.16 End-of-Day: 04 0F (§3.1.3), administration receipt, 06 0F 00.
 	l = p.runTx("§2.16 end-of-day", "06 50 03 00 00 00", specCompletion)

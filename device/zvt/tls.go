@@ -1,8 +1,13 @@
 package zvt
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -71,3 +76,61 @@ func (t *tlsPort) Read(b []byte) (int, error) {
 func (t *tlsPort) Write(b []byte) (int, error)          { return t.c.Write(b) }
 func (t *tlsPort) Close() error                         { return t.c.Close() }
 func (t *tlsPort) SetReadTimeout(d time.Duration) error { t.timeout = d; return nil }
+
+// TLSConfig builds the TLS settings of a tls://host:port terminal from its
+// configuration. rootsPEM, if not empty, holds the CA certificates to
+// trust instead of the system roots (terminal fleets usually have their
+// own CA). pin, if not nil, is the SHA-256 of the terminal's certificate
+// (DER): the handshake then also requires that exact certificate. With a
+// pin and no roots the chain is not verified, only the pin, which is how
+// a terminal with a self-signed certificate is trusted. Errors:
+// ErrBadValue for PEM without a certificate or a pin that is not 32 bytes.
+func TLSConfig(rootsPEM []byte, pin []byte) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(rootsPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(rootsPEM) {
+			return nil, fmt.Errorf("zvt: %w: no PEM certificate in the roots", ErrBadValue)
+		}
+		cfg.RootCAs = pool
+	}
+	if pin == nil {
+		return cfg, nil
+	}
+	if len(pin) != sha256.Size {
+		return nil, fmt.Errorf("zvt: %w: a SHA-256 fingerprint is 32 bytes, not %d", ErrBadValue, len(pin))
+	}
+	want := bytes.Clone(pin)
+	// With a pin and no roots Go's own chain check is off; with roots it
+	// runs first. VerifyConnection runs on every handshake (resumed ones
+	// too) and checks the pin either way.
+	cfg.InsecureSkipVerify = len(rootsPEM) == 0
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("zvt: the terminal sent no certificate")
+		}
+		got := sha256.Sum256(cs.PeerCertificates[0].Raw)
+		if subtle.ConstantTimeCompare(got[:], want) != 1 {
+			return fmt.Errorf("zvt: the terminal's certificate has SHA-256 %X, not the pinned one", got[:])
+		}
+		return nil
+	}
+	return cfg, nil
+}
+
+// ParseFingerprint reads a SHA-256 certificate fingerprint as hex, with or
+// without colons or spaces between the bytes and an optional "sha256:"
+// prefix, in either case (the forms openssl x509 -fingerprint and browsers
+// print). Errors: ErrBadValue.
+func ParseFingerprint(s string) ([]byte, error) {
+	t := strings.TrimSpace(s)
+	if len(t) > 7 && strings.EqualFold(t[:7], "sha256:") {
+		t = t[7:]
+	}
+	t = strings.NewReplacer(":", "", " ", "").Replace(t)
+	b, err := hex.DecodeString(t)
+	if err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("zvt: %w: want the certificate's SHA-256 as 64 hex digits, colons allowed", ErrBadValue)
+	}
+	return b, nil
+}

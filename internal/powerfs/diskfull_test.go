@@ -58,8 +58,10 @@ func TestDiskFull(t *testing.T) {
 		n++
 		key := fmt.Sprintf("full-%d", n)
 		if n%2 == 0 {
+			// 1000+10n: unique, and never ending in 51-55, the amounts
+			// that make the simulator decline, wait for an abort or stall.
 			return request{path: "/v1/payments", key: key, payment: true,
-				body: fmt.Appendf(nil, `{"type":"sale","terminal_id":"t1","amount":%d,"currency":"EUR","reference":%q}`, 1000+n, key)}
+				body: fmt.Appendf(nil, `{"type":"sale","terminal_id":"t1","amount":%d,"currency":"EUR","reference":%q}`, 1000+10*n, key)}
 		}
 		body, _ := invoiceBody(n)
 		return request{path: "/v1/invoices", key: key, body: body}

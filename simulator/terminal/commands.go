@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/posgate/posgate/device/zvt"
@@ -163,34 +164,21 @@ func (ss *session) conclude(ctx context.Context, e Entry, rq txRequest) error {
 	}
 	e.At = now
 	info := ss.statusInfo(e, now, rq.ccSent)
-	for n := 1; ; n++ {
-		resp, err := ss.call(ctx, info)
-		if err != nil {
+	resp, over, err := ss.sendStatusInfo(ctx, info, rq.maxSI)
+	switch {
+	case err != nil:
+		return err
+	case over:
+		// Past <max. status-infos> (§2.2.6) the PT reverses.
+		s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: too many 84 9C")
+		if _, err := ss.call(ctx, zvt.StatusInfo(zvt.Field{BMP: 0x27, Value: []byte{0x6C}})); err != nil {
 			return err
 		}
-		if resp.Class == 0x84 && resp.Instr == 0x9C {
-			// "Repeat later" (§2.2.6): send it again after 2 s, at most
-			// <max. status-infos> times; past that the PT reverses.
-			if rq.maxSI >= 0 && n > rq.maxSI {
-				s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: too many 84 9C")
-				if _, err := ss.call(ctx, zvt.StatusInfo(zvt.Field{BMP: 0x27, Value: []byte{0x6C}})); err != nil {
-					return err
-				}
-				return ss.abortTx(ctx, 0x6C)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(s.opts.Repoll):
-			}
-			continue
-		}
-		if !resp.IsAck() {
-			// The ECR could not record it: the terminal reverses on its own.
-			s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: status information refused")
-			return ss.abortTx(ctx, resp.Instr)
-		}
-		break
+		return ss.abortTx(ctx, 0x6C)
+	case !resp.IsAck():
+		// The ECR could not record it: the terminal reverses on its own.
+		s.log.Info().Int("receipt_no", e.ReceiptNo).Msg("sim auto-reversal: status information refused")
+		return ss.abortTx(ctx, resp.Instr)
 	}
 	s.journalAdd(e)
 	switch e.Kind {
@@ -224,6 +212,38 @@ func (ss *session) conclude(ctx context.Context, e Entry, rq txRequest) error {
 		return ss.abortTx(ctx, e.Result)
 	}
 	return ss.finish(ctx, zvt.Completion())
+}
+
+// maxRepeatLater bounds how often a Status-Information is sent again
+// after 84 9C when the command set no <max. status-infos> (BMP 02): the
+// spec leaves that to the PT.
+const maxRepeatLater = 10
+
+// sendStatusInfo sends a Status-Information and sends it again, after
+// Options.Repoll (2 s), for as long as the ECR answers 84 9C 00 ("repeat
+// later": chapter 3.1's note applies to every 04 0F, §2.2.6 bounds it by
+// <max. status-infos>, maxSI, -1 if not sent). over reports the ECR asked
+// once more than allowed; otherwise resp is its other answer.
+func (ss *session) sendStatusInfo(ctx context.Context, info zvt.APDU, maxSI int) (resp zvt.APDU, over bool, err error) {
+	if maxSI < 0 {
+		maxSI = maxRepeatLater
+	}
+	for n := 1; ; n++ {
+		if resp, err = ss.call(ctx, info); err != nil {
+			return resp, false, err
+		}
+		if resp.Class != 0x84 || resp.Instr != 0x9C {
+			return resp, false, nil
+		}
+		if n > maxSI {
+			return resp, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return resp, false, ctx.Err()
+		case <-time.After(ss.s.opts.Repoll):
+		}
+	}
 }
 
 // statusInfo builds the 04 0F after a transaction (§3.1.1).
@@ -406,11 +426,13 @@ func (ss *session) endOfDay(ctx context.Context, cmd zvt.APDU, settle bool) erro
 		zvt.BCDField(0x0C, int64(now.Hour()*10000+now.Minute()*100+now.Second()), 3),
 		zvt.BCDField(0x0D, int64(int(now.Month())*100+now.Day()), 2),
 	)
-	resp, err := ss.call(ctx, info)
-	if err != nil {
+	// The ECR may ask for the totals again later (84 9C); a refusal, or
+	// too many of those, settles nothing.
+	resp, over, err := ss.sendStatusInfo(ctx, info, -1)
+	switch {
+	case err != nil:
 		return err
-	}
-	if !resp.IsAck() {
+	case over, !resp.IsAck():
 		return ss.abortTx(ctx, resp.Instr)
 	}
 	if !settle {
@@ -479,4 +501,37 @@ func bcdValue(b []byte) int64 {
 		v = v*100 + int64(x>>4)*10 + int64(x&0x0F)
 	}
 	return v
+}
+
+// TestCardTrack2 is the track 2 the simulator's card carries (BMP 23,
+// BCD packed, field separator D): card number 6799998900000000019,
+// expiry 12/25. Read Card sends it in clear, as terminals without track
+// masking do: the ECR must mask it.
+var TestCardTrack2 = []byte{0x67, 0x99, 0x99, 0x89, 0x00, 0x00, 0x00, 0x00, 0x01, 0x9D, 0x25, 0x12}
+
+// readCard serves Read Card 06 C0 [<timeout> [19<card-type>] …] (§2.21):
+// "insert card", then the card data in a Status-Information (§3.1.2: 23
+// <track 2>), whose acknowledgement gives master rights back: there is no
+// Completion. An Abort before the card is read ends it with 06 1E 6C.
+func (ss *session) readCard(ctx context.Context, cmd zvt.APDU) error {
+	if len(cmd.Data) > 1 { // <card-type> etc. after the timeout
+		if _, err := zvt.DecodeFields(cmd.Data[1:]); err != nil {
+			return ss.tr.Send(ctx, zvt.Nack(0x9A))
+		}
+	}
+	if err := ss.ack(ctx); err != nil {
+		return err
+	}
+	aborted, err := ss.status(ctx, 0x0A, ss.s.opts.Step) // insert card
+	if err != nil {
+		return err
+	}
+	if aborted {
+		return ss.abortTx(ctx, 0x6C)
+	}
+	_, err = ss.call(ctx, zvt.StatusInfo(zvt.Field{BMP: 0x23, Value: append([]byte{}, TestCardTrack2...)}))
+	if errors.Is(err, errYielded) {
+		return nil
+	}
+	return err
 }

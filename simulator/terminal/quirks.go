@@ -82,7 +82,7 @@ func (s *Simulator) quirk(q Quirk) bool {
 func (s *Simulator) quirkFor(cmd zvt.APDU) (zvt.APDU, bool) {
 	switch cmd.Command() {
 	case zvt.CmdPreAuth, zvt.CmdPartialReversal, zvt.CmdBookTotal, zvt.CmdPreAuthReversal,
-		zvt.CmdDiagnosis, zvt.CmdTurnoverTotals:
+		zvt.CmdDiagnosis, zvt.CmdTurnoverTotals, zvt.CmdReadCard:
 	default:
 		return zvt.APDU{}, false
 	}

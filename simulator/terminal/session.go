@@ -163,6 +163,8 @@ func (ss *session) dispatch(ctx context.Context, cmd zvt.APDU) error {
 		return ss.repeat(ctx, cmd)
 	case zvt.CmdDiagnosis:
 		return ss.diagnosis(ctx)
+	case zvt.CmdReadCard:
+		return ss.readCard(ctx, cmd)
 	}
 	return ss.tr.Send(ctx, zvt.Nack(0x83))
 }
