@@ -18,17 +18,19 @@ const (
 // endpointRequest is the body of POST and PATCH /v1/webhooks. Pointers
 // tell "absent" from "empty" for PATCH.
 type endpointRequest struct {
-	URL         *string             `json:"url"`
-	Events      *[]string           `json:"events"`
-	Description *string             `json:"description"`
-	Category    *string             `json:"category"`
-	Headers     *map[string]string  `json:"headers"`
-	Metadata    *map[string]string  `json:"metadata"`
-	Status      *string             `json:"status"`
-	RateLimit   *webhook.RateLimit  `json:"rate_limit"`
-	Ordering    *string             `json:"ordering"`
-	Type        *string             `json:"type"` // create only
-	NATS        *webhook.NATSConfig `json:"nats"`
+	URL         *string              `json:"url"`
+	Events      *[]string            `json:"events"`
+	Description *string              `json:"description"`
+	Category    *string              `json:"category"`
+	Headers     *map[string]string   `json:"headers"`
+	Metadata    *map[string]string   `json:"metadata"`
+	Status      *string              `json:"status"`
+	RateLimit   *webhook.RateLimit   `json:"rate_limit"`
+	Ordering    *string              `json:"ordering"`
+	Type        *string              `json:"type"` // create only
+	NATS        *webhook.NATSConfig  `json:"nats"`
+	AMQP        *webhook.AMQPConfig  `json:"amqp"`
+	Kafka       *webhook.KafkaConfig `json:"kafka"`
 }
 
 // decodeEndpoint decodes and shape-checks an endpoint body; create
@@ -149,7 +151,7 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Type != nil {
 			p.Type = *req.Type
 		}
-		p.NATS = req.NATS
+		p.NATS, p.AMQP, p.Kafka = req.NATS, req.AMQP, req.Kafka
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -241,7 +243,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
-			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS,
+			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS, AMQP: req.AMQP, Kafka: req.Kafka,
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))

@@ -91,7 +91,7 @@ func TestWebhookNATSFieldsAPI(t *testing.T) {
 		{`{"type":"nats","url":"nats://127.0.0.1:1","nats":{"subject":"a.>"}}`, api.CodeValidation, "nats.subject"},
 		{`{"type":"nats","url":"https://127.0.0.1:1","nats":{"subject":"a"}}`, api.CodeValidation, "url"},
 		{`{"type":"nats","url":"nats://127.0.0.1:1"}`, api.CodeValidation, "nats"},
-		{`{"type":"kafka","url":"nats://127.0.0.1:1"}`, api.CodeValidation, "type"},
+		{`{"type":"mqtt","url":"nats://127.0.0.1:1"}`, api.CodeValidation, "type"},
 		{`{"type":"nats","url":"nats://127.0.0.1:1","nats":{"subject":"a","bogus":1}}`, api.CodeInvalidJSON, ""},
 	} {
 		st, m, _ := e.do(e.admin, "POST", "/v1/webhooks", c.body, "Idempotency-Key", c.body)
