@@ -355,9 +355,11 @@ func classifyAMQP(ctx context.Context, err error) Result {
 		if ae.Code == amqp.AccessRefused {
 			r.Status = 403
 		}
-		if ae.Code == amqp.ConnectionForced || (!ae.Server && ae.Code == amqp.ChannelError) {
-			r.Network = true // the broker is shutting down, or the link broke
-			r.Class = ClassConnect
+		// The broker shutting down (320), or an error the client made
+		// itself because the link broke (a 501 frame error on a reset
+		// connection, 504 on a closed one): network, not the endpoint.
+		if ae.Code == amqp.ConnectionForced || !ae.Server {
+			r.Class, r.Network = ClassConnect, true
 		}
 	case errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled:
 		r.Class = ClassCanceled
