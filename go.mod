@@ -18,6 +18,7 @@ require (
 	github.com/russellhaering/goxmldsig v1.6.1
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	go.bug.st/serial v1.8.0
 	golang.org/x/image v0.47.0
 	golang.org/x/sync v0.24.0

@@ -271,9 +271,11 @@ func (s *Sender) sendKafka(ctx context.Context, t Target, m Message) Result {
 		Snippet: fmt.Appendf(nil, `{"topic":%q,"partition":%d,"offset":%d}`, rec.Topic, rec.Partition, rec.Offset)}
 }
 
-// classifyKafka turns a produce error into a Result. A produce that
-// failed while the latest dial failed too could not reach the cluster:
-// a network failure (offline evidence), judged by the dial's error.
+// classifyKafka turns a produce error into a Result. franz-go retries
+// dials by itself until the record times out, so a produce that failed
+// while the latest dial failed too is judged by the dial's error: the
+// cluster could not be reached (offline evidence), was refused by the
+// address policy, or failed the TLS handshake.
 func classifyKafka(ctx context.Context, err, dialErr error) Result {
 	r := Result{Err: err.Error()}
 	var (
@@ -281,9 +283,22 @@ func classifyKafka(ctx context.Context, err, dialErr error) Result {
 		de *DialError
 		ke *kerr.Error
 	)
-	if dialErr != nil && !errors.As(err, &be) && !errors.As(err, &de) {
+	if dialErr != nil {
 		r.Err = err.Error() + " (last connect: " + dialErr.Error() + ")"
-		err = fmt.Errorf("%w: %w", err, dialErr)
+		switch {
+		case errors.As(dialErr, &be):
+			r.Class, r.Err = ClassBlocked, be.Error()
+		case errors.As(dialErr, &de):
+			r.Class, r.Network = ClassConnect, true
+			if de.DNS {
+				r.Class = ClassDNS
+			}
+		case strings.Contains(dialErr.Error(), "tls:"), strings.Contains(dialErr.Error(), "x509:"):
+			r.Class = ClassTLS
+		default:
+			r.Class, r.Network = ClassConnect, true // the handshake broke or timed out
+		}
+		return r
 	}
 	switch {
 	case errors.As(err, &be):
