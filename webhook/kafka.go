@@ -262,7 +262,20 @@ func (s *Sender) sendKafka(ctx context.Context, t Target, m Message) Result {
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: strings.ToLower(name), Value: []byte(v)})
 		}
 	}
-	if err := k.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	// Not ProduceSync: with the idempotent producer franz-go keeps a
+	// record it may already have sent until it learns its fate, so a
+	// cancelled context does not end the wait while the cluster is down.
+	// The attempt ends at its timeout all the same; the record is left to
+	// the client (it is cancelled if it was never sent, or lands later,
+	// a duplicate under the same entry_id that consumers drop).
+	done := make(chan error, 1)
+	k.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		r := classifyKafka(ctx, err, k.dialErr())
 		r.Duration = time.Since(start)
 		return r
