@@ -180,6 +180,10 @@ func (s *Sender) kafkaClient(t Target) (*kafkaClient, error) {
 		kgo.RecordDeliveryTimeout(s.opts.Timeout),
 		kgo.ProduceRequestTimeout(s.opts.Timeout),
 		kgo.MetadataMinAge(500 * time.Millisecond),
+		// Every attempt waits for its record: lingering (10 ms by
+		// default) would only add latency; concurrent attempts still
+		// share a batch while a request is in flight.
+		kgo.ProducerLinger(0),
 	}
 	if c.SASL != "" {
 		var m sasl.Mechanism
