@@ -108,7 +108,7 @@ func TestAMQPDeliveryThroughBrokerRestart(t *testing.T) {
 	}
 	ids := enqueueN(t, e, n)
 	e.run()
-	waitFor(t, 60*time.Second, "a quarter confirmed", func() bool { return len(deliveredIDs(t, e, ep.ID)) >= n/4 })
+	waitFor(t, 60*time.Second+time.Duration(n)*time.Millisecond, "a quarter confirmed", func() bool { return len(deliveredIDs(t, e, ep.ID)) >= n/4 })
 	rmq.Kill()
 	confirmed := deliveredIDs(t, e, ep.ID)
 	if len(confirmed) >= n {
@@ -117,7 +117,7 @@ func TestAMQPDeliveryThroughBrokerRestart(t *testing.T) {
 	t.Logf("broker killed after %d of %d confirmed", len(confirmed), n)
 	time.Sleep(300 * time.Millisecond) // the relay meets a dead broker
 	rmq.Restart()
-	waitFor(t, 180*time.Second, "every delivery done", func() bool { c, _ := e.relay.Counts(ctx); return c[ep.ID] == outbox.Counts{} })
+	waitFor(t, 180*time.Second+time.Duration(n)*5*time.Millisecond, "every delivery done", func() bool { c, _ := e.relay.Counts(ctx); return c[ep.ID] == outbox.Counts{} })
 
 	// A relay killed after the broker confirmed a message and before
 	// the result committed sends it again at the next start: make 50
