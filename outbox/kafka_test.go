@@ -41,7 +41,8 @@ func startKfake(t *testing.T, dir string, port int) *kfake.Cluster {
 // that arrives twice carries the same entry_id (webhook-id header).
 // POSGATE_KAFKA_EVENTS raises the count (100,000 for the figure).
 func TestKafkaDeliveryThroughBrokerRestart(t *testing.T) {
-	n := 4000
+	t.Parallel() // most of its time is a broker starting or draining
+	n := 3000
 	if v, err := strconv.Atoi(os.Getenv("POSGATE_KAFKA_EVENTS")); err == nil && v > 0 {
 		n = v
 	}

@@ -92,14 +92,12 @@ func (s *Endpoints) destColumns(id string, d dest) (string, []byte) {
 	return string(b), s.master.Seal(raw, aad(id, "dest"))
 }
 
-// openDest rebuilds a broker endpoint's destination from its columns.
-// With withSecrets the credentials are opened; otherwise a set one shows
-// as "****" (for NATS, as password whichever is set).
-func (s *Endpoints) openDest(id, typ, config string, sealed []byte, withSecrets bool) (dest, error) {
+// decodeDest rebuilds a broker endpoint's destination from its plain
+// column, without credentials; none for a webhook.
+func decodeDest(id, typ, config string) (dest, error) {
 	var (
-		d   dest
-		v   any
-		sec destSecrets
+		d dest
+		v any
 	)
 	switch typ {
 	case TypeNATS:
@@ -117,20 +115,11 @@ func (s *Endpoints) openDest(id, typ, config string, sealed []byte, withSecrets 
 	if err := json.Unmarshal([]byte(config), v); err != nil {
 		return dest{}, fmt.Errorf("decode destination of %s: %w", id, err)
 	}
-	if sealed == nil {
-		return d, nil
-	}
-	if withSecrets {
-		raw, err := s.master.Open(sealed, aad(id, "dest"))
-		if err != nil {
-			return dest{}, fmt.Errorf("open destination credentials of %s: %w", id, err)
-		}
-		if err := json.Unmarshal(raw, &sec); err != nil {
-			return dest{}, fmt.Errorf("decode destination credentials of %s: %w", id, err)
-		}
-	} else {
-		sec.Password = "****" // which credential is set is not shown
-	}
+	return d, nil
+}
+
+// setSecrets puts credentials into d's configuration.
+func (d dest) setSecrets(sec destSecrets) {
 	switch {
 	case d.NATS != nil:
 		d.NATS.Password, d.NATS.Token = sec.Password, sec.Token
@@ -139,5 +128,33 @@ func (s *Endpoints) openDest(id, typ, config string, sealed []byte, withSecrets 
 	case d.Kafka != nil:
 		d.Kafka.Password = sec.Password
 	}
+}
+
+// viewDest is a destination as the API shows it: a sealed credential
+// shows as "****" (for NATS as password, whichever of the two is set).
+func viewDest(id, typ, config string, hasCreds bool) (dest, error) {
+	d, err := decodeDest(id, typ, config)
+	if err == nil && hasCreds {
+		d.setSecrets(destSecrets{Password: "****"})
+	}
+	return d, err
+}
+
+// openDest rebuilds a broker endpoint's destination from its columns with
+// its credentials opened.
+func (s *Endpoints) openDest(id, typ, config string, sealed []byte) (dest, error) {
+	d, err := decodeDest(id, typ, config)
+	if err != nil || sealed == nil {
+		return d, err
+	}
+	raw, err := s.master.Open(sealed, aad(id, "dest"))
+	if err != nil {
+		return dest{}, fmt.Errorf("open destination credentials of %s: %w", id, err)
+	}
+	var sec destSecrets
+	if err := json.Unmarshal(raw, &sec); err != nil {
+		return dest{}, fmt.Errorf("decode destination credentials of %s: %w", id, err)
+	}
+	d.setSecrets(sec)
 	return d, nil
 }

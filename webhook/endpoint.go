@@ -423,7 +423,7 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if err != nil {
 		return Endpoint{}, err
 	}
-	d, err := s.openDest(id, ep.Type, destConfig, destSealed, true)
+	d, err := s.openDest(id, ep.Type, destConfig, destSealed)
 	if err != nil {
 		return Endpoint{}, err
 	}
@@ -602,11 +602,7 @@ func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, e
 		t := store.FromMillis(failing.Int64)
 		ep.FailingSince = &t
 	}
-	var sealed []byte
-	if hasCreds {
-		sealed = []byte{} // sealed; the view says credentials are set, not which
-	}
-	d, err := (*Endpoints)(nil).openDest(ep.ID, ep.Type, destConfig, sealed, false)
+	d, err := viewDest(ep.ID, ep.Type, destConfig, hasCreds)
 	if err != nil {
 		return Endpoint{}, err
 	}

@@ -74,7 +74,7 @@ func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, erro
 		return Target{}, err
 	}
 	t.Headers = h
-	d, err := s.openDest(t.ID, t.Type, destConfig, destSealed, true)
+	d, err := s.openDest(t.ID, t.Type, destConfig, destSealed)
 	if err != nil {
 		return Target{}, err
 	}
