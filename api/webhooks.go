@@ -18,19 +18,42 @@ const (
 // endpointRequest is the body of POST and PATCH /v1/webhooks. Pointers
 // tell "absent" from "empty" for PATCH.
 type endpointRequest struct {
-	URL         *string              `json:"url"`
-	Events      *[]string            `json:"events"`
-	Description *string              `json:"description"`
-	Category    *string              `json:"category"`
-	Headers     *map[string]string   `json:"headers"`
-	Metadata    *map[string]string   `json:"metadata"`
-	Status      *string              `json:"status"`
-	RateLimit   *webhook.RateLimit   `json:"rate_limit"`
-	Ordering    *string              `json:"ordering"`
-	Type        *string              `json:"type"` // create only
-	NATS        *webhook.NATSConfig  `json:"nats"`
-	AMQP        *webhook.AMQPConfig  `json:"amqp"`
-	Kafka       *webhook.KafkaConfig `json:"kafka"`
+	URL         *string             `json:"url"`
+	Events      *[]string           `json:"events"`
+	Description *string             `json:"description"`
+	Category    *string             `json:"category"`
+	Headers     *map[string]string  `json:"headers"`
+	Metadata    *map[string]string  `json:"metadata"`
+	Status      *string             `json:"status"`
+	RateLimit   *webhook.RateLimit  `json:"rate_limit"`
+	Ordering    *string             `json:"ordering"`
+	Type        *string             `json:"type"` // create only
+	NATS        *webhook.NATSConfig `json:"nats"`
+	AMQP        *amqpRequest        `json:"amqp"`
+	Kafka       *kafkaRequest       `json:"kafka"`
+}
+
+// amqpRequest is webhook.AMQPConfig as a request body has it (fields may
+// be left out; the password is sent, not masked).
+type amqpRequest webhook.AMQPConfig
+
+func (a *amqpRequest) config() *webhook.AMQPConfig {
+	if a == nil {
+		return nil
+	}
+	c := webhook.AMQPConfig(*a)
+	return &c
+}
+
+// kafkaRequest is webhook.KafkaConfig as a request body has it.
+type kafkaRequest webhook.KafkaConfig
+
+func (k *kafkaRequest) config() *webhook.KafkaConfig {
+	if k == nil {
+		return nil
+	}
+	c := webhook.KafkaConfig(*k)
+	return &c
 }
 
 // decodeEndpoint decodes and shape-checks an endpoint body; create
@@ -151,7 +174,7 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Type != nil {
 			p.Type = *req.Type
 		}
-		p.NATS, p.AMQP, p.Kafka = req.NATS, req.AMQP, req.Kafka
+		p.NATS, p.AMQP, p.Kafka = req.NATS, req.AMQP.config(), req.Kafka.config()
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -243,7 +266,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
-			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS, AMQP: req.AMQP, Kafka: req.Kafka,
+			RateLimit: req.RateLimit, Ordering: req.Ordering, NATS: req.NATS, AMQP: req.AMQP.config(), Kafka: req.Kafka.config(),
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
