@@ -29,6 +29,8 @@ type endpointRequest struct {
 	Ordering    *string            `json:"ordering"`
 	Type        *string            `json:"type"` // create only
 	NATS        *natsRequest       `json:"nats"`
+	AMQP        *amqpRequest       `json:"amqp"`
+	Kafka       *kafkaRequest      `json:"kafka"`
 }
 
 // rateLimitRequest is webhook.RateLimit as a request body has it: its own
@@ -54,6 +56,29 @@ func (n *natsRequest) config() *webhook.NATSConfig {
 		return nil
 	}
 	c := webhook.NATSConfig(*n)
+	return &c
+}
+
+// amqpRequest is webhook.AMQPConfig as a request body has it (fields may
+// be left out; the password is sent, not masked).
+type amqpRequest webhook.AMQPConfig
+
+func (a *amqpRequest) config() *webhook.AMQPConfig {
+	if a == nil {
+		return nil
+	}
+	c := webhook.AMQPConfig(*a)
+	return &c
+}
+
+// kafkaRequest is webhook.KafkaConfig as a request body has it.
+type kafkaRequest webhook.KafkaConfig
+
+func (k *kafkaRequest) config() *webhook.KafkaConfig {
+	if k == nil {
+		return nil
+	}
+	c := webhook.KafkaConfig(*k)
 	return &c
 }
 
@@ -175,7 +200,7 @@ func handleWebhookCreate(d Deps) http.Handler {
 		if req.Type != nil {
 			p.Type = *req.Type
 		}
-		p.NATS = req.NATS.config()
+		p.NATS, p.AMQP, p.Kafka = req.NATS.config(), req.AMQP.config(), req.Kafka.config()
 		c, replayed, err := d.Webhooks.Create(r.Context(), p)
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))
@@ -267,7 +292,7 @@ func handleWebhookUpdate(d Deps) http.Handler {
 		ep, err := d.Webhooks.Update(r.Context(), r.PathValue("id"), webhook.Patch{
 			URL: req.URL, Events: req.Events, Description: req.Description, Category: req.Category,
 			Headers: req.Headers, Metadata: req.Metadata, Status: req.Status,
-			RateLimit: req.RateLimit.limit(), Ordering: req.Ordering, NATS: req.NATS.config(),
+			RateLimit: req.RateLimit.limit(), Ordering: req.Ordering, NATS: req.NATS.config(), AMQP: req.AMQP.config(), Kafka: req.Kafka.config(),
 		})
 		if err != nil {
 			writeError(w, r, d.Log, webhookError(err))

@@ -20,6 +20,9 @@ func FuzzWebhookCreateDecode(f *testing.F) {
 		`{"rate_limit":{"per_second":-1}}`, `{"rate_limit":{"rps":1}}`, `{"headers":{"X_Webhook_Signature":"x"}}`,
 		`{"type":"nats","url":"tls://h:4222","nats":{"subject":"a.b","stream":"S","user":"u","password":"p","ca_pem":"x"}}`,
 		`{"type":"nats","nats":{"token":"t"}}`, `{"nats":null}`, `{"type":1}`,
+		`{"type":"amqp","url":"amqps://h/v","amqp":{"exchange":"x","routing_key":"k","user":"u","password":"p","ca_pem":"x"}}`,
+		`{"type":"kafka","url":"tls://h:9093","kafka":{"topic":"t","sasl":"scram-sha-512","user":"u","password":"p"}}`,
+		`{"amqp":{"exchange":1}}`, `{"kafka":{"topic":null}}`, `{"kafka":[]}`,
 	} {
 		f.Add([]byte(s), true)
 		f.Add([]byte(s), false)

@@ -7,7 +7,12 @@
 //
 // An endpoint may instead be of type "nats": the same signed body is
 // published to a NATS JetStream subject with the entry_id as Nats-Msg-Id
-// (nats.go), through the same policy dialer.
+// (nats.go); "amqp": published persistent and mandatory to a RabbitMQ
+// exchange with publisher confirms and the entry_id as message_id
+// (amqp091-go); or "kafka": produced to a topic by the idempotent
+// producer, keyed by the store id, the entry_id in a header (franz-go).
+// Every broker connection goes through the same policy dialer, and the
+// broker credentials are sealed like the endpoint secret.
 //
 // It owns the webhook_endpoints table. It does not queue, retry or record
 // attempts: package outbox does, and calls Sender.Send once per attempt.

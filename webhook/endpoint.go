@@ -86,7 +86,7 @@ func (e *PingError) Error() string {
 // Endpoint is a webhook endpoint as listed: never with its secret.
 type Endpoint struct {
 	ID          string   `json:"id"`
-	Type        string   `json:"type"` // webhook or nats
+	Type        string   `json:"type"` // webhook, nats, amqp or kafka
 	URL         string   `json:"url"`
 	Events      []string `json:"events"`
 	Description string   `json:"description"`
@@ -103,6 +103,10 @@ type Endpoint struct {
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	// NATS is a nats endpoint's destination, credentials masked.
 	NATS *NATSConfig `json:"nats,omitempty"`
+	// AMQP is an amqp endpoint's destination, credentials masked.
+	AMQP *AMQPConfig `json:"amqp,omitempty"`
+	// Kafka is a kafka endpoint's destination, credentials masked.
+	Kafka *KafkaConfig `json:"kafka,omitempty"`
 	// PreviousSecretExpiresAt is set while a rotated-out secret still signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time  `json:"created_at"`
@@ -117,9 +121,13 @@ type Created struct {
 
 // Target is what the relay needs to deliver to an active endpoint.
 type Target struct {
-	ID      string
-	Type    string      // TypeWebhook or TypeNATS
-	NATS    *NATSConfig // opened: real credentials
+	ID    string
+	Type  string       // TypeWebhook, TypeNATS, TypeAMQP or TypeKafka
+	NATS  *NATSConfig  // opened: real credentials
+	AMQP  *AMQPConfig  // opened: real credentials
+	Kafka *KafkaConfig // opened: real credentials
+	// StoreID is the store's id (config store_id): a Kafka record's key.
+	StoreID string
 	URL     string
 	Headers map[string]string // opened: the real values
 	// Keys sign each request: the current secret, then the previous one
@@ -204,6 +212,8 @@ type NewParams struct {
 	Ordering    string // "" is none
 	Type        string // "" is webhook
 	NATS        *NATSConfig
+	AMQP        *AMQPConfig
+	Kafka       *KafkaConfig
 	// IdemScope, IdemKey and IdemHash record the creating request's
 	// Idempotency-Key on the row (optional).
 	IdemScope string
@@ -225,7 +235,8 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	if p.Type == "" {
 		p.Type = TypeWebhook
 	}
-	if err := s.validateType(p.Type, p.URL, p.NATS); err != nil {
+	pd := dest{NATS: p.NATS, AMQP: p.AMQP, Kafka: p.Kafka}
+	if err := s.validateType(p.Type, p.URL, pd); err != nil {
 		return Created{}, false, err
 	}
 	p.RateLimit = p.RateLimit.withDefaults()
@@ -251,20 +262,21 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 	id := "we_" + randomText(12)
 	secret := NewSecret()
 	key, _ := ParseKey(secret)
-	if r := s.Ping(ctx, Target{ID: id, Type: p.Type, NATS: p.NATS, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
-		s.sender.dropNATS(id)
+	if r := s.Ping(ctx, Target{ID: id, Type: p.Type, NATS: p.NATS, AMQP: p.AMQP, Kafka: p.Kafka, URL: p.URL, Headers: p.Headers, Keys: []Key{key}}); !r.OK() {
+		s.sender.drop(id)
 		return Created{}, false, &PingError{Result: r}
 	}
 	now := s.opts.Now().UTC().Truncate(time.Millisecond)
 	c = Created{Endpoint: Endpoint{
 		ID: id, URL: p.URL, Events: orEmpty(p.Events), Description: p.Description, Category: p.Category,
 		Headers: maskHeaders(p.Headers), Metadata: orEmptyMap(p.Metadata), Status: p.Status,
-		RateLimit: p.RateLimit, Ordering: p.Ordering, Type: p.Type, NATS: maskNATS(p.NATS), CreatedAt: now, UpdatedAt: now,
+		RateLimit: p.RateLimit, Ordering: p.Ordering, Type: p.Type, CreatedAt: now, UpdatedAt: now,
 	}, Secret: secret}
+	c.setDest(pd.masked())
 	if p.Status == StatusDisabled {
 		c.DisabledReason = "manual"
 	}
-	destPlain, destSealed := s.destColumns(id, p.NATS)
+	destPlain, destSealed := s.destColumns(id, pd)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints").Scan(&n); err != nil {
 			return fmt.Errorf("count endpoints: %w", err)
@@ -298,7 +310,7 @@ func (s *Endpoints) Create(ctx context.Context, p NewParams) (c Created, replaye
 		return c, err == nil, err
 	}
 	if err != nil {
-		s.sender.dropNATS(id)
+		s.sender.drop(id)
 		return Created{}, false, err
 	}
 	s.changed()
@@ -336,6 +348,7 @@ func (s *Endpoints) Ping(ctx context.Context, t Target) Result {
 	id := NewEventID(now)
 	data, _ := json.Marshal(map[string]string{"endpoint_id": t.ID, "url": t.URL})
 	body := AppendBody(nil, &Envelope{Event: "ping", EntryID: id, Time: now, Attempt: 1, MaxAttempts: 1, StoreID: s.opts.StoreID}, data)
+	t.StoreID = s.opts.StoreID
 	return s.sender.Send(ctx, t, Message{ID: id, Body: body, Time: now})
 }
 
@@ -383,7 +396,9 @@ type Patch struct {
 	Status      *string
 	RateLimit   *RateLimit
 	Ordering    *string
-	NATS        *NATSConfig // a nats endpoint's whole destination
+	NATS        *NATSConfig  // a nats endpoint's whole destination
+	AMQP        *AMQPConfig  // an amqp endpoint's whole destination
+	Kafka       *KafkaConfig // a kafka endpoint's whole destination
 }
 
 // Update applies p. A new URL is pinged first, signed with the current
@@ -409,12 +424,13 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if err != nil {
 		return Endpoint{}, err
 	}
-	dest, err := s.openDest(id, ep.Type, destConfig, destSealed, true)
+	d, err := s.openDest(id, ep.Type, destConfig, destSealed)
 	if err != nil {
 		return Endpoint{}, err
 	}
-	if p.NATS != nil {
-		dest = keepMaskedNATS(p.NATS, dest)
+	newDest := p.NATS != nil || p.AMQP != nil || p.Kafka != nil
+	if newDest {
+		d = dest{NATS: p.NATS, AMQP: p.AMQP, Kafka: p.Kafka}.keepMasked(d)
 	}
 	if p.URL != nil {
 		ep.URL = *p.URL
@@ -457,15 +473,15 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if err := validateControls(ep.RateLimit, ep.Ordering); err != nil {
 		return Endpoint{}, err
 	}
-	if err := s.validateType(ep.Type, ep.URL, dest); err != nil {
+	if err := s.validateType(ep.Type, ep.URL, d); err != nil {
 		return Endpoint{}, err
 	}
-	if p.URL != nil || p.NATS != nil {
+	if p.URL != nil || newDest {
 		t, err := s.Target(ctx, id)
 		if err != nil {
 			return Endpoint{}, err
 		}
-		t.URL, t.Headers, t.NATS = ep.URL, headers, dest
+		t.URL, t.Headers, t.NATS, t.AMQP, t.Kafka = ep.URL, headers, d.NATS, d.AMQP, d.Kafka
 		if r := s.Ping(ctx, t); !r.OK() {
 			return Endpoint{}, &PingError{Result: r}
 		}
@@ -485,12 +501,12 @@ func (s *Endpoints) Update(ctx context.Context, id string, p Patch) (Endpoint, e
 	if reenabled {
 		q += ", failing_since = NULL"
 	}
-	if p.NATS != nil {
-		dp, ds := s.destColumns(id, dest)
+	if newDest {
+		dp, ds := s.destColumns(id, d)
 		q += ", dest_config = ?, dest_sealed = ?"
 		args = append(args, dp, ds)
 	}
-	ep.NATS = maskNATS(dest)
+	ep.setDest(d.masked())
 	res, err := s.db.Write.ExecContext(ctx, q+" WHERE id = ?", append(args, id)...)
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("update endpoint %s: %w", id, err)
@@ -512,7 +528,7 @@ func (s *Endpoints) Delete(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	s.sender.dropNATS(id)
+	s.sender.drop(id)
 	s.changed()
 	return nil
 }
@@ -587,20 +603,17 @@ func scanEndpoint(sc interface{ Scan(...any) error }, extra ...any) (Endpoint, e
 		t := store.FromMillis(failing.Int64)
 		ep.FailingSince = &t
 	}
-	if ep.Type == TypeNATS {
-		var c NATSConfig
-		if err := json.Unmarshal([]byte(destConfig), &c); err != nil {
-			return Endpoint{}, fmt.Errorf("decode endpoint %s destination: %w", ep.ID, err)
-		}
-		if hasCreds {
-			// Sealed; the view says credentials are set, not which.
-			c.Password = "****"
-		}
-		ep.NATS = &c
+	d, err := viewDest(ep.ID, ep.Type, destConfig, hasCreds)
+	if err != nil {
+		return Endpoint{}, err
 	}
+	ep.setDest(d)
 	if prevExp.Valid && time.Now().Before(store.FromMillis(prevExp.Int64)) {
 		t := store.FromMillis(prevExp.Int64)
 		ep.PreviousSecretExpiresAt = &t
 	}
 	return ep, nil
 }
+
+// setDest sets ep's destination fields from d.
+func (ep *Endpoint) setDest(d dest) { ep.NATS, ep.AMQP, ep.Kafka = d.NATS, d.AMQP, d.Kafka }

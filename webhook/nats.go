@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,8 @@ import (
 const (
 	TypeWebhook = "webhook" // an HTTPS POST (DESIGN §6)
 	TypeNATS    = "nats"    // a NATS JetStream publish (issue 18)
+	TypeAMQP    = "amqp"    // a RabbitMQ publish with confirms (issue 18)
+	TypeKafka   = "kafka"   // a Kafka produce, idempotent producer (issue 18)
 )
 
 // NATSConfig is where a "nats" endpoint publishes. Password and Token
@@ -39,12 +40,6 @@ type NATSConfig struct {
 	Token    string `json:"token,omitempty"`
 	// CAPEM holds extra PEM roots to trust for tls:// servers.
 	CAPEM string `json:"ca_pem,omitempty"`
-}
-
-// natsSecrets are the sealed part of a NATSConfig.
-type natsSecrets struct {
-	Password string `json:"password,omitempty"`
-	Token    string `json:"token,omitempty"`
 }
 
 var (
@@ -121,45 +116,6 @@ func keepMaskedNATS(next, stored *NATSConfig) *NATSConfig {
 		}
 	}
 	return &n
-}
-
-// destColumns returns what the store keeps of c: the plain part as JSON
-// and the sealed credentials.
-func (s *Endpoints) destColumns(id string, c *NATSConfig) (string, []byte) {
-	if c == nil {
-		return "{}", nil
-	}
-	plain := *c
-	plain.Password, plain.Token = "", ""
-	b, _ := json.Marshal(plain)
-	sec, _ := json.Marshal(natsSecrets{Password: c.Password, Token: c.Token})
-	return string(b), s.master.Seal(sec, aad(id, "dest"))
-}
-
-// openDest rebuilds a nats endpoint's configuration from its columns;
-// sealed nil leaves the credentials out (an API view masks them anyway).
-func (s *Endpoints) openDest(id, typ, config string, sealed []byte, withSecrets bool) (*NATSConfig, error) {
-	if typ != TypeNATS {
-		return nil, nil
-	}
-	var c NATSConfig
-	if err := json.Unmarshal([]byte(config), &c); err != nil {
-		return nil, fmt.Errorf("decode destination of %s: %w", id, err)
-	}
-	if sealed != nil && withSecrets {
-		raw, err := s.master.Open(sealed, aad(id, "dest"))
-		if err != nil {
-			return nil, fmt.Errorf("open destination credentials of %s: %w", id, err)
-		}
-		var sec natsSecrets
-		if err := json.Unmarshal(raw, &sec); err != nil {
-			return nil, fmt.Errorf("decode destination credentials of %s: %w", id, err)
-		}
-		c.Password, c.Token = sec.Password, sec.Token
-	} else if sealed != nil {
-		c.Password, c.Token = "****", "" // which of the two is set is not shown
-	}
-	return &c, nil
 }
 
 // natsConns keeps one connection per nats endpoint and configuration;

@@ -174,7 +174,7 @@ func TestNATSEndpointRefusals(t *testing.T) {
 		p     webhook.NewParams
 		field string
 	}{
-		{webhook.NewParams{Type: "kafka", URL: "tls://127.0.0.1:1"}, "type"},
+		{webhook.NewParams{Type: "mqtt", URL: "tls://127.0.0.1:1"}, "type"},
 		{webhook.NewParams{Type: webhook.TypeNATS, URL: "https://127.0.0.1:1", NATS: ok}, "url"},
 		{webhook.NewParams{Type: webhook.TypeNATS, URL: "nats://127.0.0.1:1", NATS: ok}, "url"}, // plain needs allow_http
 		{webhook.NewParams{Type: webhook.TypeNATS, URL: "tls://127.0.0.1", NATS: ok}, "url"},    // no port

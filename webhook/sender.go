@@ -71,6 +71,8 @@ type Sender struct {
 	dialer *Dialer
 	client *http.Client
 	nats   *natsConns
+	amqp   *amqpConns
+	kafka  *kafkaClients
 }
 
 // NewSender returns a Sender with opts' defaults filled in.
@@ -103,6 +105,8 @@ func NewSender(opts SenderOptions) *Sender {
 		opts:   opts,
 		dialer: d,
 		nats:   &natsConns{},
+		amqp:   &amqpConns{},
+		kafka:  &kafkaClients{},
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is an answer, recorded as a failed attempt: a
@@ -116,10 +120,19 @@ func NewSender(opts SenderOptions) *Sender {
 func (s *Sender) Options() SenderOptions { return s.opts }
 
 // CloseIdleConnections closes kept-alive connections nobody is using, and
-// every NATS connection (the next publish connects again).
+// every broker connection (the next publish connects again).
 func (s *Sender) CloseIdleConnections() {
 	s.client.CloseIdleConnections()
 	s.closeNATS()
+	s.closeAMQP()
+	s.closeKafka()
+}
+
+// drop closes endpoint id's broker connection, if any.
+func (s *Sender) drop(id string) {
+	s.dropNATS(id)
+	s.dropAMQP(id)
+	s.dropKafka(id)
 }
 
 // Dialer returns the policy dialer the sender connects through.
@@ -190,8 +203,13 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status < 300 }
 // headers, and classifies the outcome. It never returns an error: every
 // failure is a Result to record.
 func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
-	if t.Type == TypeNATS {
+	switch t.Type {
+	case TypeNATS:
 		return s.sendNATS(ctx, t, m)
+	case TypeAMQP:
+		return s.sendAMQP(ctx, t, m)
+	case TypeKafka:
+		return s.sendKafka(ctx, t, m)
 	}
 	start := time.Now()
 	// The URL was validated when saved; the scheme policy is checked

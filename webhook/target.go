@@ -74,9 +74,11 @@ func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, erro
 		return Target{}, err
 	}
 	t.Headers = h
-	if t.NATS, err = s.openDest(t.ID, t.Type, destConfig, destSealed, true); err != nil {
+	d, err := s.openDest(t.ID, t.Type, destConfig, destSealed)
+	if err != nil {
 		return Target{}, err
 	}
+	t.NATS, t.AMQP, t.Kafka, t.StoreID = d.NATS, d.AMQP, d.Kafka, s.opts.StoreID
 	if failing.Valid {
 		t.FailingSince = store.FromMillis(failing.Int64)
 	}

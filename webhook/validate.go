@@ -76,19 +76,30 @@ func randomText(n int) string {
 }
 
 // validateType checks the destination: an https (or allowed http) URL for
-// a webhook, a NATS server and subject for nats.
-func (s *Endpoints) validateType(typ, url string, nc *NATSConfig) error {
+// a webhook, a broker address and its configuration for nats, amqp and
+// kafka. A configuration for another type than the endpoint's is refused
+// by name.
+func (s *Endpoints) validateType(typ, url string, d dest) error {
+	for _, c := range []struct {
+		typ string
+		set bool
+	}{{TypeNATS, d.NATS != nil}, {TypeAMQP, d.AMQP != nil}, {TypeKafka, d.Kafka != nil}} {
+		if c.set && c.typ != typ && (typ == TypeWebhook || typ == TypeNATS || typ == TypeAMQP || typ == TypeKafka) {
+			return &FieldError{Field: c.typ, Msg: fmt.Sprintf("only for type %q", c.typ)}
+		}
+	}
 	switch typ {
 	case TypeWebhook:
-		if nc != nil {
-			return &FieldError{Field: "nats", Msg: `only for type "nats"`}
-		}
 		if _, err := s.sender.CheckURL(url); err != nil {
 			return &FieldError{Field: "url", Msg: err.Error(), Err: err}
 		}
 		return nil
 	case TypeNATS:
-		return s.sender.validateNATS(url, nc)
+		return s.sender.validateNATS(url, d.NATS)
+	case TypeAMQP:
+		return s.sender.validateAMQP(url, d.AMQP)
+	case TypeKafka:
+		return s.sender.validateKafka(url, d.Kafka)
 	}
-	return &FieldError{Field: "type", Msg: `must be "webhook" or "nats"`}
+	return &FieldError{Field: "type", Msg: `must be "webhook", "nats", "amqp" or "kafka"`}
 }
