@@ -37,6 +37,21 @@ func WithLowPriority(ctx context.Context) context.Context {
 	return context.WithValue(ctx, priorityKey{}, true)
 }
 
+type queuedKey struct{}
+
+// WithQueued makes InTx call fn once the transaction it runs with ctx is
+// queued for the writer (or, without group commit, just before it
+// begins): transactions queued in an order run and commit in that order.
+// fiscal uses it to hand its invoices to the writer in number order.
+func WithQueued(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, queuedKey{}, fn)
+}
+
+func queuedHook(ctx context.Context) func() {
+	fn, _ := ctx.Value(queuedKey{}).(func())
+	return fn
+}
+
 func isLowPriority(ctx context.Context) bool {
 	low, _ := ctx.Value(priorityKey{}).(bool)
 	return low
@@ -123,12 +138,18 @@ func newCommitter(db *sql.DB, opts Options) *committer {
 // means nothing was written.
 func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		if fn := queuedHook(ctx); fn != nil {
+			fn()
+		}
 		return fmt.Errorf("begin tx: %w", err)
 	}
 	r := &request{ctx: ctx, fn: fn, low: isLowPriority(ctx), queued: time.Now(), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		if fn := queuedHook(ctx); fn != nil {
+			fn()
+		}
 		return fmt.Errorf("begin tx: %w", ErrClosed)
 	}
 	if r.low {
@@ -137,6 +158,9 @@ func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
 		c.high = append(c.high, r)
 	}
 	c.mu.Unlock()
+	if fn := queuedHook(ctx); fn != nil {
+		fn()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
