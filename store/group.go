@@ -108,6 +108,11 @@ type committer struct {
 	// Counters, for tests and the benchmark.
 	batches atomic.Int64
 	txs     atomic.Int64
+
+	// fg counts foreground (not low-priority) callers in do; fgEnd is
+	// when the last one left, in Unix nanoseconds. See DB.Busy.
+	fg    atomic.Int64
+	fgEnd atomic.Int64
 }
 
 func newCommitter(db *sql.DB, opts Options) *committer {
@@ -144,6 +149,13 @@ func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("begin tx: %w", err)
 	}
 	r := &request{ctx: ctx, fn: fn, low: isLowPriority(ctx), queued: time.Now(), done: make(chan struct{})}
+	if !r.low {
+		c.fg.Add(1)
+		defer func() {
+			c.fgEnd.Store(time.Now().UnixNano())
+			c.fg.Add(-1)
+		}()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -373,4 +385,26 @@ func runOne(tx *sql.Tx, r *request) error {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// BusyLinger is how long DB.Busy stays true after the last foreground
+// write: a till's request goes on working (the HTTP answer, the terminal's
+// first byte) just after its commit.
+const BusyLinger = 5 * time.Millisecond
+
+// Busy reports whether a foreground write (an InTx without
+// WithLowPriority: the API's) is queued or running, or ended within
+// BusyLinger. The outbox relay slows its sends while it is true, so a
+// backlog drain leaves the CPU to the till. Always false with
+// Options.SerialCommit.
+func (db *DB) Busy() bool {
+	c := db.group
+	if c == nil {
+		return false
+	}
+	if c.fg.Load() > 0 {
+		return true
+	}
+	end := c.fgEnd.Load()
+	return end != 0 && time.Since(time.Unix(0, end)) < BusyLinger
 }
