@@ -392,9 +392,27 @@ func runOne(tx *sql.Tx, r *request) error {
 // first byte) just after its commit.
 const BusyLinger = 5 * time.Millisecond
 
+// Active marks foreground work outside the store (an API request that
+// has not reached its write yet, or is past it) until done is called:
+// Busy is true meanwhile and for BusyLinger after.
+func (db *DB) Active() (done func()) {
+	c := db.group
+	if c == nil {
+		return func() {}
+	}
+	c.fg.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.fgEnd.Store(time.Now().UnixNano())
+			c.fg.Add(-1)
+		})
+	}
+}
+
 // Busy reports whether a foreground write (an InTx without
-// WithLowPriority: the API's) is queued or running, or ended within
-// BusyLinger. The outbox relay slows its sends while it is true, so a
+// WithLowPriority: the API's) is queued or running, or other foreground
+// work is marked (Active), or either ended within BusyLinger. The outbox relay slows its sends while it is true, so a
 // backlog drain leaves the CPU to the till. Always false with
 // Options.SerialCommit.
 func (db *DB) Busy() bool {
