@@ -46,18 +46,31 @@ func BenchmarkDaemonInvoices(b *testing.B) {
 		filepath.Join(dir, "data"), fiscalConfig)), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	out, err := exec.Command(bin, "keys", "create", "--config", cfg, "--label", "till", "--role", "pos", "--json").Output()
-	if err != nil {
-		b.Fatalf("keys create: %v", err)
-	}
-	var key createdKey
-	if err := json.Unmarshal(out, &key); err != nil {
-		b.Fatal(err)
-	}
-	imp := exec.Command(bin, "certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12", "--bind", key.ID)
+	// One API key per till: a key keeps at most 10,000 idempotent answers
+	// a day (idempotency.DefaultMaxLive).
+	const clients = 16
+	imp := exec.Command(bin, "certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12", "--json")
 	imp.Env = append(os.Environ(), "POSGATE_CERT_PASSWORD=posgate-test")
-	if out, err := imp.CombinedOutput(); err != nil {
-		b.Fatalf("certs import: %v\n%s", err, out)
+	out, err := imp.Output()
+	if err != nil {
+		b.Fatalf("certs import: %v", err)
+	}
+	var cert struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(out, &cert); err != nil || cert.ID == "" {
+		b.Fatalf("certs import --json printed %q: %v", out, err)
+	}
+	keys := make([]createdKey, clients)
+	for i := range keys {
+		out, err := exec.Command(bin, "keys", "create", "--config", cfg, "--label", fmt.Sprint("till ", i), "--role", "pos",
+			"--certificate", cert.ID, "--json").Output()
+		if err != nil {
+			b.Fatalf("keys create: %v", err)
+		}
+		if err := json.Unmarshal(out, &keys[i]); err != nil {
+			b.Fatal(err)
+		}
 	}
 
 	b.ResetTimer()
@@ -66,7 +79,6 @@ func BenchmarkDaemonInvoices(b *testing.B) {
 		time.Sleep(time.Second)
 		idle := rssMiB(b, d.Process.Pid)
 
-		const clients = 16
 		var (
 			next    atomic.Int64
 			peak    atomic.Int64 // KiB
@@ -92,7 +104,7 @@ func BenchmarkDaemonInvoices(b *testing.B) {
 		c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 		body := `{"type":"sale","items":[{"name":"Espresso","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}`
 		start := time.Now()
-		for range clients {
+		for _, key := range keys {
 			wg.Go(func() {
 				var mine []time.Duration
 				for {
