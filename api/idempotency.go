@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,6 +27,50 @@ const idempotencyWait = 30 * time.Second
 func IdempotencyKey(ctx context.Context) string {
 	k, _ := ctx.Value(ctxIdemKey).(string)
 	return k
+}
+
+// answerTx lets the handler of an idempotent route keep its answer in the
+// transaction that carries the request out, so the change and its kept
+// answer commit together (one fsync, and no window in which the change
+// exists but a retry would not find its answer).
+type answerTx struct {
+	store      *idempotency.Store
+	scope, key string
+	written    atomic.Bool
+}
+
+type ctxAnswerTxKey struct{}
+
+// keepJSONTx encodes v as writeJSON would and writes it, with status, as
+// the request's kept answer in tx. It returns the body, which the
+// handler must send with writeJSONBody after tx committed. Outside an
+// idempotent route it only encodes.
+func keepJSONTx(ctx context.Context, tx *sql.Tx, status int, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	a, _ := ctx.Value(ctxAnswerTxKey{}).(*answerTx)
+	if a == nil || !keep(status) {
+		return buf.Bytes(), nil
+	}
+	err := a.store.CompleteTx(ctx, tx, a.scope, a.key, idempotency.Response{
+		Status: status, ContentType: "application/json", Body: buf.Bytes()})
+	if err != nil {
+		return nil, err
+	}
+	a.written.Store(true)
+	return buf.Bytes(), nil
+}
+
+// writeJSONBody sends a body keepJSONTx encoded, as writeJSON does.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // bufferedWriter holds a response until it has been stored.
@@ -129,11 +176,18 @@ func idempotent(log zerolog.Logger, store *idempotency.Store, next http.Handler)
 				}
 			}
 		}()
-		next.ServeHTTP(bw, r.WithContext(context.WithValue(r.Context(), ctxIdemKey, key)))
+		atx := &answerTx{store: store, scope: scope, key: key}
+		ctx := context.WithValue(context.WithValue(r.Context(), ctxIdemKey, key), ctxAnswerTxKey{}, atx)
+		next.ServeHTTP(bw, r.WithContext(ctx))
 		if bw.status == 0 {
 			bw.status = http.StatusOK
 		}
-		if keep(bw.status) {
+		switch {
+		case keep(bw.status) && atx.written.Load():
+			// Kept in the handler's own transaction, which committed.
+			store.Completed(scope, key)
+			completed = true
+		case keep(bw.status):
 			err := store.Complete(bg, scope, key, idempotency.Response{
 				Status: bw.status, ContentType: bw.header.Get("Content-Type"), Body: bw.body.Bytes(),
 			})

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"strconv"
@@ -36,6 +38,12 @@ func handleInvoiceCreate(d Deps) http.Handler {
 		if key.CertificateID != nil {
 			c.CertificateID = *key.CertificateID
 		}
+		// The answer is kept for retries in the invoice's own transaction.
+		var body []byte
+		c.CompleteTx = func(ctx context.Context, tx *sql.Tx, inv fiscal.Invoice) (err error) {
+			body, err = keepJSONTx(r.Context(), tx, http.StatusCreated, inv)
+			return err
+		}
 		inv, err := d.Invoices.Create(r.Context(), req, c)
 		if err != nil {
 			writeError(w, r, d.Log, invoiceError(err))
@@ -43,7 +51,11 @@ func handleInvoiceCreate(d Deps) http.Handler {
 		}
 		d.Log.Info().Str(logkey.InvoiceID, inv.ID).Str("number", inv.Number).Str("iic", inv.Signature.Code).
 			Str(logkey.KeyID, key.ID).Msg("invoice issued")
-		writeJSON(w, http.StatusCreated, inv)
+		if body == nil {
+			writeJSON(w, http.StatusCreated, inv)
+			return
+		}
+		writeJSONBody(w, http.StatusCreated, body)
 	})
 }
 

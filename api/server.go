@@ -85,7 +85,20 @@ func NewHandler(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return withRequestLog(d.Log, d.Metrics, withRecover(d.Log, withCanonicalPaths(d, mux)))
+	return withActivity(d.Store, withRequestLog(d.Log, d.Metrics, withRecover(d.Log, withCanonicalPaths(d, mux))))
+}
+
+// withActivity marks every request that may change something (all but
+// GET and HEAD, which include long polls) as foreground work in the store
+// while it runs (store.DB.Active), so the outbox relay slows its sends and
+// leaves the CPU to the till (issue 17).
+func withActivity(db *store.DB, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			defer db.Active()()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Server timeouts. The write timeout leaves room for the longest wait a

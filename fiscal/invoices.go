@@ -93,9 +93,12 @@ type InvoicesOptions struct {
 
 // Invoices issues, numbers, signs and stores invoices.
 type Invoices struct {
-	db    *store.DB
-	opts  InvoicesOptions
-	rates []int64
+	db      *store.DB
+	opts    InvoicesOptions
+	rates   []int64
+	numbers *numberer
+	// signInTx turns presigning off (tests and benchmarks: the baseline).
+	signInTx bool
 }
 
 // NewInvoices returns Invoices over db. It panics on missing required
@@ -128,7 +131,7 @@ func NewInvoices(db *store.DB, opts InvoicesOptions) *Invoices {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	inv := &Invoices{db: db, opts: opts}
+	inv := &Invoices{db: db, opts: opts, numbers: newNumberer()}
 	for r := range opts.VATGroups {
 		inv.rates = append(inv.rates, r)
 	}
@@ -142,10 +145,16 @@ type Caller struct {
 	KeyID          string
 	CertificateID  string // bound to the key; "" if none
 	IdempotencyKey string
+	// CompleteTx, when set, runs in the invoice's transaction after the
+	// invoice was written, or found under IdempotencyKey: the API keeps
+	// the request's idempotency record there, so the invoice and its kept
+	// answer commit together. Its error refuses the invoice.
+	CompleteTx func(ctx context.Context, tx *sql.Tx, inv Invoice) error
 }
 
 // Create validates, numbers, signs and stores an invoice, with its
-// invoice.created event and its print job, in one transaction. If the
+// invoice.created event and its print job, in one transaction; the
+// signature is made before it (see numbering.go). If the
 // caller's key already created an invoice under the same
 // IdempotencyKey, that invoice is returned and nothing is written.
 //
@@ -168,21 +177,19 @@ func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoic
 		return Invoice{}, ErrCertificateNotBound
 	}
 	var inv Invoice
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if c.IdempotencyKey != "" {
-			prev, err := s.byIdempotencyKey(ctx, tx, c.KeyID, c.IdempotencyKey)
-			if err == nil {
-				inv = prev
-				return nil
-			}
-			if !errors.Is(err, ErrInvoiceNotFound) {
-				return err
+	for attempt := 1; ; attempt++ {
+		var pre *presigned
+		// Only a signing profile has work worth doing before the lock.
+		if attempt < presignAttempts && !s.signInTx && s.opts.Scheme != nil {
+			if pre, err = s.presign(ctx, req, items, pays, c); err != nil {
+				return Invoice{}, err
 			}
 		}
-		var err error
-		inv, err = s.createTx(ctx, tx, req, items, pays, c)
-		return err
-	})
+		inv, err = s.createOnce(ctx, req, items, pays, c, pre)
+		if pre == nil || !errors.Is(err, errRenumber) {
+			break
+		}
+	}
 	if err != nil {
 		return Invoice{}, err
 	}
@@ -195,17 +202,32 @@ func (s *Invoices) Create(ctx context.Context, req NewInvoice, c Caller) (Invoic
 	return inv, nil
 }
 
-func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, items []Item, pays []Payment, c Caller) (Invoice, error) {
+// draft is an invoice checked and totalled, ready to be numbered and
+// signed.
+type draft struct {
+	cert   Certificate
+	signer crypto.Signer
+	tin    string
+	items  []Item
+	pays   []Payment
+	totals Totals
+}
+
+// prepareTx checks an invoice against the store (its certificate, the
+// original of a refund or void, the card payments it links) and totals
+// it. It changes items and pays. It writes nothing, so it runs both on a
+// read snapshot before the number is guessed and in the transaction.
+func (s *Invoices) prepareTx(ctx context.Context, tx *sql.Tx, req NewInvoice, items []Item, pays []Payment, c Caller) (draft, error) {
 	// A profile that signs nothing needs no certificate.
 	cert, signer := Certificate{ID: NoCertificate}, crypto.Signer(nil)
 	if s.opts.Scheme != nil {
 		var err error
 		if cert, signer, err = s.opts.Certificates.SignerTx(ctx, tx, c.CertificateID); err != nil {
-			return Invoice{}, err
+			return draft{}, err
 		}
 	}
 	if cert.TIN != "" && s.opts.TIN != "" && cert.TIN != s.opts.TIN {
-		return Invoice{}, fmt.Errorf("%w: certificate %s is for %s, the device is configured for %s", ErrTINMismatch, cert.ID, cert.TIN, s.opts.TIN)
+		return draft{}, fmt.Errorf("%w: certificate %s is for %s, the device is configured for %s", ErrTINMismatch, cert.ID, cert.TIN, s.opts.TIN)
 	}
 	tin := s.opts.TIN
 	if tin == "" {
@@ -216,28 +238,28 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		sign = -1
 		orig, err := s.getTx(ctx, tx, req.OriginalInvoiceID)
 		if errors.Is(err, ErrInvoiceNotFound) {
-			return Invoice{}, invalid("original_invoice_id", "no invoice %q", req.OriginalInvoiceID)
+			return draft{}, invalid("original_invoice_id", "no invoice %q", req.OriginalInvoiceID)
 		}
 		if err != nil {
-			return Invoice{}, err
+			return draft{}, err
 		}
 		if items, pays, err = s.checkOriginalTx(ctx, tx, req, orig, items, pays); err != nil {
-			return Invoice{}, err
+			return draft{}, err
 		}
 	}
 	totals := computeTotals(items, pays, sign)
 	if totals.Total == 0 {
 		// A fiscal printer refuses a receipt of nothing, and so would the
 		// tax service.
-		return Invoice{}, invalid("items", "the total must be above 0")
+		return draft{}, invalid("items", "the total must be above 0")
 	}
 	if err := checkPayments(pays, totals, sign); err != nil {
-		return Invoice{}, err
+		return draft{}, err
 	}
 	if req.Type != TypeVoid {
 		// Before any number is taken: a refused invoice writes nothing.
 		if err := s.checkCardPaymentsTx(ctx, tx, req.Type, pays); err != nil {
-			return Invoice{}, err
+			return draft{}, err
 		}
 	}
 	for i := range items {
@@ -246,16 +268,27 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	for i := range pays {
 		pays[i].Amount *= sign
 	}
+	return draft{cert: cert, signer: signer, tin: tin, items: items, pays: pays, totals: totals}, nil
+}
 
-	now := s.opts.Now()
-	// Seconds precision: the scheme signs seconds, and the stored time
-	// must be the signed one.
-	issued := now.Truncate(time.Second)
-	year := issued.In(s.opts.Location).Year()
-	ord, err := nextOrdinalTx(ctx, tx, s.opts.BusinessUnit, s.opts.Device, year)
+func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, items []Item, pays []Payment, c Caller, pre *presigned) (Invoice, error) {
+	d, err := s.prepareTx(ctx, tx, req, items, pays, c)
 	if err != nil {
 		return Invoice{}, err
 	}
+	cert, tin, items, pays, totals := d.cert, d.tin, d.items, d.pays, d.totals
+
+	now := s.opts.Now()
+	if pre != nil {
+		now = pre.now
+	}
+	// Seconds precision: the scheme signs seconds, and the stored time
+	// must be the signed one.
+	ord, issued, sig, err := s.numberTx(ctx, tx, d, pre, now)
+	if err != nil {
+		return Invoice{}, err
+	}
+	year := issued.In(s.opts.Location).Year()
 	inv := Invoice{
 		ID:            "inv_" + randomID(),
 		Type:          req.Type,
@@ -281,13 +314,6 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 		inv.Number = s.opts.Profile.Number(s.opts.BusinessUnit, ord, year, s.opts.Device)
 	}
 	if s.opts.Scheme != nil {
-		sig, err := s.opts.Scheme.Sign(ctx, signer, Document{
-			TIN: tin, IssuedAt: issued, Ordinal: ord, BusinessUnit: s.opts.BusinessUnit,
-			Device: s.opts.Device, Software: s.opts.Software, Total: Money(totals.Total),
-		})
-		if err != nil {
-			return Invoice{}, fmt.Errorf("sign invoice: %w", err)
-		}
 		sig.CertificateSerial, sig.CertificateSHA256 = cert.Serial, cert.Thumbprint
 		inv.Signature = sig
 	}

@@ -7,9 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,44 +58,5 @@ func benchInvoices(b *testing.B, fsync time.Duration, serial bool, callers int) 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	e := newEnvOn(b, db, "p1")
-	req := sale(1234)
-	var (
-		next atomic.Int64
-		mu   sync.Mutex
-		lat  = make([]time.Duration, 0, b.N)
-		wg   sync.WaitGroup
-	)
-	b.ResetTimer()
-	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			var mine []time.Duration
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					break
-				}
-				t0 := time.Now()
-				if _, err := e.inv.Create(ctx, req, e.caller(fmt.Sprint("s", i))); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(len(lat))/el.Seconds(), "invoices/s")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(0, "ns/op")
+	runInvoices(b, newEnvOn(b, db, "p1"), callers)
 }

@@ -209,41 +209,54 @@ func (s *Store) forget(name string) {
 // The answer is written before the reservation ends, so a retry waiting on
 // it finds the answer.
 func (s *Store) Complete(ctx context.Context, scope, key string, r Response) error {
+	defer s.forget(string(aad(scope, key)))
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error { return s.CompleteTx(ctx, tx, scope, key, r) })
+	if err == nil {
+		s.Completed(scope, key)
+	}
+	return err
+}
+
+// CompleteTx writes the answer to a reserved key in tx: in the
+// transaction of the change the request made, so both commit together.
+// Once tx committed, the caller ends the reservation with Completed; if
+// it did not, with Release.
+func (s *Store) CompleteTx(ctx context.Context, tx *sql.Tx, scope, key string, r Response) error {
 	name := string(aad(scope, key))
-	defer s.forget(name)
 	s.mu.Lock()
 	hash := s.running[name]
 	s.mu.Unlock()
 	now := s.now()
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
-			(key_id, idem_key, request_hash, status, content_type, body, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash,
-				status = excluded.status, content_type = excluded.content_type, body = excluded.body,
-				created_at = excluded.created_at, expires_at = excluded.expires_at`,
-			scope, key, hash, r.Status, r.ContentType, s.master.Seal(r.Body, aad(scope, key)),
-			store.Millis(now), store.Millis(now.Add(TTL)))
-		if err != nil {
-			return fmt.Errorf("complete idempotency key: %w", err)
-		}
-		// Prune a small batch of expired keys while the lock is held anyway.
-		_, err = tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE rowid IN
-			(SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT 50)`, store.Millis(now))
-		if err != nil {
-			return fmt.Errorf("prune idempotency keys: %w", err)
-		}
-		return nil
-	})
-	if err == nil {
-		s.mu.Lock()
-		if c, ok := s.live[scope]; ok {
-			c.n++
-			s.live[scope] = c
-		}
-		s.mu.Unlock()
+	_, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys
+		(key_id, idem_key, request_hash, status, content_type, body, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash,
+			status = excluded.status, content_type = excluded.content_type, body = excluded.body,
+			created_at = excluded.created_at, expires_at = excluded.expires_at`,
+		scope, key, hash, r.Status, r.ContentType, s.master.Seal(r.Body, aad(scope, key)),
+		store.Millis(now), store.Millis(now.Add(TTL)))
+	if err != nil {
+		return fmt.Errorf("complete idempotency key: %w", err)
 	}
-	return err
+	// Prune a small batch of expired keys while the lock is held anyway.
+	_, err = tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE rowid IN
+		(SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT 50)`, store.Millis(now))
+	if err != nil {
+		return fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return nil
+}
+
+// Completed ends the reservation of a key whose answer CompleteTx wrote
+// in a transaction that committed.
+func (s *Store) Completed(scope, key string) {
+	s.mu.Lock()
+	if c, ok := s.live[scope]; ok {
+		c.n++
+		s.live[scope] = c
+	}
+	delete(s.running, string(aad(scope, key)))
+	s.mu.Unlock()
 }
 
 // Release ends a reservation without keeping an answer, so the client may

@@ -155,7 +155,10 @@ func rawRate(b *testing.B, url string, n, conc int) float64 {
 }
 
 func benchEnv(b *testing.B) (*env, *sink, string) {
-	opts := outbox.Options{} // production defaults
+	return benchEnvWith(b, outbox.Options{}) // production defaults
+}
+
+func benchEnvWith(b *testing.B, opts outbox.Options) (*env, *sink, string) {
 	e := newEnv(b, "", opts, webhook.SenderOptions{Timeout: 10 * time.Second})
 	s := newSink(b)
 	ep := e.endpoint(s.URL)

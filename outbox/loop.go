@@ -153,6 +153,7 @@ type loop struct {
 	stmts     *stmts
 	sendCtx   context.Context
 	sem       chan struct{} // caps requests in flight across lanes
+	busy      *rate.Limiter // paces sends while the till is busy; nil: never
 	results   chan result
 	wg        sync.WaitGroup
 	failures  int // consecutive store errors, for rate-limited logging
@@ -187,6 +188,7 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
 					continue
 				}
+				l.yield()
 				l.sem <- struct{}{}
 				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
 				<-l.sem
@@ -195,6 +197,16 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 		})
 	}
 	return ln
+}
+
+// yield holds a send back while the till is busy (store.DB.Busy): sends
+// then go out at BusyRate at most, so invoices and payments get the CPU
+// a full-speed drain would take. The bookkeeping already gives way in
+// the store (WithLowPriority); this gives way on the CPU.
+func (l *loop) yield() {
+	if l.busy != nil && l.r.db.Busy() {
+		_ = l.busy.Wait(l.sendCtx)
+	}
 }
 
 func (l *loop) outstanding() int {

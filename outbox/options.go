@@ -27,6 +27,12 @@ type Options struct {
 	// endpoint. Defaults 32 and 8.
 	Concurrency int
 	PerEndpoint int
+	// BusyRate caps the sends per second, across endpoints, while the
+	// till is busy (store.DB.Busy: an API write in flight or just ended),
+	// so a backlog drain does not take the CPU from invoices and
+	// payments; at other times the relay runs at full speed. Default
+	// 500; negative turns the throttle off.
+	BusyRate float64
 	// Prefetch is how many claimed deliveries may wait per endpoint for a
 	// free worker, so workers keep sending while a batch commits: with
 	// synchronous=FULL a commit waits for fsync, which on eMMC or a busy
@@ -91,6 +97,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PerEndpoint <= 0 {
 		o.PerEndpoint = 8
+	}
+	if o.BusyRate == 0 {
+		o.BusyRate = 500
 	}
 	if o.Prefetch <= 0 {
 		o.Prefetch = 256

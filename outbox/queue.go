@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,6 +21,27 @@ import (
 // connection; Tx.StmtContext reuses them inside each transaction.
 type stmts struct {
 	due, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
+}
+
+// deliveredJSON collects a batch's delivered results of one endpoint as
+// the JSON array the deliver statement reads: [[id, n, status,
+// started_ms, duration_ms, "hex of the response snippet"], ...].
+type deliveredJSON []byte
+
+func (a deliveredJSON) add(res *result) deliveredJSON {
+	if len(a) == 0 {
+		a = append(a, '[')
+	} else {
+		a = append(a, ',')
+	}
+	a = append(a, '[')
+	for _, v := range [...]int64{res.delivery, int64(res.n), int64(res.Status), store.Millis(res.started), res.Duration.Milliseconds()} {
+		a = strconv.AppendInt(a, v, 10)
+		a = append(a, ',')
+	}
+	a = append(a, '"')
+	a = hex.AppendEncode(a, res.Snippet)
+	return append(a, '"', ']')
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
@@ -48,11 +70,14 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	p(&s.fetch, `SELECT d.id, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
 		FROM json_each(?) j JOIN outbox_deliveries d ON d.id = j.value JOIN outbox_events e ON e.seq = d.event_seq`)
 	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
-	// A delivering attempt is recorded on the row itself: one write.
-	// attempts only grows: a manual attempt may have taken a number
-	// meanwhile.
-	p(&s.deliver, `UPDATE outbox_deliveries SET state = 2, attempts = MAX(attempts, ?), last_status = ?, last_error = '',
-		last_attempt_at = ?, last_duration_ms = ?, last_response = ?, finished_at = ? WHERE id = ? AND state = 0`)
+	// A delivering attempt is recorded on the row itself: one write,
+	// and one statement for all of an endpoint's deliveries in a batch
+	// (deliveredJSON). attempts only grows: a manual attempt may have
+	// taken a number meanwhile.
+	p(&s.deliver, `UPDATE outbox_deliveries AS d SET state = 2, attempts = MAX(d.attempts, j.value ->> 1),
+		last_status = j.value ->> 2, last_error = '', last_attempt_at = j.value ->> 3, last_duration_ms = j.value ->> 4,
+		last_response = unhex(NULLIF(j.value ->> 5, '')), finished_at = ?
+		FROM json_each(?) AS j WHERE d.id = j.value ->> 0 AND d.state = 0`)
 	p(&s.finish, `UPDATE outbox_deliveries SET state = ?, attempts = MAX(attempts, ?), budget_base = budget_base + ?,
 		next_attempt_at = ?, last_status = ?, last_error = ?, finished_at = ? WHERE id = ? AND state = 0`)
 	p(&s.attempt, `INSERT INTO outbox_attempts
@@ -234,7 +259,9 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 	attempt := tx.StmtContext(ctx, l.stmts.attempt)
 	now := o.Now()
 	counts := tally{}
-	for _, res := range pending {
+	delivered := map[string]deliveredJSON{}
+	for i := range pending {
+		res := &pending[i]
 		if res.Class == webhook.ClassCanceled {
 			// Stopped before or during the request: not the endpoint's
 			// fault, no attempt. The row is still due; letting go of it
@@ -246,15 +273,8 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 			snippet = res.Snippet
 		}
 		if res.OK() {
-			r, err := deliver.ExecContext(ctx, res.n, res.Status, store.Millis(res.started), res.Duration.Milliseconds(),
-				snippet, store.Millis(now), res.delivery)
-			if err != nil {
-				return fmt.Errorf("record delivery %d: %w", res.delivery, err)
-			}
-			if c, _ := r.RowsAffected(); c == 1 {
-				counts.add(res.endpoint, -1, 0)
-			}
-			if err := l.succeeded(ctx, tx, res); err != nil {
+			delivered[res.endpoint] = delivered[res.endpoint].add(res)
+			if err := l.succeeded(ctx, tx, *res); err != nil {
 				return err
 			}
 			if ln := l.lanes[res.endpoint]; ln != nil && ln.failStreak > 0 {
@@ -304,7 +324,7 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		}
 		if state == stateDead {
 			counts.add(res.endpoint, -1, 1)
-			if err := l.exhausted(ctx, tx, res, errMsg); err != nil {
+			if err := l.exhausted(ctx, tx, *res, errMsg); err != nil {
 				return err
 			}
 		}
@@ -345,6 +365,16 @@ func (l *loop) ack(ctx context.Context, tx *sql.Tx, pending []result) error {
 		ev.Str(logkey.EndpointID, res.endpoint).Int64(logkey.DeliveryID, res.delivery).Str(logkey.MsgID, res.eventID).
 			Int(logkey.Attempt, res.n).Int(logkey.Status, res.Status).Str("error_class", res.Class).Str("error", errMsg).
 			Bool("spent", spent).Int("failed_attempts", streak).Msg("webhook delivery failed")
+	}
+	for ep, a := range delivered {
+		r, err := deliver.ExecContext(ctx, store.Millis(now), string(append(a, ']')))
+		if err != nil {
+			return fmt.Errorf("record deliveries to %s: %w", ep, err)
+		}
+		// A row not pending any more (deleted with its endpoint, finished
+		// by a manual attempt) is not counted.
+		c, _ := r.RowsAffected()
+		counts.add(ep, -c, 0)
 	}
 	return counts.flush(ctx, tx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"golang.org/x/time/rate"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -107,6 +108,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		// waits on the loop while it commits.
 		results:   make(chan result, maxLanes*(r.opts.PerEndpoint+r.opts.Prefetch)),
 		retention: r.opts.Now().Add(time.Minute),
+	}
+	if r.opts.BusyRate > 0 {
+		l.busy = rate.NewLimiter(rate.Limit(r.opts.BusyRate), 1)
 	}
 	r.log.Info().Int("concurrency", r.opts.Concurrency).Int("per_endpoint", r.opts.PerEndpoint).Msg("relay started")
 

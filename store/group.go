@@ -37,6 +37,21 @@ func WithLowPriority(ctx context.Context) context.Context {
 	return context.WithValue(ctx, priorityKey{}, true)
 }
 
+type queuedKey struct{}
+
+// WithQueued makes InTx call fn once the transaction it runs with ctx is
+// queued for the writer (or, without group commit, just before it
+// begins): transactions queued in an order run and commit in that order.
+// fiscal uses it to hand its invoices to the writer in number order.
+func WithQueued(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, queuedKey{}, fn)
+}
+
+func queuedHook(ctx context.Context) func() {
+	fn, _ := ctx.Value(queuedKey{}).(func())
+	return fn
+}
+
 func isLowPriority(ctx context.Context) bool {
 	low, _ := ctx.Value(priorityKey{}).(bool)
 	return low
@@ -93,6 +108,11 @@ type committer struct {
 	// Counters, for tests and the benchmark.
 	batches atomic.Int64
 	txs     atomic.Int64
+
+	// fg counts foreground (not low-priority) callers in do; fgEnd is
+	// when the last one left, in Unix nanoseconds. See DB.Busy.
+	fg    atomic.Int64
+	fgEnd atomic.Int64
 }
 
 func newCommitter(db *sql.DB, opts Options) *committer {
@@ -123,12 +143,25 @@ func newCommitter(db *sql.DB, opts Options) *committer {
 // means nothing was written.
 func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		if fn := queuedHook(ctx); fn != nil {
+			fn()
+		}
 		return fmt.Errorf("begin tx: %w", err)
 	}
 	r := &request{ctx: ctx, fn: fn, low: isLowPriority(ctx), queued: time.Now(), done: make(chan struct{})}
+	if !r.low {
+		c.fg.Add(1)
+		defer func() {
+			c.fgEnd.Store(time.Now().UnixNano())
+			c.fg.Add(-1)
+		}()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		if fn := queuedHook(ctx); fn != nil {
+			fn()
+		}
 		return fmt.Errorf("begin tx: %w", ErrClosed)
 	}
 	if r.low {
@@ -137,6 +170,9 @@ func (c *committer) do(ctx context.Context, fn func(*sql.Tx) error) error {
 		c.high = append(c.high, r)
 	}
 	c.mu.Unlock()
+	if fn := queuedHook(ctx); fn != nil {
+		fn()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -349,4 +385,44 @@ func runOne(tx *sql.Tx, r *request) error {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
+}
+
+// BusyLinger is how long DB.Busy stays true after the last foreground
+// write: a till's request goes on working (the HTTP answer, the terminal's
+// first byte) just after its commit.
+const BusyLinger = 5 * time.Millisecond
+
+// Active marks foreground work outside the store (an API request that
+// has not reached its write yet, or is past it) until done is called:
+// Busy is true meanwhile and for BusyLinger after.
+func (db *DB) Active() (done func()) {
+	c := db.group
+	if c == nil {
+		return func() {}
+	}
+	c.fg.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.fgEnd.Store(time.Now().UnixNano())
+			c.fg.Add(-1)
+		})
+	}
+}
+
+// Busy reports whether a foreground write (an InTx without
+// WithLowPriority: the API's) is queued or running, or other foreground
+// work is marked (Active), or either ended within BusyLinger. The outbox relay slows its sends while it is true, so a
+// backlog drain leaves the CPU to the till. Always false with
+// Options.SerialCommit.
+func (db *DB) Busy() bool {
+	c := db.group
+	if c == nil {
+		return false
+	}
+	if c.fg.Load() > 0 {
+		return true
+	}
+	end := c.fgEnd.Load()
+	return end != 0 && time.Since(time.Unix(0, end)) < BusyLinger
 }

@@ -437,3 +437,66 @@ func TestBatchTimeBound(t *testing.T) {
 		t.Fatalf("rows %v, want 5", got)
 	}
 }
+
+// Busy is true while a foreground write is in flight and for BusyLinger
+// after, never for low-priority (relay) writes; WithQueued's hook runs
+// once the transaction is queued, and queued transactions run in order.
+func TestBusyAndQueued(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	if db.Busy() {
+		t.Fatal("busy before any write")
+	}
+	if err := db.InTx(store.WithLowPriority(ctx), func(*sql.Tx) error {
+		if db.Busy() {
+			t.Error("busy during a low-priority write")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = db.InTx(ctx, func(*sql.Tx) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	})
+	<-inside
+	if !db.Busy() {
+		t.Error("not busy during a foreground write")
+	}
+	// Queued behind the held writer, in the order their hooks ran.
+	var (
+		mu    sync.Mutex
+		order []int
+	)
+	for i := range 3 {
+		q := make(chan struct{})
+		wg.Go(func() {
+			_ = db.InTx(store.WithQueued(ctx, func() { close(q) }), func(*sql.Tx) error {
+				mu.Lock()
+				order = append(order, i)
+				mu.Unlock()
+				return nil
+			})
+		})
+		select {
+		case <-q:
+		case <-time.After(5 * time.Second):
+			t.Fatal("WithQueued's hook did not run")
+		}
+	}
+	close(release)
+	wg.Wait()
+	if fmt.Sprint(order) != "[0 1 2]" {
+		t.Fatalf("ran in order %v, want the queue's [0 1 2]", order)
+	}
+	time.Sleep(2 * store.BusyLinger)
+	if db.Busy() {
+		t.Fatal("still busy after the linger")
+	}
+}

@@ -123,6 +123,9 @@ func dsn(path string, opts Options, readOnly bool) string {
 	q.Set("_txlock", "immediate")
 	if readOnly {
 		q.Set("_query_only", "true")
+		// A read transaction on the pool (a consistent snapshot) must not
+		// ask for the write lock.
+		q.Set("_txlock", "deferred")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -247,6 +250,9 @@ func (db *DB) Ping(ctx context.Context) error {
 func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
 	if c, ok := writers.Load(db); ok {
 		return c.(*committer).do(ctx, fn)
+	}
+	if q := queuedHook(ctx); q != nil {
+		q()
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

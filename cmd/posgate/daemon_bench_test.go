@@ -150,9 +150,15 @@ func markPending(b *testing.B, ctx context.Context, dataDir, epID string) {
 
 // startBinary starts posgate serve and returns it once /healthz answers
 // 200, with the time that took.
-func startBinary(b *testing.B, bin, cfg string) (*exec.Cmd, time.Duration) {
+func startBinary(b *testing.B, bin, cfg string, args ...string) (*exec.Cmd, time.Duration) {
+	cmd, _, ready := startBinaryAt(b, bin, cfg, args...)
+	return cmd, ready
+}
+
+// startBinaryAt is startBinary that also returns the API's base URL.
+func startBinaryAt(b *testing.B, bin, cfg string, args ...string) (*exec.Cmd, string, time.Duration) {
 	b.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfg}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -182,7 +188,7 @@ func startBinary(b *testing.B, bin, cfg string) (*exec.Cmd, time.Duration) {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return cmd, time.Since(start)
+				return cmd, base, time.Since(start)
 			}
 		}
 		if time.Since(start) > 30*time.Second {
