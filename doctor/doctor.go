@@ -261,6 +261,7 @@ func DaemonDevices(ctx context.Context, client *http.Client, base string) (check
 	var body struct {
 		Devices map[string]struct {
 			State     string `json:"state"`
+			Condition string `json:"condition"` // a receipt printer's "paper out", "cover open", …
 			LastError string `json:"last_error"`
 		} `json:"devices"`
 	}
@@ -276,6 +277,9 @@ func DaemonDevices(ctx context.Context, client *http.Client, base string) (check
 		d := body.Devices[id]
 		checks = append(checks, Check{Name: "device " + id, Run: func(context.Context) (Status, string) {
 			detail := d.State + " (as the running daemon sees it)"
+			if d.Condition != "" {
+				detail += ": " + d.Condition
+			}
 			if d.LastError != "" {
 				detail += ": " + d.LastError
 			}
@@ -289,13 +293,24 @@ func DaemonDevices(ctx context.Context, client *http.Client, base string) (check
 }
 
 // Probe is a device's own health command (ZVT status enquiry, Datecs
-// status): nil when the device answered and reports no fault.
+// status, ESC/POS real-time status, nexo Diagnosis): nil when the device
+// answered and reports no fault, a Warning when it answered with a
+// condition that does not stop it yet (paper near end).
 type Probe func(ctx context.Context) (string, error)
+
+// Warning is a probe's answer that makes its check warn, not fail.
+type Warning string
+
+func (w Warning) Error() string { return string(w) }
 
 // Device runs probe on a port doctor opened itself (no daemon running).
 func Device(id string, probe Probe) Check {
 	return Check{Name: "device " + id, Run: func(ctx context.Context) (Status, string) {
 		detail, err := probe(ctx)
+		var w Warning
+		if errors.As(err, &w) {
+			return Warn, w.Error()
+		}
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return Fail, "no answer within " + Timeout.String()

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -187,4 +188,22 @@ func TestDaemonDevicesAndJSON(t *testing.T) {
 		t.Error("a stopped daemon answered")
 	}
 	expect(t, run1(t, doctor.Device("t1", func(ctx context.Context) (string, error) { <-ctx.Done(); return "", ctx.Err() })), doctor.Fail, "no answer")
+}
+
+// A receipt printer the daemon marks degraded fails with its condition
+// named; a probe's Warning warns, its error fails.
+func TestDeviceConditionAndWarning(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`{"status":"degraded","devices":{"r1":{"state":"degraded","condition":"cover open"}}}`))
+	}))
+	defer srv.Close()
+	checks, ok := doctor.DaemonDevices(context.Background(), srv.Client(), srv.URL)
+	if !ok || len(checks) != 1 {
+		t.Fatalf("%v %d", ok, len(checks))
+	}
+	expect(t, run1(t, checks[0]), doctor.Fail, "cover open")
+	expect(t, run1(t, doctor.Device("r1", func(context.Context) (string, error) { return "", doctor.Warning("paper near end") })), doctor.Warn, "paper near end")
+	expect(t, run1(t, doctor.Device("r1", func(context.Context) (string, error) {
+		return "", fmt.Errorf("status: %w", errors.New("paper out"))
+	})), doctor.Fail, "paper out")
 }

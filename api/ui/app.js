@@ -31,15 +31,32 @@ async function refresh() {
 }
 
 // health shows /healthz's components (store, certificates, and whatever
-// others report there, such as the tax service), devices aside.
+// others report there), devices and the tax service aside.
 async function health() {
   const res = await fetch("/healthz", { cache: "no-store" });
   const h = await res.json();
-  $("#health tbody").innerHTML = Object.keys(h).filter((k) => k !== "devices").sort().map((k) => {
+  taxService(h.tax_service);
+  $("#health tbody").innerHTML = Object.keys(h).filter((k) => k !== "devices" && k !== "tax_service").sort().map((k) => {
     const v = h[k];
     const text = typeof v === "object" ? `<pre>${esc(JSON.stringify(v, null, 1))}</pre>` : badge(v);
     return `<tr data-health="${esc(k)}"><td>${esc(k)}</td><td>${text}</td></tr>`;
   }).join("");
+}
+
+// taxService shows /healthz's tax_service: its state, the registration
+// backlog and the oldest invoice still without a FIC.
+function taxService(ts) {
+  const el = $("#taxsvc");
+  if (!ts) { el.innerHTML = `<p class="muted">no tax service configured</p>`; return; }
+  const b = ts.backlog || {};
+  const o = b.oldest_without_fic;
+  const oldest = o
+    ? `<span class="oldest" data-invoice="${esc(o.invoice_id)}">${esc(o.invoice_id)}</span>, issued ${esc(new Date(o.issued_at).toLocaleString())}, deadline ${esc(new Date(o.deadline_at).toLocaleString())} (${esc(o.status)})`
+    : `<span class="oldest muted">none: every invoice has its FIC</span>`;
+  el.innerHTML = `<table><tbody>
+    <tr><td>State</td><td class="state">${badge(ts.status)}${b.offline ? ` <span class="muted">last attempt found it unreachable</span>` : ""}</td></tr>
+    <tr><td>Registrations</td><td>pending ${esc(b.pending ?? "")} · errors ${esc(b.errors ?? "")} · dead ${esc(b.dead ?? "")}</td></tr>
+    <tr><td>Oldest invoice without a FIC</td><td>${oldest}</td></tr></tbody></table>`;
 }
 
 async function devices() {
@@ -84,7 +101,7 @@ async function invoices() {
     const fisc = i.fiscalization ? badge(i.fiscalization.state || i.fiscalization.status) : `<span class="muted">signed ${esc((i.fiscal_signature || {}).code || "")}</span>`;
     let pr = i.print ? badge(i.print.state) + (i.print.last_error ? " " + esc(i.print.last_error) : "") : `<span class="muted">not printed</span>`;
     if (rq && i.print && i.print.state === "dead") pr += ` <button class="requeue" data-path="${esc(rq.replace(/\{[^}]+\}/, encodeURIComponent(i.id)))}">Requeue print</button>`;
-    return `<tr><td>${time(i.issued_at)}</td><td>${esc(i.number)}</td><td>${money((i.totals || {}).total, i.currency)}</td><td>${fisc}</td><td>${pr}</td></tr>`;
+    return `<tr data-invoice="${esc(i.id)}"><td>${time(i.issued_at)}</td><td>${esc(i.number)}</td><td>${money((i.totals || {}).total, i.currency)}</td><td>${fisc}</td><td>${pr}</td></tr>`;
   }).join("") || `<tr><td colspan="5" class="muted">none today</td></tr>`;
 }
 

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/posgate/posgate/device/nexo"
 	"github.com/posgate/posgate/doctor"
 	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/masterkey"
@@ -33,7 +35,8 @@ var clockFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // Devices: the daemon owns the ports. If a daemon answers /healthz on
 // the configured listen address, doctor reports the state its links see;
 // otherwise it opens each port itself and sends the protocol's status
-// command (ZVT status enquiry 05 01, Datecs status 4Ah).
+// command (ZVT status enquiry 05 01, Datecs status 4Ah, ESC/POS real-time
+// status DLE EOT 1…4, nexo Diagnosis).
 func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -145,6 +148,9 @@ func directDeviceChecks(ctx context.Context, cfg Config) (checks []doctor.Check,
 	}
 	for _, tc := range cfg.Terminals {
 		t := terminals[tc.ID]
+		if t == nil {
+			continue // nexo: below
+		}
 		checks = append(checks, doctor.Device(tc.ID, func(ctx context.Context) (string, error) {
 			rctx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -164,8 +170,13 @@ func directDeviceChecks(ctx context.Context, cfg Config) (checks []doctor.Check,
 		}
 		closeAll = func() { db.Close() }
 		printers, links := openPrinters(cfg, db, log, nil)
-		for i, pc := range cfg.Printers {
+		i := 0
+		for _, pc := range cfg.Printers {
+			if pc.Protocol != "datecs-x" {
+				continue
+			}
 			p, l := printers[pc.ID], links[i]
+			i++
 			checks = append(checks, doctor.Device(pc.ID, func(ctx context.Context) (string, error) {
 				rctx, cancel := context.WithCancel(ctx)
 				done := make(chan struct{})
@@ -181,8 +192,97 @@ func directDeviceChecks(ctx context.Context, cfg Config) (checks []doctor.Check,
 				return "Datecs status on " + pc.Port + " ok", nil
 			}))
 		}
+		checks = append(checks, receiptPrinterChecks(cfg, db, log)...)
 	}
-	return checks, closeAll
+	return append(checks, nexoChecks(cfg, log)...), closeAll
+}
+
+// receiptPrinterChecks asks each ESC/POS printer its real-time status
+// (DLE EOT 1…4): paper out, cover open and a mechanism fault fail with the
+// condition named, paper near end warns.
+func receiptPrinterChecks(cfg Config, db *store.DB, log zerolog.Logger) []doctor.Check {
+	devs, links := openReceiptPrinters(cfg, db, log, nil)
+	var checks []doctor.Check
+	i := 0
+	for _, pc := range cfg.Printers {
+		if pc.Protocol != "escpos" {
+			continue
+		}
+		d, l := devs[pc.ID], links[i]
+		i++
+		checks = append(checks, doctor.Device(pc.ID, func(ctx context.Context) (string, error) {
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); _ = l.Run(rctx) }()
+			defer func() { cancel(); <-done }()
+			st, err := d.Status(ctx)
+			if err != nil {
+				return "", fmt.Errorf("ESC/POS real-time status on %s: %w", pc.Port, err)
+			}
+			ds := st.Device()
+			var cond []string
+			if ds.PaperOut {
+				cond = append(cond, "paper out")
+			}
+			if ds.CoverOpen {
+				cond = append(cond, "cover open")
+			}
+			if ds.MechanismFault {
+				cond = append(cond, "mechanism fault")
+			}
+			if len(cond) == 0 && st.Offline {
+				cond = append(cond, "offline")
+			}
+			if len(cond) > 0 {
+				return "", fmt.Errorf("ESC/POS real-time status on %s: %s", pc.Port, strings.Join(cond, ", "))
+			}
+			if ds.PaperLow {
+				return "", doctor.Warning("ESC/POS real-time status on " + pc.Port + ": paper near end")
+			}
+			return "ESC/POS real-time status on " + pc.Port + " ok", nil
+		}))
+	}
+	return checks
+}
+
+// nexoChecks sends each nexo terminal a Diagnosis request; GlobalStatus
+// OK passes. The passphrase is opened with the master key when sealed.
+func nexoChecks(cfg Config, log zerolog.Logger) []doctor.Check {
+	var ids []string
+	for _, tc := range cfg.Terminals {
+		if tc.Protocol == "nexo" {
+			ids = append(ids, tc.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	mk, err := loadMaster(cfg.MasterKeyPath())
+	var clients map[string]*nexo.Client
+	if err == nil {
+		clients, err = openNexoTerminals(cfg, mk, log)
+	}
+	var checks []doctor.Check
+	for _, tc := range cfg.Terminals {
+		if tc.Protocol != "nexo" {
+			continue
+		}
+		c := clients[tc.ID]
+		checks = append(checks, doctor.Device(tc.ID, func(ctx context.Context) (string, error) {
+			if c == nil {
+				return "", fmt.Errorf("nexo terminal %s: %w", tc.ID, err)
+			}
+			st, err := c.Status(ctx)
+			if err != nil {
+				return "", fmt.Errorf("nexo Diagnosis on %s: %w", tc.Port, err)
+			}
+			if st.Code != 0 {
+				return "", fmt.Errorf("nexo Diagnosis on %s: %s", tc.Port, st.Text)
+			}
+			return "nexo Diagnosis on " + tc.Port + ": " + st.Text, nil
+		}))
+	}
+	return checks
 }
 
 // loadMaster reads the master key without creating one.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,8 +21,13 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rs/zerolog"
 
+	"github.com/posgate/posgate/device"
+	"github.com/posgate/posgate/fiscal"
 	"github.com/posgate/posgate/simulator"
+	simescpos "github.com/posgate/posgate/simulator/escpos"
+	"github.com/posgate/posgate/simulator/taxservice"
 	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/posgate/posgate/store"
 )
 
 // chromium finds Debian's chromium; under CI=true its absence fails the
@@ -41,9 +47,12 @@ func chromium(t *testing.T) string {
 }
 
 // TestStatusPageInChromium drives the status page in headless Chromium:
-// log in with an admin key, see terminal t1 go offline when its simulator
-// is stopped, press Retry on a dead delivery and see it delivered at a
-// real loopback receiver. A screenshot is kept as an artifact.
+// log in with an admin key, see the tax service's state and the oldest
+// invoice without a FIC, press Requeue on a dead print job and see it
+// printed on a simulated ESC/POS printer, see terminal t1 go offline when
+// its simulator is stopped, press Retry on a dead delivery and see it
+// delivered at a real loopback receiver. A screenshot is kept as an
+// artifact.
 func TestStatusPageInChromium(t *testing.T) {
 	browser := chromium(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +82,38 @@ func TestStatusPageInChromium(t *testing.T) {
 	}))
 	defer receiver.Close()
 
+	// An ESC/POS receipt printer on a pty, and a tax service that is
+	// stopped before the invoice is made, so the invoice waits for its FIC.
+	printer := simescpos.New(simescpos.Options{})
+	ppty, err := simulator.ServePTY(ctx, printer.Handle, simulator.PTYOptions{Log: zerolog.Nop()})
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ppty.Close()
+	tax, err := taxservice.Start(taxservice.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tax.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, tax.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, fmt.Sprintf(`
+[fiscal]
+tin = "12345678"
+business_unit = "bb123bb123"
+tcr = "cc123cc123"
+software = "ss123ss123"
+operator = "oo123oo123"
+seller_name = "Shop d.o.o."
+seller_address = "Njegoseva 1"
+seller_town = "Podgorica"
+service_url = %q
+service_ca_file = %q
+service_timeout = "2s"
+receipt_fic_wait = "1s"
+
 [webhooks]
 allow_http = true
 allow_private = true
@@ -83,8 +123,27 @@ max_attempts = 1
 id = "t1"
 protocol = "zvt"
 port = %q
-`, "tcp://"+tsim.Addr()))
-	admin := cliKey(t, cfg, "admin")
+
+[[printers]]
+id = "r1"
+protocol = "escpos"
+port = %q
+code_page = "cp852"
+`, tax.URL(), ca, "tcp://"+tsim.Addr(), ppty.Path()))
+	admin, pos := cliKey(t, cfg, "admin"), cliKey(t, cfg, "pos")
+	certEnv := func(k string) string {
+		if k == "POSGATE_CERT_PASSWORD" {
+			return "posgate-test"
+		}
+		return ""
+	}
+	var certErr bytes.Buffer
+	if err := run(ctx, []string{"certs", "import", "--config", cfg, "--p12", "../../fiscal/testdata/openssl3-aes.p12",
+		"--bind", pos.ID}, certEnv, io.Discard, &certErr); err != nil {
+		t.Fatalf("certs import: %v\n%s", err, certErr.String())
+	}
+	invID := deadPrintJob(t, cfg, pos, printer, tax)
+
 	d := startDaemon(t, cfg)
 	key := admin.ClientID + ":" + admin.ClientSecret
 	call := func(method, path, body string) (int, map[string]any) {
@@ -120,7 +179,7 @@ port = %q
 	if deadID == "" {
 		t.Fatal("the delivery did not go dead")
 	}
-	waitOnline(t, d.url)
+	waitDevicesOnline(t, d.url) // the stopped tax service says "offline" in /healthz too
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("headless", true), chromedp.WindowSize(1200, 1400),
@@ -169,6 +228,40 @@ port = %q
 		t.Fatalf("the key is in the URL: %s", url)
 	}
 
+	// The tax service's state as /healthz has it, and the invoice that
+	// waits for its FIC.
+	var h struct {
+		TaxService struct{ Status string } `json:"tax_service"`
+	}
+	if res, err := http.Get(d.url + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else {
+		json.NewDecoder(res.Body).Decode(&h)
+		res.Body.Close()
+	}
+	if h.TaxService.Status == "" || h.TaxService.Status == "ok" {
+		t.Fatalf("tax_service in /healthz: %+v (want a state other than ok: it is stopped)", h.TaxService)
+	}
+	step("see the tax service's state and the oldest invoice without a FIC", 15*time.Second,
+		chromedp.WaitVisible(`#taxsvc .state-`+h.TaxService.Status),
+		chromedp.WaitVisible(`#taxsvc .oldest[data-invoice="`+invID+`"]`))
+	taxState, err := chromedp.Run(bctx, chromedp.Text(`#taxsvc td.state span`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taxState != h.TaxService.Status {
+		t.Errorf("page shows tax service %q, /healthz %q", taxState, h.TaxService.Status)
+	}
+
+	// Requeue the dead print job from the page: it prints.
+	step("requeue the dead print job and see it printed", 30*time.Second,
+		chromedp.WaitVisible(`tr[data-invoice="`+invID+`"] .state-dead`),
+		chromedp.Click(`tr[data-invoice="`+invID+`"] button.requeue`),
+		chromedp.WaitVisible(`tr[data-invoice="`+invID+`"] .state-printed`))
+	if j := printer.Journal(); len(j) != 1 || !strings.Contains(j[0].Text(), "Espresso") {
+		t.Errorf("printer journal after requeue: %d receipts", len(j))
+	}
+
 	tsim.Close() // the terminal goes away
 	step("see t1 offline after its simulator stopped", 20*time.Second, chromedp.WaitVisible(`tr[data-device="t1"] .state-offline`))
 
@@ -192,4 +285,79 @@ port = %q
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// mechanismFault is a receipt printer that refuses every receipt with a
+// mechanism fault: an error that spends a print attempt (not a wait).
+type mechanismFault struct{}
+
+func (mechanismFault) PrintReceipt(context.Context, device.Receipt) (device.ReceiptResult, error) {
+	return device.ReceiptResult{}, &device.PrinterError{Message: "test: cutter jammed",
+		Kinds: []error{device.ErrPrinterMechanism, device.ErrPrinterRejected}}
+}
+
+// deadPrintJob makes an invoice whose print job is dead: a daemon takes
+// the invoice while the printer is out of paper (and the tax service is
+// stopped, so it waits for its FIC); with the daemon stopped, the job gets
+// an attempt budget of 1 and fiscal's print-job runner tries it on a
+// printer with a mechanism fault, which makes it dead. Paper is back after.
+func deadPrintJob(t *testing.T, cfg string, pos createdKey, printer *simescpos.Printer, tax *taxservice.Server) string {
+	t.Helper()
+	printer.SetPaperOut(true)
+	tax.Close()
+	d := startDaemon(t, cfg)
+	var inv struct{ ID string }
+	body := `{"type":"sale","items":[{"name":"Espresso","quantity":2,"unit_price":150,"vat_rate":21}],"payments":[{"type":"cash","amount":300}]}`
+	if code := call(t, "POST", d.url+"/v1/invoices", pos, body, &inv); code != 201 || inv.ID == "" {
+		t.Fatalf("create invoice: %d %+v\n%s", code, inv, d.stderr.String())
+	}
+	d.stop(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, filepath.Join(filepath.Dir(cfg), "data", "posgate.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Write.ExecContext(ctx, "UPDATE print_jobs SET max_attempts = 1, attempts = 0, next_attempt_at = 0 WHERE invoice_id = ? AND state = 'pending'", inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	jobs := fiscal.NewPrintJobs(db, fiscal.PrintJobsOptions{Printer: mechanismFault{}, PrinterID: "r1", Log: zerolog.Nop()})
+	if ran, err := jobs.RunOnce(ctx); !ran || err != nil {
+		t.Fatalf("print attempt: ran %v, %v", ran, err)
+	}
+	var state string
+	if err := db.Read.QueryRowContext(ctx, "SELECT state FROM print_jobs WHERE invoice_id = ?", inv.ID).Scan(&state); err != nil || state != fiscal.PrintDead {
+		t.Fatalf("print job %q (%v), want dead", state, err)
+	}
+	if n := len(printer.Journal()); n != 0 {
+		t.Fatalf("%d receipts printed before the requeue", n)
+	}
+	printer.SetPaperOut(false)
+	return inv.ID
+}
+
+// waitDevicesOnline waits until /healthz reports every device online.
+func waitDevicesOnline(t *testing.T, base string) {
+	t.Helper()
+	var h struct {
+		Devices map[string]struct{ State string } `json:"devices"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); sleep(25) {
+		res, err := http.Get(base + "/healthz")
+		if err != nil {
+			continue
+		}
+		err = json.NewDecoder(res.Body).Decode(&h)
+		res.Body.Close()
+		online := err == nil && len(h.Devices) > 0
+		for _, d := range h.Devices {
+			online = online && d.State == "online"
+		}
+		if online {
+			return
+		}
+	}
+	t.Fatalf("devices did not come online: %+v", h.Devices)
 }
