@@ -86,10 +86,11 @@ type Tailer struct {
 	every    time.Duration
 	eventSeq int64
 	attempt  int64
-	finished int64
-	// atFinished are the delivered ids counted whose finished_at is
-	// finished.
-	atFinished map[int64]bool
+	// finished and finishedID are the delivered-rows cursor: the last
+	// (finished_at, id) counted. A cursor, not a set of ids: a store where
+	// a million rows share one finished_at (a bulk update) must not cost a
+	// million map entries, nor stall a LIMITed read on one millisecond.
+	finished, finishedID int64
 }
 
 // NewTailer reads db (a read pool) every interval (default 2 s). Counting
@@ -107,21 +108,10 @@ func NewTailer(ctx context.Context, db *sql.DB, log zerolog.Logger, every time.D
 	if err != nil {
 		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
 	}
-	t.atFinished = map[int64]bool{}
-	// The ones already finished at that millisecond are not new.
-	rows, err := db.QueryContext(ctx, `SELECT id FROM outbox_deliveries WHERE state = 2 AND finished_at = ?`, t.finished)
-	if err != nil {
-		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
-		}
-		t.atFinished[id] = true
-	}
-	if err := rows.Err(); err != nil {
+	// The last of those finished at that millisecond; the ones before it
+	// are not new either.
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM outbox_deliveries WHERE state = 2 AND finished_at = ?`,
+		t.finished).Scan(&t.finishedID); err != nil {
 		return nil, fmt.Errorf("metrics tailer: read start positions: %w", err)
 	}
 	// Every outcome label appears from the start, at 0, so a dashboard's
@@ -196,11 +186,13 @@ func (t *Tailer) Poll(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("tail attempts: %w", err)
 	}
-	// Delivered ones by finish time. A delivery committed later with the
-	// same millisecond as the last one seen is caught by >= and told apart
-	// by id.
+	// Delivered ones in (finish time, id) order after the cursor. A row
+	// committed after the cursor passed it with the same millisecond and a
+	// lower id is not counted: two batches finishing in one millisecond and
+	// committing across a read, an undercount of one, never a double count.
 	rows, err = t.db.QueryContext(ctx, `SELECT id, finished_at FROM outbox_deliveries
-		WHERE state = 2 AND finished_at >= ? ORDER BY finished_at LIMIT 10000`, t.finished)
+		WHERE state = 2 AND (finished_at > ? OR (finished_at = ? AND id > ?))
+		ORDER BY finished_at, id LIMIT 10000`, t.finished, t.finished, t.finishedID)
 	if err != nil {
 		return fmt.Errorf("tail deliveries: %w", err)
 	}
@@ -211,13 +203,7 @@ func (t *Tailer) Poll(ctx context.Context) error {
 		if err := rows.Scan(&id, &at); err != nil {
 			return fmt.Errorf("tail deliveries: %w", err)
 		}
-		if at == t.finished && t.atFinished[id] {
-			continue
-		}
-		if at != t.finished {
-			t.finished, t.atFinished = at, map[int64]bool{}
-		}
-		t.atFinished[id] = true
+		t.finished, t.finishedID = at, id
 		ok.Inc()
 	}
 	if err := rows.Err(); err != nil {
