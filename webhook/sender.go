@@ -52,6 +52,10 @@ type SenderOptions struct {
 	// (webhooks.allow_private).
 	AllowPrivate bool
 	// Timeout bounds one attempt, connect to last byte read. Default 10 s.
+	// It bounds the wait, as any Go timer does: on a loaded machine it
+	// may fire late, and an answer that came first is the answer (a 2xx
+	// delivers, with its real duration recorded), never thrown away for
+	// a redelivery the receiver would see twice.
 	Timeout time.Duration
 	// Resolver resolves host names at dial time. Default net.DefaultResolver.
 	Resolver Resolver

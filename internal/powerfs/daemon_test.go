@@ -93,8 +93,8 @@ func startDaemon(bin, cfg string, kl *killer) (*daemon, error) {
 			return d, nil
 		}
 		err = errors.New("exited before listening")
-	case <-time.After(waitTimeout):
-		err = errors.New("not listening after " + waitTimeout.String())
+	case <-time.After(listenTimeout):
+		err = errors.New("not listening after " + listenTimeout.String())
 	}
 	d.kill()
 	return nil, fmt.Errorf("posgate serve: %v\n%s", err, d.stderr.tail(2000))

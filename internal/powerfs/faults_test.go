@@ -96,6 +96,34 @@ func TestUnmountStuck(t *testing.T) {
 	release()
 }
 
+// TestUnmountAlreadyGone: a mount someone else detached is unmounted
+// without an error (umount says EINVAL; seen when another test binary
+// detached every powerfs mount on the machine), and the disk mounts
+// again.
+func TestUnmountAlreadyGone(t *testing.T) {
+	fsys, mnt := mount(t)
+	writeFile(t, filepath.Join(mnt, "f"), []byte("x"), true)
+	syncDir(t, mnt)
+	if err := syscall.Unmount(mnt, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Unmount(); err != nil {
+		t.Fatalf("unmount of a detached mount: %v, want nil", err)
+	}
+	if err := fsys.Unmount(); !errors.Is(err, powerfs.ErrNotMounted) {
+		t.Fatalf("second unmount: %v, want ErrNotMounted", err)
+	}
+	if err := fsys.Reset(powerfs.LossDrop, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Mount(mnt); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, filepath.Join(mnt, "f")); got != "x" {
+		t.Fatalf("after the remount f=%q, want x", got)
+	}
+}
+
 // deadlineChildEnv makes TestDeadlineChild hang under a short deadline.
 const deadlineChildEnv = "POWERFS_DEADLINE_CHILD"
 
@@ -112,6 +140,10 @@ func TestDeadlineChild(t *testing.T) {
 // TestDeadlineNamesTheSeed: a hung seed ends its test binary at its
 // deadline, naming the seed, instead of at go test's -timeout.
 func TestDeadlineNamesTheSeed(t *testing.T) {
+	// A mount of this process, which the child's give-up must leave
+	// alone: the mount table is shared, the mount is not the child's.
+	fsys, mnt := mount(t)
+	writeFile(t, filepath.Join(mnt, "f"), []byte("x"), true)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDeadlineChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), deadlineChildEnv+"=1")
 	start := time.Now()
@@ -127,5 +159,11 @@ func TestDeadlineNamesTheSeed(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("the hung child's output lacks %q:\n%.3000s", want, out)
 		}
+	}
+	if got := content(t, filepath.Join(mnt, "f")); got != "x" {
+		t.Fatalf("after the child gave up, this process's f=%q, want x", got)
+	}
+	if err := fsys.Unmount(); err != nil {
+		t.Fatalf("unmount after the child gave up: %v", err)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -202,6 +201,13 @@ func (k *killer) kill() {
 // waitTimeout bounds how long a test waits for a child it killed.
 const waitTimeout = 10 * time.Second
 
+// listenTimeout bounds how long a test waits for a daemon it started to
+// listen. A restart recovers what the cut left (the WAL, the pending
+// print jobs and payments) before it binds, and on a loaded 2-core
+// machine that took more than waitTimeout; a seed still ends well within
+// its seedDeadline.
+const listenTimeout = 30 * time.Second
+
 // deadline ends the test binary if t is still running after d: a hung
 // fault test prints what it was doing (what: the seed, its loss and cut,
 // and how to rerun it) and every goroutine's stack, detaches the
@@ -225,18 +231,10 @@ func deadline(t *testing.T, d time.Duration, what func() string) (stop func()) {
 }
 
 // detachPowerfsMounts lazily unmounts every powerfs mount of this
-// process, so a test binary that gives up leaves none behind.
-func detachPowerfsMounts() {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) > 4 && strings.Contains(line, " - fuse.powerfs ") {
-			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
-		}
-	}
-}
+// process, so a test binary that gives up leaves none behind. Only its
+// own: the mount table is shared with every other test binary on the
+// machine, and detaching their mounts failed them (their unmount: EINVAL).
+func detachPowerfsMounts() { powerfs.DetachMounts() }
 
 // children are the daemons the tests started and have not reaped, for
 // deadline to kill before the test binary exits: a test ends the

@@ -98,6 +98,7 @@ func (fsys *FS) Mount(mountpoint string) error {
 	fsys.mu.Lock()
 	fsys.server, fsys.mnt, fsys.conn, fsys.ops, fsys.fsyncs = server, mountpoint, conn, 0, 0
 	fsys.mu.Unlock()
+	mounted.Store(fsys, struct{}{})
 	return nil
 }
 
@@ -125,6 +126,14 @@ func (fsys *FS) SetUnmountTimeout(d time.Duration) {
 // (MNT_DETACH, a lazy umount) and returns an error naming what happened.
 // Unmounting also drops the kernel's page cache for the mount, which may
 // hold lost data.
+//
+// A mount that is already gone (detached by someone else: umount says
+// EINVAL) is not an error: Unmount waits for its connection to end,
+// aborting it only while it is still this server's. The connection's
+// number is aborted only while the server's loops run: once they have
+// ended the connection is gone and the kernel may have given its number
+// to another mount, of this process or another, which an abort by
+// number would kill ("transport endpoint is not connected" there).
 func (fsys *FS) Unmount() error {
 	fsys.mu.Lock()
 	server, mnt, conn, stall := fsys.server, fsys.mnt, fsys.conn, fsys.unmountStall
@@ -137,6 +146,9 @@ func (fsys *FS) Unmount() error {
 	if timeout <= 0 {
 		timeout = DefaultUnmountTimeout
 	}
+	// The loops end when the connection ends, however it ends.
+	waited := make(chan struct{})
+	go func() { server.Wait(); close(waited) }()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	unmounted := make(chan error, 1)
@@ -167,12 +179,24 @@ func (fsys *FS) Unmount() error {
 		gaveUp.Store(true)
 		err = fmt.Errorf("%w after %v", ErrUnmountStuck, timeout)
 	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOENT) {
+		// Not mounted any more: someone detached it. Its connection
+		// ends when its last file closes; past the timeout, end it.
+		err = nil
+		select {
+		case <-waited:
+		case <-deadline.C:
+			if aerr := abortOwn(conn, waited); aerr != nil {
+				err = fmt.Errorf("powerfs: %s was already unmounted; abort its connection: %w", mnt, aerr)
+			}
+		}
+	}
 	if err != nil {
 		// Someone still holds a file open, or the server's loops hang.
 		// Abort the connection, so nobody can block on this server any
 		// more (a process closing a file at exit waits for an answer,
 		// even this one), and detach.
-		aerr := abortConn(conn)
+		aerr := abortOwn(conn, waited)
 		derr := syscall.Unmount(mnt, syscall.MNT_DETACH)
 		if errors.Is(derr, syscall.EINVAL) {
 			derr = nil // not mounted any more
@@ -185,8 +209,6 @@ func (fsys *FS) Unmount() error {
 		err = fmt.Errorf("powerfs: unmount %s: %w (aborted the connection and detached, detach: %v)", mnt, err, derr)
 	}
 	// After an abort the loops end at once; bound the wait all the same.
-	waited := make(chan struct{})
-	go func() { server.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-time.After(timeout):
@@ -195,7 +217,45 @@ func (fsys *FS) Unmount() error {
 	fsys.mu.Lock()
 	fsys.server, fsys.mnt, fsys.conn = nil, "", ""
 	fsys.mu.Unlock()
+	mounted.Delete(fsys)
 	return err
+}
+
+// abortOwn aborts connection conn while it is the server's: while its
+// loops (waited not yet closed) still read from it. A connection that
+// ended on the way, its fusectl entry gone, needs no abort.
+func abortOwn(conn string, waited <-chan struct{}) error {
+	select {
+	case <-waited:
+		return nil // ended: the number may be another mount's now
+	default:
+	}
+	err := abortConn(conn)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // ended between the check and the abort
+	}
+	return err
+}
+
+// mounted holds every FS this process has mounted and not unmounted,
+// for DetachMounts.
+var mounted sync.Map // *FS -> struct{}
+
+// DetachMounts lazily detaches (MNT_DETACH) every FS this process has
+// mounted and not unmounted: a test binary that gives up leaves none
+// behind. Mounts of other processes are left alone, though they share
+// the mount table (/proc/self/mountinfo lists them too).
+func DetachMounts() {
+	mounted.Range(func(k, _ any) bool {
+		fsys := k.(*FS)
+		fsys.mu.Lock()
+		mnt := fsys.mnt
+		fsys.mu.Unlock()
+		if mnt != "" {
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+		return true
+	})
 }
 
 // ArmCut cuts the power at the k-th mutating operation from now (k ≥ 1):
