@@ -72,13 +72,8 @@ func (s *Sender) validateAMQP(raw string, c *AMQPConfig) error {
 		return &FieldError{Field: "amqp", Msg: "user and password must be printable and at most 255 and 1024 bytes"}
 	case c.Password != "" && c.User == "":
 		return &FieldError{Field: "amqp.user", Msg: "is required with a password"}
-	case len(c.CAPEM) > 64<<10:
-		return &FieldError{Field: "amqp.ca_pem", Msg: "at most 64 KiB"}
 	}
-	if c.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CAPEM)) {
-		return &FieldError{Field: "amqp.ca_pem", Msg: "holds no PEM certificate"}
-	}
-	return nil
+	return checkCAPEM("amqp.ca_pem", c.CAPEM)
 }
 
 // amqpConns keeps one connection per amqp endpoint and configuration,

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 )
@@ -157,4 +158,16 @@ func (s *Endpoints) openDest(id, typ, config string, sealed []byte) (dest, error
 	}
 	d.setSecrets(sec)
 	return d, nil
+}
+
+// checkCAPEM checks a broker destination's extra CA roots (field names
+// the JSON field): at most 64 KiB, and at least one PEM certificate when set.
+func checkCAPEM(field, pem string) error {
+	if len(pem) > 64<<10 {
+		return &FieldError{Field: field, Msg: "at most 64 KiB"}
+	}
+	if pem != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(pem)) {
+		return &FieldError{Field: field, Msg: "holds no PEM certificate"}
+	}
+	return nil
 }

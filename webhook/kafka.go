@@ -72,13 +72,8 @@ func (s *Sender) validateKafka(raw string, c *KafkaConfig) error {
 		return &FieldError{Field: "kafka.user", Msg: "is required with sasl"}
 	case len(c.User) > 255 || len(c.Password) > 1024 || !isFieldValue(c.User) || !isFieldValue(c.Password):
 		return &FieldError{Field: "kafka", Msg: "user and password must be printable and at most 255 and 1024 bytes"}
-	case len(c.CAPEM) > 64<<10:
-		return &FieldError{Field: "kafka.ca_pem", Msg: "at most 64 KiB"}
 	}
-	if c.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CAPEM)) {
-		return &FieldError{Field: "kafka.ca_pem", Msg: "holds no PEM certificate"}
-	}
-	return nil
+	return checkCAPEM("kafka.ca_pem", c.CAPEM)
 }
 
 // kafkaClients keeps one franz-go client per kafka endpoint and

@@ -75,13 +75,8 @@ func (s *Sender) validateNATS(raw string, c *NATSConfig) error {
 		return &FieldError{Field: "nats", Msg: "user, password and token must be printable and at most 256, 1024 and 4096 bytes"}
 	case c.Token != "" && (c.User != "" || c.Password != ""):
 		return &FieldError{Field: "nats.token", Msg: "use either a token or a user and password"}
-	case len(c.CAPEM) > 64<<10:
-		return &FieldError{Field: "nats.ca_pem", Msg: "at most 64 KiB"}
 	}
-	if c.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.CAPEM)) {
-		return &FieldError{Field: "nats.ca_pem", Msg: "holds no PEM certificate"}
-	}
-	return nil
+	return checkCAPEM("nats.ca_pem", c.CAPEM)
 }
 
 // maskNATS returns c as the API shows it: credentials masked.
