@@ -51,16 +51,23 @@ func (f *fakePort) Write(b []byte) (int, error) {
 func (f *fakePort) Read(b []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.timeout >= 0 {
-		t := time.AfterFunc(f.timeout, func() { f.mu.Lock(); f.cond.Broadcast(); f.mu.Unlock() })
-		defer t.Stop()
-	}
+	// The deadline is taken before the wake-up timer is armed, and every
+	// wake-up before it re-arms one, so a timer that fires a hair before
+	// the deadline cannot leave Read waiting for a broadcast that never
+	// comes (it once hung TestExchange/ErrNoAnswer for 12 minutes in CI).
 	end := time.Now().Add(f.timeout)
 	for len(f.in) == 0 && !f.closed {
-		if f.timeout >= 0 && !time.Now().Before(end) {
+		if f.timeout < 0 {
+			f.cond.Wait()
+			continue
+		}
+		left := time.Until(end)
+		if left <= 0 {
 			return 0, nil
 		}
+		t := time.AfterFunc(left, func() { f.mu.Lock(); f.cond.Broadcast(); f.mu.Unlock() })
 		f.cond.Wait()
+		t.Stop()
 	}
 	if f.closed {
 		return 0, errors.New("closed")
