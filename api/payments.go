@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,14 +39,26 @@ func handlePaymentCreate(d Deps) http.Handler {
 			return
 		}
 		key := keyFrom(r.Context())
-		p, err := d.Payments.Create(r.Context(), req, payment.Caller{KeyID: key.ID, IdempotencyKey: IdempotencyKey(r.Context())})
+		c := payment.Caller{KeyID: key.ID, IdempotencyKey: IdempotencyKey(r.Context())}
+		// The answer is kept for retries in the payment's own transaction:
+		// one commit before the terminal gets its first byte.
+		var body []byte
+		c.CompleteTx = func(ctx context.Context, tx *sql.Tx, p payment.Payment) (err error) {
+			body, err = keepJSONTx(r.Context(), tx, http.StatusCreated, p)
+			return err
+		}
+		p, err := d.Payments.Create(r.Context(), req, c)
 		if err != nil {
 			writeError(w, r, d.Log, paymentError(err))
 			return
 		}
 		d.Log.Debug().Str(logkey.PaymentID, p.ID).Str(logkey.KeyID, key.ID).Msg("payment accepted")
 		w.Header().Set("Location", "/v1/payments/"+p.ID)
-		writeJSON(w, http.StatusCreated, p)
+		if body == nil {
+			writeJSON(w, http.StatusCreated, p)
+			return
+		}
+		writeJSONBody(w, http.StatusCreated, body)
 	})
 }
 

@@ -111,6 +111,11 @@ type NewPayment struct {
 type Caller struct {
 	KeyID          string
 	IdempotencyKey string
+	// CompleteTx, when set, runs in the transaction that records a new
+	// payment, after its row: the API keeps its answer for retries there,
+	// so the payment and the answer commit with one fsync. An error
+	// rolls the payment back.
+	CompleteTx func(ctx context.Context, tx *sql.Tx, p Payment) error
 }
 
 // Payment is a payment as the API returns it and events carry it.

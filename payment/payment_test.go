@@ -23,7 +23,7 @@ func testSale(t *testing.T, proto string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status != payment.StatusPending || p.ID == "" {
+	if p.Status != payment.StatusInProgress || p.ID == "" {
 		t.Fatalf("created %+v", p)
 	}
 	p = final(t, r.svc, p.ID, 10*time.Second)

@@ -192,11 +192,20 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 			t.release()
 		}
 	}()
+	// The terminal is reserved for this payment and its session loop is
+	// idle, so the payment goes out as soon as it is recorded: it is
+	// recorded in_progress, with its deadline, in the one transaction
+	// that creates it, and nothing more is written before the terminal
+	// gets its first byte. (A crash after this commit and before the
+	// frame went out is reconciled like one after it went out: the
+	// terminal's last transaction is not this payment.)
 	now := s.now()
+	deadline := now.Add(s.opts.Timeout)
 	r := &record{
-		Payment: Payment{ID: newID(), Type: req.Type, Status: StatusPending, TerminalID: req.TerminalID,
+		Payment: Payment{ID: newID(), Type: req.Type, Status: StatusInProgress, TerminalID: req.TerminalID,
 			Amount: req.Amount, Currency: req.Currency, Reference: req.Reference,
-			OriginalPaymentID: req.OriginalPaymentID, Receipts: []Receipt{}, CreatedAt: now, UpdatedAt: now},
+			OriginalPaymentID: req.OriginalPaymentID, Receipts: []Receipt{}, CreatedAt: now, UpdatedAt: now,
+			StartedAt: &now, DeadlineAt: &deadline},
 		Open: true, KeyID: c.KeyID, IdemKey: c.IdempotencyKey,
 	}
 	var prev *record
@@ -254,7 +263,13 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 				return errPreAuthClosed
 			}
 		}
-		return insertTx(ctx, tx, r)
+		if err := insertTx(ctx, tx, r); err != nil {
+			return err
+		}
+		if c.CompleteTx != nil {
+			return c.CompleteTx(ctx, tx, s.view(r))
+		}
+		return nil
 	})
 	if err != nil {
 		return Payment{}, err

@@ -124,7 +124,7 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 	log := s.log.With().Str(logkey.PaymentID, id).Str(logkey.DeviceID, t.cfg.ID).Logger()
 	if t.start(id) {
 		_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-			if r.Status != StatusPending {
+			if r.Status != StatusPending && r.Status != StatusInProgress {
 				return nil, errUnchanged
 			}
 			now := s.now()
@@ -138,28 +138,9 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 		}
 		return false
 	}
-	// The in_progress transition (with the deadline) is durable before
-	// the request goes out: no command reaches the terminal without a
-	// record that it was sent. If it cannot be recorded (the store is full
-	// or failing), nothing is sent and the payment fails, or, if even
-	// that cannot be written, stays pending for reconcile once the store
-	// takes writes again.
-	started := s.now()
-	_, err := s.update(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-		if r.Status != StatusPending {
-			return nil, errUnchanged
-		}
-		deadline := started.Add(s.opts.Timeout)
-		r.Status, r.StartedAt, r.DeadlineAt = StatusInProgress, &started, &deadline
-		return nil, nil
-	})
-	if errors.Is(err, errUnchanged) {
-		return false // ended meanwhile (cancelled): nothing to send
-	}
-	if err != nil {
-		log.Error().Err(err).Msg("payment start not recorded; not sent to the terminal")
-		return !s.failUnsent(ctx, id, err)
-	}
+	// Create recorded the payment in_progress, with its deadline, before
+	// handing it over: no command reaches the terminal without a durable
+	// record that it was sent, and nothing else is written first.
 	timer := time.NewTimer(s.opts.Timeout)
 	defer timer.Stop()
 	done := make(chan outcome, 1)
@@ -249,32 +230,6 @@ func (s *Service) runPayment(ctx context.Context, t *term, r *record) (doubt boo
 			} else if err == nil {
 				log.Warn().Dur("timeout", s.opts.Timeout).Msg("payment timed out")
 			}
-		}
-	}
-}
-
-// failUnsent ends the pending payment id, which never reached the
-// terminal because its start could not be recorded, as failed and not
-// charged. The store failed a moment ago, so it retries, backing off to
-// 5 s, without touching the terminal, until the write succeeds (space
-// is back: no restart needed) or ctx ends; it reports whether it did.
-// The payment keeps its terminal busy until then, and new payments fail
-// on the store anyway.
-func (s *Service) failUnsent(ctx context.Context, id string, cause error) bool {
-	why := "not sent to the terminal: its start could not be recorded (" + cause.Error() + ")"
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		_, err := s.updateQuiet(ctx, id, func(tx *sql.Tx, r *record) ([]string, error) {
-			if r.Status != StatusPending {
-				return nil, errUnchanged
-			}
-			return s.closeNotCharged(r, why, nil), nil
-		})
-		if err == nil || errors.Is(err, errUnchanged) {
-			return true
-		}
-		s.log.Warn().Err(err).Str(logkey.PaymentID, id).Dur("retry_in", wait).Msg("unsent payment not closed")
-		if !sleep(ctx, wait) {
-			return false
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/payment"
 	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/posgate/posgate/store"
 )
 
 // countingTerminal counts the transactions that reach the driver.
@@ -24,91 +25,64 @@ func (c *countingTerminal) Authorize(ctx context.Context, p device.Charge, h dev
 	return c.Terminal.Authorize(ctx, p, h)
 }
 
-// storeRefuses makes the store refuse the writes that match when (an SQL
-// condition on NEW, the updated payments row) until the returned func
-// lifts it, as a full disk refuses them.
-func storeRefuses(t *testing.T, r *rig, name, when string) (lift func()) {
+// storeReadOnly makes the store refuse every write (query_only, as a
+// read-only or failing disk does: store.Unavailable) until the returned
+// func lifts it.
+func storeReadOnly(t *testing.T, r *rig) (lift func()) {
 	t.Helper()
-	_, err := r.db.Write.Exec(`CREATE TRIGGER ` + name + ` BEFORE UPDATE ON payments WHEN ` + when +
-		` BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-	if err != nil {
+	if _, err := r.db.Write.Exec("PRAGMA query_only = 1"); err != nil {
 		t.Fatal(err)
 	}
 	return func() {
-		if _, err := r.db.Write.Exec(`DROP TRIGGER ` + name); err != nil {
+		if _, err := r.db.Write.Exec("PRAGMA query_only = 0"); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-// A payment whose start (in_progress) cannot be recorded never reaches
-// the terminal: it ends failed and not charged, and the next payment
-// works once the store takes writes again, without a restart. Before,
-// the request went out first and the transition committed beside it.
-func TestUnrecordedStartIsNotSent(t *testing.T) {
+// A payment is recorded in_progress, with its deadline, in the one
+// commit that creates it, and only then handed to the terminal (issue 17
+// part 1: nothing else is written before the first byte). A payment that
+// cannot be recorded is refused with store.Unavailable and never reaches
+// the terminal; the terminal is free again for the next payment, which
+// works once the store takes writes, without a restart.
+func TestUnrecordedPaymentIsNotSent(t *testing.T) {
 	ct := &countingTerminal{}
 	r := newRig(t, rigOptions{timeout: 10 * time.Second, wrap: func(d device.Terminal) device.Terminal {
 		ct.Terminal = d
 		return ct
 	}})
-	lift := storeRefuses(t, r, "no_start", "NEW.status = 'in_progress'")
-	p, err := r.svc.Create(context.Background(), sale(1500), caller("unrecorded-start"))
-	if err != nil {
-		t.Fatal(err)
+	lift := storeReadOnly(t, r)
+	_, err := r.svc.Create(context.Background(), sale(1500), caller("unrecorded"))
+	if !store.Unavailable(err) {
+		t.Fatalf("Create while the store refuses the payment: %v, want a store-unavailable error", err)
 	}
-	got := final(t, r.svc, p.ID, 10*time.Second)
-	if got.Status != payment.StatusFailed || got.Resolution != payment.ResolutionNotCharged {
-		t.Fatalf("payment whose start was not recorded: %s/%s, want failed/not_charged", got.Status, got.Resolution)
-	}
+	time.Sleep(100 * time.Millisecond)
 	if n := ct.sent.Load(); n != 0 {
-		t.Fatalf("%d authorizations reached the terminal for a payment whose start was not recorded", n)
+		t.Fatalf("%d authorizations reached the terminal for a payment that was not recorded", n)
 	}
 	if j := r.sim.Journal(); len(j) != 0 {
 		t.Fatalf("terminal journal %+v, want empty", j)
 	}
 
 	lift()
-	p, err = r.svc.Create(context.Background(), sale(1600), caller("after-recovery"))
+	p, err := r.svc.Create(context.Background(), sale(1600), caller("after-recovery"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p.Status != payment.StatusInProgress || p.StartedAt == nil || p.DeadlineAt == nil ||
+		p.DeadlineAt.Sub(*p.StartedAt) != 10*time.Second {
+		t.Fatalf("created payment %+v: want in_progress with a 10 s deadline from its start", p)
+	}
+	stored, err := r.svc.Get(context.Background(), p.ID)
+	if err != nil || stored.Status != payment.StatusInProgress && !stored.Status.Final() {
+		t.Fatalf("stored payment right after Create: %+v, %v", stored, err)
 	}
 	if got := final(t, r.svc, p.ID, 10*time.Second); got.Status != payment.StatusCompleted {
 		t.Fatalf("payment after the store recovered: %s, want completed", got.Status)
 	}
-}
-
-// When not even the failure can be recorded, the payment stays pending,
-// nothing reaches the terminal, and it ends failed by itself once the
-// store takes writes again; the terminal then takes the next payment.
-func TestUnrecordedStartRecovers(t *testing.T) {
-	ct := &countingTerminal{}
-	r := newRig(t, rigOptions{timeout: 10 * time.Second, wrap: func(d device.Terminal) device.Terminal {
-		ct.Terminal = d
-		return ct
-	}})
-	lift := storeRefuses(t, r, "no_update", "1")
-	p, err := r.svc.Create(context.Background(), sale(1700), caller("no-writes"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	if got, err := r.svc.Get(context.Background(), p.ID); err != nil || got.Status != payment.StatusPending {
-		t.Fatalf("payment while the store refuses every update: %+v, %v; want pending", got, err)
-	}
-	if n := ct.sent.Load(); n != 0 {
-		t.Fatalf("%d authorizations reached the terminal while the store refused writes", n)
-	}
-	lift()
-	got := final(t, r.svc, p.ID, 10*time.Second)
-	if got.Status != payment.StatusFailed || got.Resolution != payment.ResolutionNotCharged || ct.sent.Load() != 0 {
-		t.Fatalf("after the store recovered: %s/%s with %d sent, want failed/not_charged, 0 sent", got.Status, got.Resolution, ct.sent.Load())
-	}
-	p, err = r.svc.Create(context.Background(), sale(1800), caller("next"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := final(t, r.svc, p.ID, 10*time.Second); got.Status != payment.StatusCompleted {
-		t.Fatalf("next payment: %s, want completed", got.Status)
+	if n := ct.sent.Load(); n != 1 {
+		t.Fatalf("%d authorizations reached the terminal, want 1", n)
 	}
 }
 
