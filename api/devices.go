@@ -28,22 +28,60 @@ type deviceView struct {
 	PaymentID string `json:"payment_id,omitempty"` // the payment a busy terminal runs
 }
 
+// ReceiptPrinter is what GET /v1/devices shows of a receipt printer
+// (ESC/POS): its line, and what its status poll last saw, without a round
+// trip to the printer.
+type ReceiptPrinter interface {
+	Link() *device.Link
+	// Condition is what keeps the printer from printing as last seen
+	// ("paper out", "cover open", …); "" when it was ready.
+	Condition() string
+}
+
 // handleDeviceList lists terminals (from their session loops, without
-// touching the line) and printers (asked for their identity and status,
-// each bounded by printerProbe).
+// touching the line), fiscal printers (asked for their identity and
+// status, each bounded by printerProbe) and receipt printers (from their
+// status polls).
 func handleDeviceList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out := terminalViews(d)
-		ids := make([]string, 0, len(d.Printers))
-		for id := range d.Printers {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
+		for _, id := range sortedKeys(d.Printers) {
 			out = append(out, printerView(r.Context(), id, d.Printers[id]))
+		}
+		for _, id := range sortedKeys(d.ReceiptPrinters) {
+			out = append(out, receiptPrinterView(id, d.ReceiptPrinters[id]))
 		}
 		writeList(w, out, "")
 	})
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// receiptPrinterView is a receipt printer's state: offline while its line
+// is down, "error" with the condition while it cannot print.
+func receiptPrinterView(id string, p ReceiptPrinter) deviceView {
+	v := deviceView{ID: id, Kind: "printer", Protocol: "escpos", State: "online"}
+	if p == nil {
+		return v
+	}
+	if online, err := p.Link().State(); !online {
+		v.State = "offline"
+		if err != nil {
+			v.LastError = err.Error()
+		}
+		return v
+	}
+	if c := p.Condition(); c != "" {
+		v.State, v.LastError = "error", c
+	}
+	return v
 }
 
 func handleDeviceGet(d Deps) http.Handler {
@@ -57,6 +95,10 @@ func handleDeviceGet(d Deps) http.Handler {
 		}
 		if p, ok := d.Printers[id]; ok {
 			writeJSON(w, http.StatusOK, printerView(r.Context(), id, p))
+			return
+		}
+		if p, ok := d.ReceiptPrinters[id]; ok {
+			writeJSON(w, http.StatusOK, receiptPrinterView(id, p))
 			return
 		}
 		writeError(w, r, d.Log, notFound("device"))

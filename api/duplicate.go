@@ -45,7 +45,7 @@ func handlePrinterDuplicate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		notFiscal := &Error{Code: CodeNotFiscalPrinter, Status: http.StatusConflict, Message: "printer " + id + " is not a fiscal printer: it has no duplicate of the last receipt"}
-		if d.NotFiscal[id] {
+		if _, ok := d.ReceiptPrinters[id]; ok {
 			writeError(w, r, d.Log, notFiscal)
 			return
 		}

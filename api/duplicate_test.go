@@ -18,7 +18,7 @@ func TestPrinterDuplicate(t *testing.T) {
 	var drv *datecs.Printer
 	e, sim := newPrinterEnvWith(t, func(d *api.Deps) {
 		drv = d.Printers["p1"].(*datecs.Printer)
-		d.NotFiscal = map[string]bool{"r1": true}
+		d.ReceiptPrinters = map[string]api.ReceiptPrinter{"r1": nil}
 	})
 	duplicates := func() int {
 		n := 0

@@ -59,10 +59,10 @@ type Deps struct {
 	// PrinterOps, if set, runs reports and cash operations so that a
 	// retried request never prints one twice (recorded before it is sent).
 	PrinterOps *fiscal.PrinterOps
-	// NotFiscal are the ids of configured printers that are not
-	// fiscal printers (ESC/POS receipt printers): fiscal-printer routes
-	// (the duplicate) answer 409 NOT_FISCAL_PRINTER for them, not 404.
-	NotFiscal map[string]bool
+	// ReceiptPrinters are the receipt printers (ESC/POS) by configured
+	// id: GET /v1/devices lists them, and fiscal-printer routes (the
+	// duplicate) answer 409 NOT_FISCAL_PRINTER for them, not 404.
+	ReceiptPrinters map[string]ReceiptPrinter
 	// Traces are the devices' last frames by id (terminals keep them).
 	Traces map[string]*device.Trace
 	// Payments serves /v1/payments, /v1/terminals and the terminals of

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rs/zerolog"
 
+	"github.com/posgate/posgate/api"
 	"github.com/posgate/posgate/device"
 	"github.com/posgate/posgate/device/datecs"
 	"github.com/posgate/posgate/device/escpos"
@@ -64,4 +65,14 @@ func withConditions(states map[string]any, devs map[string]*escpos.Device) map[s
 		}
 	}
 	return states
+}
+
+// receiptPrinterViews gives the API the receipt printers for
+// GET /v1/devices and the fiscal-printer routes.
+func receiptPrinterViews(ps map[string]*escpos.Device) map[string]api.ReceiptPrinter {
+	m := make(map[string]api.ReceiptPrinter, len(ps))
+	for id, p := range ps {
+		m[id] = p
+	}
+	return m
 }

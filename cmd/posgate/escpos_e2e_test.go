@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,36 @@ code_page = "cp852"
 			t.Fatalf("healthz never showed paper out: %s", get("GET", "/healthz", ""))
 		}
 	}
+	// GET /v1/devices lists the receipt printer with what keeps it from
+	// printing.
+	printerState := func() (state, lastErr string) {
+		t.Helper()
+		var dev struct {
+			Kind      string `json:"kind"`
+			Protocol  string `json:"protocol"`
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		}
+		if err := json.Unmarshal(get("GET", "/v1/devices/r1", ""), &dev); err != nil || dev.Kind != "printer" || dev.Protocol != "escpos" {
+			t.Fatalf("GET /v1/devices/r1: %+v, %v", dev, err)
+		}
+		var list struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(get("GET", "/v1/devices", ""), &list); err != nil || !slices.ContainsFunc(list.Data, func(d struct {
+			ID string `json:"id"`
+		}) bool {
+			return d.ID == "r1"
+		}) {
+			t.Fatalf("GET /v1/devices does not list r1: %+v, %v", list, err)
+		}
+		return dev.State, dev.LastError
+	}
+	if st, why := printerState(); st != "error" || why != "paper out" {
+		t.Errorf("receipt printer out of paper in /v1/devices: %q (%q), want error (paper out)", st, why)
+	}
 	key = admin
 	if ev := string(get("GET", "/v1/events?type=device.degraded", "")); !strings.Contains(ev, "printer out of paper") || !strings.Contains(ev, `"r1"`) {
 		t.Errorf("no device.degraded event for r1 out of paper: %s", ev)
@@ -129,6 +160,9 @@ code_page = "cp852"
 	sim.SetPaperOut(false)
 	inv.Print.State = ""
 	waitPrinted()
+	if st, why := printerState(); st != "online" || why != "" {
+		t.Errorf("receipt printer with paper back in /v1/devices: %q (%q), want online", st, why)
+	}
 	j = sim.Journal()
 	if len(j) != 2 {
 		t.Fatalf("%d receipts printed, want 2", len(j))

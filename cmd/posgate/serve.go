@@ -229,18 +229,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return h
 		},
-		Certificates:  certs,
-		Invoices:      invoices,
-		Registrations: registrations,
-		PrintJobs:     jobs,
-		Webhooks:      endpoints,
-		Outbox:        relay,
-		Printers:      printerMap(printers),
-		PrinterOps:    fiscal.NewPrinterOps(db),
-		NotFiscal:     nonFiscal(receiptDevs),
-		Payments:      payments,
-		Traces:        traces(terminals),
-		Pprof:         cfg.Debug.Pprof,
+		Certificates:    certs,
+		Invoices:        invoices,
+		Registrations:   registrations,
+		PrintJobs:       jobs,
+		Webhooks:        endpoints,
+		Outbox:          relay,
+		Printers:        printerMap(printers),
+		PrinterOps:      fiscal.NewPrinterOps(db),
+		ReceiptPrinters: receiptPrinterViews(receiptDevs),
+		Payments:        payments,
+		Traces:          traces(terminals),
+		Pprof:           cfg.Debug.Pprof,
 	})
 	fmt.Fprintf(stdout, "posgate listening on http://%s\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Msg("http listening")
@@ -290,15 +290,6 @@ func printerMap(ps map[string]*datecs.Device) map[string]device.Printer {
 	m := make(map[string]device.Printer, len(ps))
 	for id, p := range ps {
 		m[id] = p
-	}
-	return m
-}
-
-// nonFiscal lists the receipt printers, which have no fiscal duplicate.
-func nonFiscal[T any](ps map[string]T) map[string]bool {
-	m := make(map[string]bool, len(ps))
-	for id := range ps {
-		m[id] = true
 	}
 	return m
 }
