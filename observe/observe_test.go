@@ -136,3 +136,39 @@ func TestTailerCountsDeliveriesSharingAMillisecond(t *testing.T) {
 		t.Fatalf("counted %v deliveries, want 25000 (each once)", got)
 	}
 }
+
+// The delivered-rows query seeks to the cursor within its millisecond
+// instead of stepping over every row finished in it: after a bulk update
+// of a million rows the old form read the whole index every poll.
+func TestTailerSeeksPastTheCursor(t *testing.T) {
+	db := storetest.Open(t)
+	rows, err := db.Read.Query("EXPLAIN QUERY PLAN "+observe.DeliveriesAfter, int64(1_700_000_000_000), int64(5), int64(1_700_000_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(plan, "\n")
+	for _, want := range []string{
+		"INDEX outbox_deliveries_delivered (finished_at=? AND rowid>?)",
+		"INDEX outbox_deliveries_delivered (finished_at>?)",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("plan lacks %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "SCAN outbox_deliveries") || strings.Contains(all, "TEMP B-TREE") {
+		t.Errorf("plan scans or sorts:\n%s", all)
+	}
+}

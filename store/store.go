@@ -47,6 +47,13 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns is the size of the read pool. Default max(4, NumCPU).
 	ReadConns int
+	// ReadCacheKiB caps each read connection's page cache. Default 512
+	// (SQLite's own default, which the writer keeps, is 2,000 KiB). In WAL
+	// mode a reader drops its whole cache when it begins a transaction
+	// after any commit, so a reader's cache only serves one transaction
+	// while the tills write; a small one keeps each connection's memory
+	// (which the C allocator does not give back) from growing to 2 MiB.
+	ReadCacheKiB int
 
 	// SerialCommit turns group commit off: each InTx is its own
 	// transaction and fsync, as before group commit. For benchmarks.
@@ -71,6 +78,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if opts.ReadConns == 0 {
 		opts.ReadConns = max(4, runtime.NumCPU())
+	}
+	if opts.ReadCacheKiB == 0 {
+		opts.ReadCacheKiB = 512
 	}
 	if err := prepareFile(path); err != nil {
 		return nil, err
@@ -122,6 +132,7 @@ func dsn(path string, opts Options, readOnly bool) string {
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
 	if readOnly {
+		q.Set("_cache_size", fmt.Sprint(-opts.ReadCacheKiB)) // negative: KiB, not pages
 		q.Set("_query_only", "true")
 		// A read transaction on the pool (a consistent snapshot) must not
 		// ask for the write lock.

@@ -59,6 +59,43 @@ func TestEveryConnectionIsFull(t *testing.T) {
 	check(db.Read, "read", 4)
 }
 
+// Each read connection's page cache is capped at Options.ReadCacheKiB
+// (default 512 KiB); the writer keeps SQLite's default 2,000 KiB.
+func TestPageCacheSizes(t *testing.T) {
+	ctx := context.Background()
+	check := func(pool *sql.DB, name string, n, want int) {
+		t.Helper()
+		conns := make([]*sql.Conn, n)
+		for i := range conns {
+			c, err := pool.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns[i] = c
+		}
+		for i, c := range conns {
+			var size int
+			if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil {
+				t.Fatal(err)
+			}
+			if size != want {
+				t.Errorf("%s conn %d: cache_size=%d, want %d", name, i, size, want)
+			}
+		}
+	}
+	db := storetest.Open(t)
+	check(db.Write, "write", 1, -2000)
+	check(db.Read, "read", 4, -512)
+
+	db2, err := store.Open(ctx, filepath.Join(t.TempDir(), "posgate.db"), store.Options{ReadCacheKiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	check(db2.Read, "read (ReadCacheKiB 64)", 2, -64)
+}
+
 func TestReadPoolRefusesWrites(t *testing.T) {
 	db := storetest.Open(t)
 	_, err := db.Read.Exec("CREATE TABLE nope (x INTEGER)")

@@ -23,10 +23,11 @@ import (
 // --simulate` (simulated terminal and printer on ptys, every invoice
 // printed) as a till uses it:
 //   - idle_rss_MiB: resident memory a second after start (DESIGN §8
-//     budget: 20 MiB);
-//   - rss_MiB: resident memory after POSTING_INVOICES (default 100,000)
-//     invoices through the API from 16 concurrent clients, and
-//     peak_rss_MiB meanwhile (budget 60 MiB);
+//     budget: 20 MiB), and its anonymous and file-backed parts
+//     (idle_anon_MiB, idle_file_MiB; see BenchmarkDaemon);
+//   - rss_MiB (anon_MiB its anonymous part): resident memory after
+//     POSTING_INVOICES (default 100,000) invoices through the API from
+//     16 concurrent clients, and peak_rss_MiB meanwhile (budget 60 MiB);
 //   - invoices/s and p99-ms of those requests (HTTP, idempotency,
 //     signing, one commit each).
 //
@@ -78,6 +79,7 @@ func BenchmarkDaemonInvoices(b *testing.B) {
 		d, base, _ := startBinaryAt(b, bin, cfg, "--simulate")
 		time.Sleep(time.Second)
 		idle := rssMiB(b, d.Process.Pid)
+		idleAnon, idleFile := rssParts(b, d.Process.Pid)
 
 		var (
 			next    atomic.Int64
@@ -144,13 +146,17 @@ func BenchmarkDaemonInvoices(b *testing.B) {
 		time.Sleep(2 * time.Second)
 		close(stopped)
 		after := rssMiB(b, d.Process.Pid)
+		afterAnon, _ := rssParts(b, d.Process.Pid)
 		stopBinary(b, d)
 		if len(lat) == 0 {
 			b.Fatal("no invoice made")
 		}
 		slices.Sort(lat)
 		b.ReportMetric(idle, "idle_rss_MiB")
+		b.ReportMetric(idleAnon, "idle_anon_MiB")
+		b.ReportMetric(idleFile, "idle_file_MiB")
 		b.ReportMetric(after, "rss_MiB")
+		b.ReportMetric(afterAnon, "anon_MiB")
 		b.ReportMetric(max(float64(peak.Load())/1024, after), "peak_rss_MiB")
 		b.ReportMetric(float64(len(lat))/el.Seconds(), "invoices/s")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

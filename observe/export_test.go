@@ -1,0 +1,5 @@
+package observe
+
+// DeliveriesAfter is the tailer's query for delivered rows after its
+// cursor, for the query-plan test.
+const DeliveriesAfter = deliveriesAfter
