@@ -253,8 +253,11 @@ func (l *loop) recorded(pending []result) {
 	}
 }
 
-// step acknowledges pending results and claims more work for every lane
-// with room, in one transaction, then queues what it claimed.
+// step claims more work for every lane with room and queues it, then
+// acknowledges pending results in one transaction. The claim reads
+// committed rows on the read pool (see claim), so the lanes' workers are
+// already sending what it found while the acknowledging batch waits for
+// its commit (with synchronous=FULL, an fsync).
 func (l *loop) step(ctx context.Context, pending []result) error {
 	now := l.r.opts.Now()
 	want := false
@@ -271,21 +274,30 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 	// Store calls here are bounded by the busy timeout; a context without
 	// cancellation also spares mattn a goroutine per statement.
 	ctx = context.WithoutCancel(ctx)
-	// The API's writes go first; this bookkeeping joins a later batch.
-	ctx = store.WithLowPriority(ctx)
-	var claimed map[string][]job
-	err := store.InTx(ctx, l.r.db.Write, func(tx *sql.Tx) error {
-		if err := l.ack(ctx, tx, pending); err != nil {
+	if want {
+		claimed, err := l.claim(ctx, now)
+		if err != nil {
 			return err
 		}
-		var err error
-		claimed, err = l.claim(ctx, tx, now)
-		return err
+		l.queue(claimed)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	// The API's writes go first; this bookkeeping joins a later batch.
+	err := store.InTx(store.WithLowPriority(ctx), l.r.db.Write, func(tx *sql.Tx) error {
+		return l.ack(ctx, tx, pending)
 	})
 	if err != nil {
 		return err
 	}
 	l.recorded(pending)
+	return nil
+}
+
+// queue hands claimed jobs to their lanes' workers, holding their rows
+// until their results are recorded.
+func (l *loop) queue(claimed map[string][]job) {
 	for id, js := range claimed {
 		ln := l.lanes[id]
 		ln.gen++
@@ -296,12 +308,11 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 			ln.out++
 		}
 	}
-	return nil
 }
 
 // room is how many deliveries to claim for ln now.
 func (l *loop) room(ln *lane, now time.Time) int {
-	if now.Before(ln.nextClaim) || ln.stopped.Load() {
+	if now.Before(ln.nextClaim) || ln.stopped.Load() || ln.disabling {
 		return 0
 	}
 	if l.offline || ln.fifo() {

@@ -17,8 +17,11 @@ import (
 	"github.com/posgate/posgate/webhook"
 )
 
-// stmts are the relay's hot statements, prepared once on the writer
-// connection; Tx.StmtContext reuses them inside each transaction.
+// stmts are the relay's hot statements, prepared once. The claim's
+// (due, head, fetch, minDue) run on the read pool: they read only
+// committed rows, so what they find can be sent before the batch that
+// records earlier results has committed (see loop.step). The ack's run on
+// the writer connection, through Tx.StmtContext inside each transaction.
 type stmts struct {
 	due, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
 }
@@ -44,11 +47,15 @@ func (a deliveredJSON) add(res *result) deliveredJSON {
 	return append(a, '"', ']')
 }
 
-func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 	var s stmts
 	var errs []error
 	p := func(dst **sql.Stmt, q string) {
-		st, err := db.PrepareContext(ctx, q)
+		on := db.Read
+		if dst == &s.deliver || dst == &s.finish || dst == &s.attempt {
+			on = db.Write
+		}
+		st, err := on.PrepareContext(ctx, q)
 		errs = append(errs, err)
 		*dst = st
 	}
@@ -107,16 +114,20 @@ func (s *stmts) close() {
 // delay the re-send after a crash until it expired. A held row stays
 // pending in the store until its result commits, so a crash loses no
 // claim: the next start sends it again.
-func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string][]job, error) {
+//
+// It reads through the read pool, outside any write transaction, so it
+// sees committed rows only: a row a producer's transaction wrote in a
+// batch not yet committed is never sent, and what it claims may go out
+// while the relay's own bookkeeping commits. Rows whose results are not
+// yet recorded stay held (lane.held) until their batch has committed, and
+// a claim begun after that commit sees it.
+func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, error) {
 	out := map[string][]job{}
-	due := tx.StmtContext(ctx, l.stmts.due)
-	fetch := tx.StmtContext(ctx, l.stmts.fetch)
-	minDue := tx.StmtContext(ctx, l.stmts.minDue)
+	due, fetch, minDue, head := l.stmts.due, l.stmts.fetch, l.stmts.minDue, l.stmts.head
 	kind := KindScheduled
 	if l.offline {
 		kind = KindProbe
 	}
-	head := tx.StmtContext(ctx, l.stmts.head)
 	for _, id := range l.order {
 		ln := l.lanes[id]
 		n := l.room(ln, now)
