@@ -58,6 +58,7 @@ type lane struct {
 	// Owned by the loop goroutine.
 	out       int                // claimed and not yet returned
 	held      map[int64]struct{} // claimed and not yet recorded: skipped by claims
+	after     cursor             // where the next claim scans from (claimLane)
 	nextClaim time.Time          // do not look for due rows before this
 	// Offline evidence: did the last result fail at the network level,
 	// and when did it come.
@@ -244,7 +245,13 @@ func (l *loop) free(res result) {
 // lanes with nothing outstanding.
 func (l *loop) recorded(pending []result) {
 	for _, res := range pending {
-		delete(l.lanes[res.endpoint].held, res.delivery)
+		ln := l.lanes[res.endpoint]
+		delete(ln.held, res.delivery)
+		if res.Class == webhook.ClassCanceled {
+			// Handed back unsent: due again, most likely behind the
+			// lane's cursor.
+			ln.after = cursor{}
+		}
 	}
 	for id, ln := range l.lanes {
 		if ln.stopped.Load() && ln.out == 0 && len(ln.held) == 0 {
@@ -253,11 +260,13 @@ func (l *loop) recorded(pending []result) {
 	}
 }
 
-// step claims more work for every lane with room and queues it, then
-// acknowledges pending results in one transaction. The claim reads
-// committed rows on the read pool (see claim), so the lanes' workers are
-// already sending what it found while the acknowledging batch waits for
-// its commit (with synchronous=FULL, an fsync).
+// step claims more work for every lane with room and queues it, and
+// acknowledges pending results in one transaction once they are due to
+// be recorded (see ackDue). The claim reads committed rows on the read
+// pool (see claim), so the lanes' workers are already sending what it
+// found while the acknowledging batch waits for its commit (with
+// synchronous=FULL, an fsync). It returns errWait when it recorded
+// nothing: the results wait for a fuller batch.
 func (l *loop) step(ctx context.Context, pending []result) error {
 	now := l.r.opts.Now()
 	want := false
@@ -267,10 +276,14 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 			break
 		}
 	}
-	if !want && (len(pending) == 0 || len(pending) < l.r.opts.BatchSize && now.Before(l.firstPending.Add(l.r.opts.AckDelay))) {
+	ack := l.ackDue(pending, now)
+	if !want && !ack {
 		return errWait
 	}
-	l.judgeOffline(pending, now)
+	if ack {
+		// Before the claim: a store found offline claims probes.
+		l.judgeOffline(pending, now)
+	}
 	// Store calls here are bounded by the busy timeout; a context without
 	// cancellation also spares mattn a goroutine per statement.
 	ctx = context.WithoutCancel(ctx)
@@ -281,8 +294,8 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 		}
 		l.queue(claimed)
 	}
-	if len(pending) == 0 {
-		return nil
+	if !ack {
+		return errWait
 	}
 	// The API's writes go first; this bookkeeping joins a later batch.
 	err := store.InTx(store.WithLowPriority(ctx), l.r.db.Write, func(tx *sql.Tx) error {
@@ -293,6 +306,35 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 	}
 	l.recorded(pending)
 	return nil
+}
+
+// ackDelay is how long results may wait for their record: AckDelay, a
+// quarter of it while the till is busy.
+func (l *loop) ackDelay() time.Duration {
+	if l.r.db.Busy() {
+		return l.r.opts.AckDelay / 4
+	}
+	return l.r.opts.AckDelay
+}
+
+// ackDue reports whether pending results are to be recorded now: a full
+// batch, one that has waited AckDelay, or a lane that claims nothing
+// more until its results are recorded (a FIFO lane's head, an offline
+// store's probe). Otherwise they wait, so a commit (and its fsync, and
+// the fixed cost of a transaction) carries as many results as it can.
+func (l *loop) ackDue(pending []result, now time.Time) bool {
+	if len(pending) == 0 {
+		return false
+	}
+	if len(pending) >= l.r.opts.BatchSize || !now.Before(l.firstPending.Add(l.ackDelay())) {
+		return true
+	}
+	for _, id := range l.order {
+		if ln := l.lanes[id]; (l.offline || ln.fifo()) && ln.out == 0 && len(ln.held) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // queue hands claimed jobs to their lanes' workers, holding their rows
@@ -386,8 +428,8 @@ func (l *loop) nextWake(pending int) time.Duration {
 	if l.retention.Before(next) {
 		next = l.retention
 	}
-	if pending > 0 && l.firstPending.Add(l.r.opts.AckDelay).Before(next) {
-		next = l.firstPending.Add(l.r.opts.AckDelay)
+	if pending > 0 && l.firstPending.Add(l.ackDelay()).Before(next) {
+		next = l.firstPending.Add(l.ackDelay())
 	}
 	return max(next.Sub(now), 0)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 // records earlier results has committed (see loop.step). The ack's run on
 // the writer connection, through Tx.StmtContext inside each transaction.
 type stmts struct {
-	due, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
+	due, dueFrom, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
 }
 
 // deliveredJSON collects a batch's delivered results of one endpoint as
@@ -65,9 +66,16 @@ func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 	// Due rows of one endpoint, oldest due first: a covering scan of
 	// outbox_deliveries_due that reads no row, so skipping the ones the
 	// relay already holds (lane.held) costs next to nothing.
-	p(&s.due, `SELECT id FROM outbox_deliveries
-		WHERE endpoint_id = ? AND state = 0 AND next_attempt_at <= ?
-		ORDER BY next_attempt_at, id LIMIT ?`)
+	p(&s.due, `SELECT id, next_attempt_at FROM outbox_deliveries
+		WHERE endpoint_id = ?1 AND state = 0 AND next_attempt_at > ?2 AND next_attempt_at <= ?3
+		ORDER BY next_attempt_at, id LIMIT ?4`)
+	// The rest of the lane's cursor's millisecond (lane.after): the
+	// index's order within one next_attempt_at is the id, so this seeks
+	// straight past what the lane holds. (A row value (next_attempt_at,
+	// id) > (?, ?) does not seek on the rowid: SQLite 3.54 scans.)
+	p(&s.dueFrom, `SELECT id, next_attempt_at FROM outbox_deliveries
+		WHERE endpoint_id = ?1 AND state = 0 AND next_attempt_at = ?2 AND id > ?3
+		ORDER BY id LIMIT ?4`)
 	// The chosen rows with their events, by a JSON array of ids: one
 	// prepared statement whatever the batch size.
 	// A FIFO endpoint's head: its oldest pending delivery, due or not
@@ -98,7 +106,7 @@ func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.due, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
+	for _, st := range []*sql.Stmt{s.due, s.dueFrom, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
 		if st != nil {
 			st.Close()
 		}
@@ -123,7 +131,7 @@ func (s *stmts) close() {
 // a claim begun after that commit sees it.
 func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, error) {
 	out := map[string][]job{}
-	due, fetch, minDue, head := l.stmts.due, l.stmts.fetch, l.stmts.minDue, l.stmts.head
+	fetch, minDue, head := l.stmts.fetch, l.stmts.minDue, l.stmts.head
 	kind := KindScheduled
 	if l.offline {
 		kind = KindProbe
@@ -142,7 +150,7 @@ func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, erro
 			out[id] = js
 			continue
 		}
-		js, more, err := l.claimLane(ctx, due, fetch, ln, now, n, kind)
+		js, more, err := l.claimLane(ctx, fetch, ln, now, n, kind)
 		if err != nil {
 			return nil, fmt.Errorf("claim for %s: %w", id, err)
 		}
@@ -220,36 +228,76 @@ func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, er
 
 // claimLane reads up to n due rows the lane does not hold yet. more
 // reports that due rows were left over.
-func (l *loop) claimLane(ctx context.Context, due, fetch *sql.Stmt, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
-	rows, err := due.QueryContext(ctx, ln.id, store.Millis(now), n+len(ln.held)+1)
-	if err != nil {
-		return nil, false, err
+//
+// It scans from the lane's cursor (lane.after), the last row it took:
+// every due row before it is held, so a claim does not read again, one
+// index entry at a time, the hundreds of rows in flight and awaiting
+// their record (with claims ahead of acknowledgements, that was most of
+// a claim's cost). A row can still fall due behind the cursor (a job
+// handed back unsent, an enqueue that committed a moment after a claim
+// that read a later time): those are found when the cursor starts over,
+// which it does when a job comes back unsent, when the scan runs out of
+// due rows, and every afterReset at the latest.
+func (l *loop) claimLane(ctx context.Context, fetch *sql.Stmt, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
+	if !ln.after.since.IsZero() && now.Sub(ln.after.since) >= afterReset {
+		ln.after = cursor{}
 	}
+	limit := n + len(ln.held) + 1
 	ids := []byte{'['}
 	taken := 0
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, err
+	last := ln.after
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return err
 		}
-		if _, held := ln.held[id]; held {
-			continue
+		for rows.Next() {
+			var id, at int64
+			if err := rows.Scan(&id, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			if _, held := ln.held[id]; held {
+				continue
+			}
+			if taken == n {
+				more = true
+				break
+			}
+			if taken > 0 {
+				ids = append(ids, ',')
+			}
+			ids = strconv.AppendInt(ids, id, 10)
+			taken++
+			last.at, last.id = at, id
 		}
-		if taken == n {
-			more = true
-			break
-		}
-		if taken > 0 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, id, 10)
-		taken++
+		return errors.Join(rows.Err(), rows.Close())
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil || taken == 0 {
+	if ln.after.set() {
+		err = scan(l.stmts.dueFrom.QueryContext(ctx, ln.id, ln.after.at, ln.after.id, limit))
+	}
+	if err == nil && !more {
+		from := int64(math.MinInt64)
+		if ln.after.set() {
+			from = ln.after.at
+		}
+		err = scan(l.stmts.due.QueryContext(ctx, ln.id, from, store.Millis(now), limit))
+	}
+	if err != nil || taken == 0 {
+		if err == nil {
+			ln.after = cursor{} // ran out: start over next time
+		}
 		return nil, more, err
 	}
-	rows, err = fetch.QueryContext(ctx, string(append(ids, ']')))
+	switch {
+	case !more:
+		ln.after = cursor{}
+	case !ln.after.set():
+		last.since = now
+		fallthrough
+	default:
+		ln.after = last
+	}
+	rows, err := fetch.QueryContext(ctx, string(append(ids, ']')))
 	if err != nil {
 		return nil, false, err
 	}
@@ -257,6 +305,19 @@ func (l *loop) claimLane(ctx context.Context, due, fetch *sql.Stmt, ln *lane, no
 	js, err = l.scanJobs(rows, ln, kind, taken)
 	return js, more, err
 }
+
+// afterReset is how long a lane's claim cursor lasts before a claim
+// scans its due rows from the start again.
+const afterReset = time.Second
+
+// cursor is where a lane's next claim scans from: after the row (at, id)
+// in (next_attempt_at, id) order; since is when it last started over.
+type cursor struct {
+	at, id int64
+	since  time.Time
+}
+
+func (c cursor) set() bool { return c.id != 0 }
 
 // ack records a batch of results: each delivery's new state and its
 // attempt row.
