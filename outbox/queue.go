@@ -213,12 +213,15 @@ func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, er
 		var (
 			j       = job{endpoint: ln.id, kind: kind}
 			created int64
-			data    sql.RawBytes // only read while building the body: no copy
+			// int64, as the driver gives them: database/sql turns an
+			// int64 into an int by formatting and parsing it.
+			attempts, base int64
+			data           sql.RawBytes // only read while building the body: no copy
 		)
-		if err := rows.Scan(&j.delivery, &j.n, &j.base, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
+		if err := rows.Scan(&j.delivery, &attempts, &base, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
 			return nil, err
 		}
-		j.n++
+		j.n, j.base = int(attempts)+1, int(base)
 		j.created = store.FromMillis(created)
 		l.r.body(&j, data)
 		js = append(js, j)
