@@ -177,6 +177,11 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 	ln.target.Store(&t)
 	for range o.PerEndpoint {
 		l.wg.Go(func() {
+			// Each attempt's timeout context hangs off this worker's own,
+			// not off sendCtx, which every worker would lock twice per
+			// request to add and remove its child.
+			ctx, cancel := context.WithCancel(l.sendCtx)
+			defer cancel()
 			for j := range ln.jobs {
 				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
 					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
@@ -191,7 +196,7 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 				}
 				l.yield()
 				l.sem <- struct{}{}
-				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
+				res := l.r.send(ctx, *ln.target.Load(), j)
 				<-l.sem
 				l.results <- res
 			}
