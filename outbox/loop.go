@@ -177,11 +177,11 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 	ln.target.Store(&t)
 	for range o.PerEndpoint {
 		l.wg.Go(func() {
-			// Each attempt's timeout context hangs off this worker's own,
-			// not off sendCtx, which every worker would lock twice per
-			// request to add and remove its child.
-			ctx, cancel := context.WithCancel(l.sendCtx)
-			defer cancel()
+			// One webhook.Worker per goroutine: it keeps the context and
+			// timer that bound an attempt from one attempt to the next.
+			w := l.r.sender.NewWorker(l.sendCtx)
+			defer w.Close()
+			send := w.Send
 			for j := range ln.jobs {
 				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
 					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
@@ -196,7 +196,7 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 				}
 				l.yield()
 				l.sem <- struct{}{}
-				res := l.r.send(ctx, *ln.target.Load(), j)
+				res := l.r.send(*ln.target.Load(), j, send)
 				<-l.sem
 				l.results <- res
 			}
@@ -521,8 +521,9 @@ func (r *Relay) body(j *job, data []byte) {
 	}, data)
 }
 
-// send performs one attempt of j to t. It runs on a lane worker.
-func (r *Relay) send(ctx context.Context, t webhook.Target, j job) (res result) {
+// send performs one attempt of j to t through send (a lane worker's
+// webhook.Worker, or the sender for a manual retry).
+func (r *Relay) send(t webhook.Target, j job, send func(webhook.Target, webhook.Message) webhook.Result) (res result) {
 	res.job = j
 	res.started = r.opts.Now()
 	defer func() {
@@ -531,6 +532,6 @@ func (r *Relay) send(ctx context.Context, t webhook.Target, j job) (res result) 
 			res.Result = webhook.Result{Class: webhook.ClassIO, Err: fmt.Sprint("internal error: ", p)}
 		}
 	}()
-	res.Result = r.sender.Send(ctx, t, webhook.Message{ID: j.eventID, Body: j.body, Time: r.opts.Now()})
+	res.Result = send(t, webhook.Message{ID: j.eventID, Body: j.body, Time: r.opts.Now()})
 	return res
 }

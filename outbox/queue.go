@@ -209,20 +209,23 @@ func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, n
 // scanJobs reads fetched deliveries into jobs with their bodies.
 func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, error) {
 	js := make([]job, 0, n)
+	// Scanned into variables declared once: a pointer handed to Scan
+	// makes what it points to escape, and these would be allocated for
+	// every row.
+	var (
+		delivery, created int64
+		// int64, as the driver gives them: database/sql turns an int64
+		// into an int by formatting and parsing it.
+		attempts, base             int64
+		lastError, eventID, evType string
+		data                       sql.RawBytes // only read while building the body: no copy
+	)
 	for rows.Next() {
-		var (
-			j       = job{endpoint: ln.id, kind: kind}
-			created int64
-			// int64, as the driver gives them: database/sql turns an
-			// int64 into an int by formatting and parsing it.
-			attempts, base int64
-			data           sql.RawBytes // only read while building the body: no copy
-		)
-		if err := rows.Scan(&j.delivery, &attempts, &base, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
+		if err := rows.Scan(&delivery, &attempts, &base, &lastError, &eventID, &evType, &data, &created); err != nil {
 			return nil, err
 		}
-		j.n, j.base = int(attempts)+1, int(base)
-		j.created = store.FromMillis(created)
+		j := job{endpoint: ln.id, kind: kind, delivery: delivery, n: int(attempts) + 1, base: int(base),
+			lastError: lastError, eventID: eventID, eventType: evType, created: store.FromMillis(created)}
 		l.r.body(&j, data)
 		js = append(js, j)
 	}
@@ -249,12 +252,12 @@ func (l *loop) claimLane(ctx context.Context, fetch *sql.Stmt, ln *lane, now tim
 	ids := []byte{'['}
 	taken := 0
 	last := ln.after
+	var id, at int64 // once, not per row: see scanJobs
 	scan := func(rows *sql.Rows, err error) error {
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var id, at int64
 			if err := rows.Scan(&id, &at); err != nil {
 				rows.Close()
 				return err

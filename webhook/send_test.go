@@ -94,3 +94,57 @@ func TestSendOneWritePerRequest(t *testing.T) {
 		t.Fatalf("dials=%d, want 1 (keep-alive)", got)
 	}
 }
+
+// A Worker bounds each attempt by Timeout as Send does (ClassTimeout,
+// "context deadline exceeded"), re-arms the same bound for attempt after
+// attempt without a stale one cutting a later attempt short, takes a
+// fresh one after a timeout, and reports its context's end as canceled.
+func TestWorkerTimeoutsAndReuse(t *testing.T) {
+	var slow atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if slow.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}))
+	defer srv.Close()
+	opts := loopbackOK
+	opts.Timeout = 300 * time.Millisecond
+	s := webhook.NewSender(opts)
+	defer s.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := s.NewWorker(ctx)
+	defer w.Close()
+	k, _ := webhook.ParseKey(webhook.NewSecret())
+	tg := webhook.Target{URL: srv.URL, Keys: []webhook.Key{k}}
+	msg := webhook.Message{ID: "evt_1", Body: []byte(`{}`), Time: time.Now()}
+
+	// Attempts spanning several timeouts in all, each well inside one.
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if r := w.Send(tg, msg); !r.OK() {
+			t.Fatalf("fast attempt after %v: %+v", time.Since(start), r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	slow.Store(true)
+	r := w.Send(tg, msg)
+	if r.Class != webhook.ClassTimeout || r.Err != context.DeadlineExceeded.Error() || r.Duration < opts.Timeout {
+		t.Fatalf("slow attempt: %+v, want a timeout after %v", r, opts.Timeout)
+	}
+	if rs := s.Send(context.Background(), tg, msg); rs.Class != r.Class || rs.Err != r.Err {
+		t.Fatalf("Send's timeout %q/%q, the Worker's %q/%q", rs.Class, rs.Err, r.Class, r.Err)
+	}
+	slow.Store(false)
+	if r := w.Send(tg, msg); !r.OK() {
+		t.Fatalf("attempt after a timeout: %+v", r)
+	}
+	cancel()
+	if r := w.Send(tg, msg); r.Class != webhook.ClassCanceled {
+		t.Fatalf("attempt after the context ended: %+v, want canceled", r)
+	}
+}

@@ -231,6 +231,18 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		return s.sendKafka(ctx, t, m)
 	}
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	return s.post(ctx, t, m, start)
+}
+
+// isBroker reports whether t is published to a broker, not posted.
+func isBroker(t *Target) bool {
+	return t.Type == TypeNATS || t.Type == TypeAMQP || t.Type == TypeKafka
+}
+
+// post is Send's HTTP request to t's URL, under ctx, which bounds it.
+func (s *Sender) post(ctx context.Context, t Target, m Message, start time.Time) Result {
 	// The URL was validated when saved (and parsed when the target was
 	// loaded); the scheme policy is checked again by the same function
 	// (allow_http may have been turned off since). The address policy
@@ -242,8 +254,6 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	if err != nil {
 		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
 	h := make(http.Header, 7+len(t.Headers))
 	for k, v := range t.Headers {
 		if !reserved(k) { // refused when saved; a row from an older build may still hold one
