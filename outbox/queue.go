@@ -19,7 +19,7 @@ import (
 )
 
 // stmts are the relay's hot statements, prepared once. The claim's
-// (due, head, fetch, minDue) run on the read pool: they read only
+// (due, dueFrom, head, fetch, minDue) run on the read pool: they read only
 // committed rows, so what they find can be sent before the batch that
 // records earlier results has committed (see loop.step). The ack's run on
 // the writer connection, through Tx.StmtContext inside each transaction.
@@ -60,30 +60,33 @@ func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 		errs = append(errs, err)
 		*dst = st
 	}
-	// The claim reads through outbox_deliveries_due: equality on the
-	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT rows
-	// whatever the backlog.
-	// Due rows of one endpoint, oldest due first: a covering scan of
-	// outbox_deliveries_due that reads no row, so skipping the ones the
-	// relay already holds (lane.held) costs next to nothing.
-	p(&s.due, `SELECT id, next_attempt_at FROM outbox_deliveries
-		WHERE endpoint_id = ?1 AND state = 0 AND next_attempt_at > ?2 AND next_attempt_at <= ?3
-		ORDER BY next_attempt_at, id LIMIT ?4`)
-	// The rest of the lane's cursor's millisecond (lane.after): the
-	// index's order within one next_attempt_at is the id, so this seeks
-	// straight past what the lane holds. (A row value (next_attempt_at,
-	// id) > (?, ?) does not seek on the rowid: SQLite 3.54 scans.)
-	p(&s.dueFrom, `SELECT id, next_attempt_at FROM outbox_deliveries
-		WHERE endpoint_id = ?1 AND state = 0 AND next_attempt_at = ?2 AND id > ?3
-		ORDER BY id LIMIT ?4`)
-	// The chosen rows with their events, by a JSON array of ids: one
-	// prepared statement whatever the batch size.
+	// Due rows of one endpoint with their events, oldest due first,
+	// through outbox_deliveries_due (INDEXED BY: equality on the
+	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT
+	// rows whatever the backlog; CROSS JOIN keeps the deliveries the
+	// outer loop). Rows the lane holds are skipped as they come; with the
+	// lane's cursor (lane.after) they are few, so reading them whole
+	// costs less than a covering scan of ids and a second query to fetch
+	// the chosen rows.
+	const claimCols = `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
+		FROM outbox_deliveries AS d INDEXED BY outbox_deliveries_due CROSS JOIN outbox_events AS e ON e.seq = d.event_seq`
+	p(&s.due, claimCols+`
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at > ?2 AND d.next_attempt_at <= ?3
+		ORDER BY d.next_attempt_at, d.id LIMIT ?4`)
+	// The rest of the lane's cursor's millisecond: the index's order
+	// within one next_attempt_at is the id, so this seeks straight past
+	// what the lane holds. (A row value (next_attempt_at, id) > (?, ?)
+	// does not seek on the rowid: SQLite 3.54 scans.)
+	p(&s.dueFrom, claimCols+`
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at = ?2 AND d.id > ?3
+		ORDER BY d.id LIMIT ?4`)
 	// A FIFO endpoint's head: its oldest pending delivery, due or not
 	// (outbox_deliveries_fifo).
 	p(&s.head, `SELECT id, next_attempt_at FROM outbox_deliveries
 		WHERE endpoint_id = ? AND state = 0 ORDER BY id LIMIT 1`)
-	p(&s.fetch, `SELECT d.id, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM json_each(?) j JOIN outbox_deliveries d ON d.id = j.value JOIN outbox_events e ON e.seq = d.event_seq`)
+	// One delivery with its event (a FIFO lane's head).
+	p(&s.fetch, `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
+		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`)
 	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
 	// A delivering attempt is recorded on the row itself: one write,
 	// and one statement for all of an endpoint's deliveries in a batch
@@ -150,7 +153,7 @@ func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, erro
 			out[id] = js
 			continue
 		}
-		js, more, err := l.claimLane(ctx, fetch, ln, now, n, kind)
+		js, more, err := l.claimLane(ctx, ln, now, n, kind)
 		if err != nil {
 			return nil, fmt.Errorf("claim for %s: %w", id, err)
 		}
@@ -197,23 +200,25 @@ func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, n
 	if l.offline {
 		ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
 	}
-	rows, err := fetch.QueryContext(ctx, "["+strconv.FormatInt(id, 10)+"]")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	js, err := l.scanJobs(rows, ln, kind, 1)
+	rows, err := fetch.QueryContext(ctx, id)
+	js, _, _, err := l.scanJobs(rows, err, ln, kind, nil, 1)
 	return js, err
 }
 
-// scanJobs reads fetched deliveries into jobs with their bodies.
-func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, error) {
-	js := make([]job, 0, n)
+// scanJobs appends to js, up to n jobs in all, the claimed rows (the
+// claim statements' columns) that ln does not hold, each with its body,
+// and closes rows. more reports a row left over; lastAt is the last
+// job's next_attempt_at.
+func (l *loop) scanJobs(rows *sql.Rows, err error, ln *lane, kind string, js []job, n int) (_ []job, more bool, lastAt int64, _ error) {
+	if err != nil {
+		return js, false, 0, err
+	}
+	defer rows.Close()
 	// Scanned into variables declared once: a pointer handed to Scan
 	// makes what it points to escape, and these would be allocated for
 	// every row.
 	var (
-		delivery, created int64
+		id, at, created int64
 		// int64, as the driver gives them: database/sql turns an int64
 		// into an int by formatting and parsing it.
 		attempts, base             int64
@@ -221,15 +226,22 @@ func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, er
 		data                       sql.RawBytes // only read while building the body: no copy
 	)
 	for rows.Next() {
-		if err := rows.Scan(&delivery, &attempts, &base, &lastError, &eventID, &evType, &data, &created); err != nil {
-			return nil, err
+		if err := rows.Scan(&id, &at, &attempts, &base, &lastError, &eventID, &evType, &data, &created); err != nil {
+			return js, false, 0, err
 		}
-		j := job{endpoint: ln.id, kind: kind, delivery: delivery, n: int(attempts) + 1, base: int(base),
+		if _, held := ln.held[id]; held {
+			continue
+		}
+		if len(js) == n {
+			more = true
+			break
+		}
+		j := job{endpoint: ln.id, kind: kind, delivery: id, n: int(attempts) + 1, base: int(base),
 			lastError: lastError, eventID: eventID, eventType: evType, created: store.FromMillis(created)}
 		l.r.body(&j, data)
-		js = append(js, j)
+		js, lastAt = append(js, j), at
 	}
-	return js, rows.Err()
+	return js, more, lastAt, errors.Join(rows.Err(), rows.Close())
 }
 
 // claimLane reads up to n due rows the lane does not hold yet. more
@@ -244,72 +256,44 @@ func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, er
 // that read a later time): those are found when the cursor starts over,
 // which it does when a job comes back unsent, when the scan runs out of
 // due rows, and every afterReset at the latest.
-func (l *loop) claimLane(ctx context.Context, fetch *sql.Stmt, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
+func (l *loop) claimLane(ctx context.Context, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
 	if !ln.after.since.IsZero() && now.Sub(ln.after.since) >= afterReset {
 		ln.after = cursor{}
 	}
 	limit := n + len(ln.held) + 1
-	ids := []byte{'['}
-	taken := 0
-	last := ln.after
-	var id, at int64 // once, not per row: see scanJobs
-	scan := func(rows *sql.Rows, err error) error {
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := rows.Scan(&id, &at); err != nil {
-				rows.Close()
-				return err
-			}
-			if _, held := ln.held[id]; held {
-				continue
-			}
-			if taken == n {
-				more = true
-				break
-			}
-			if taken > 0 {
-				ids = append(ids, ',')
-			}
-			ids = strconv.AppendInt(ids, id, 10)
-			taken++
-			last.at, last.id = at, id
-		}
-		return errors.Join(rows.Err(), rows.Close())
-	}
+	js = make([]job, 0, n)
+	var at int64
 	if ln.after.set() {
-		err = scan(l.stmts.dueFrom.QueryContext(ctx, ln.id, ln.after.at, ln.after.id, limit))
+		rows, err := l.stmts.dueFrom.QueryContext(ctx, ln.id, ln.after.at, ln.after.id, limit)
+		if js, more, at, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+			return nil, false, err
+		}
 	}
-	if err == nil && !more {
+	if !more {
 		from := int64(math.MinInt64)
 		if ln.after.set() {
 			from = ln.after.at
 		}
-		err = scan(l.stmts.due.QueryContext(ctx, ln.id, from, store.Millis(now), limit))
-	}
-	if err != nil || taken == 0 {
-		if err == nil {
-			ln.after = cursor{} // ran out: start over next time
+		taken := len(js)
+		rows, err := l.stmts.due.QueryContext(ctx, ln.id, from, store.Millis(now), limit)
+		var lastAt int64
+		if js, more, lastAt, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+			return nil, false, err
 		}
-		return nil, more, err
+		if len(js) > taken {
+			at = lastAt
+		}
 	}
 	switch {
 	case !more:
-		ln.after = cursor{}
+		ln.after = cursor{} // ran out: start over next time
 	case !ln.after.set():
-		last.since = now
+		ln.after.since = now
 		fallthrough
 	default:
-		ln.after = last
+		ln.after.at, ln.after.id = at, js[len(js)-1].delivery
 	}
-	rows, err := fetch.QueryContext(ctx, string(append(ids, ']')))
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	js, err = l.scanJobs(rows, ln, kind, taken)
-	return js, more, err
+	return js, more, nil
 }
 
 // afterReset is how long a lane's claim cursor lasts before a claim
