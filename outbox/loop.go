@@ -525,13 +525,13 @@ func (r *Relay) body(j *job, data []byte) {
 // webhook.Worker, or the sender for a manual retry).
 func (r *Relay) send(t webhook.Target, j job, send func(webhook.Target, webhook.Message) webhook.Result) (res result) {
 	res.job = j
-	res.started = r.opts.Now()
+	res.started = r.opts.Now() // also the signing time
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error().Interface("panic", p).Int64(logkey.DeliveryID, j.delivery).Msg("relay: send panicked")
 			res.Result = webhook.Result{Class: webhook.ClassIO, Err: fmt.Sprint("internal error: ", p)}
 		}
 	}()
-	res.Result = send(t, webhook.Message{ID: j.eventID, Body: j.body, Time: r.opts.Now()})
+	res.Result = send(t, webhook.Message{ID: j.eventID, Body: j.body, Time: res.started})
 	return res
 }
