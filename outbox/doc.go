@@ -8,13 +8,18 @@
 // one goroutine owns its loop and the store) gives each active endpoint a
 // lane: a queue of claimed deliveries and PerEndpoint workers sending from
 // it, so a slow or dead endpoint only ever occupies its own workers. The
-// loop claims due rows per endpoint, and records every result that arrived
-// meanwhile, all in one transaction (group commit): at full speed a
-// commit carries a hundred or more deliveries.
+// loop claims due rows per endpoint on the read pool, which sees committed
+// rows only, and queues them at once; it records results in one
+// low-priority transaction per batch (a full BatchSize, or AckDelay after
+// the first result, or at once for a FIFO head or an offline probe), so at
+// full speed a commit carries hundreds of deliveries while the workers go
+// on sending what the last claim found. Each lane's claims scan on from
+// the last row they took (a cursor that starts over every second), so the
+// rows in flight are not read again by every claim.
 //
 // Claims are held by the relay in memory, not written to the row: one
 // relay owns a store, so a lease column would only guard against itself,
-// at the cost of one more UPDATE per delivery on a path budgeted at half
+// at the cost of one more UPDATE per delivery on a path budgeted at 0.7×
 // the raw loopback HTTP rate (DESIGN §8), and would hold back re-sending
 // after a crash until it expired. A claimed row stays pending in the store until
 // its result commits, so a relay killed mid-send loses nothing: the next

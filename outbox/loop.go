@@ -58,6 +58,7 @@ type lane struct {
 	// Owned by the loop goroutine.
 	out       int                // claimed and not yet returned
 	held      map[int64]struct{} // claimed and not yet recorded: skipped by claims
+	after     cursor             // where the next claim scans from (claimLane)
 	nextClaim time.Time          // do not look for due rows before this
 	// Offline evidence: did the last result fail at the network level,
 	// and when did it come.
@@ -176,6 +177,11 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 	ln.target.Store(&t)
 	for range o.PerEndpoint {
 		l.wg.Go(func() {
+			// One webhook.Worker per goroutine: it keeps the context and
+			// timer that bound an attempt from one attempt to the next.
+			w := l.r.sender.NewWorker(l.sendCtx)
+			defer w.Close()
+			send := w.Send
 			for j := range ln.jobs {
 				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
 					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
@@ -190,7 +196,7 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 				}
 				l.yield()
 				l.sem <- struct{}{}
-				res := l.r.send(l.sendCtx, *ln.target.Load(), j)
+				res := l.r.send(*ln.target.Load(), j, send)
 				<-l.sem
 				l.results <- res
 			}
@@ -244,7 +250,13 @@ func (l *loop) free(res result) {
 // lanes with nothing outstanding.
 func (l *loop) recorded(pending []result) {
 	for _, res := range pending {
-		delete(l.lanes[res.endpoint].held, res.delivery)
+		ln := l.lanes[res.endpoint]
+		delete(ln.held, res.delivery)
+		if res.Class == webhook.ClassCanceled {
+			// Handed back unsent: due again, most likely behind the
+			// lane's cursor.
+			ln.after = cursor{}
+		}
 	}
 	for id, ln := range l.lanes {
 		if ln.stopped.Load() && ln.out == 0 && len(ln.held) == 0 {
@@ -253,8 +265,13 @@ func (l *loop) recorded(pending []result) {
 	}
 }
 
-// step acknowledges pending results and claims more work for every lane
-// with room, in one transaction, then queues what it claimed.
+// step claims more work for every lane with room and queues it, and
+// acknowledges pending results in one transaction once they are due to
+// be recorded (see ackDue). The claim reads committed rows on the read
+// pool (see claim), so the lanes' workers are already sending what it
+// found while the acknowledging batch waits for its commit (with
+// synchronous=FULL, an fsync). It returns errWait when it recorded
+// nothing: the results wait for a fuller batch.
 func (l *loop) step(ctx context.Context, pending []result) error {
 	now := l.r.opts.Now()
 	want := false
@@ -264,28 +281,70 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 			break
 		}
 	}
-	if !want && (len(pending) == 0 || len(pending) < l.r.opts.BatchSize && now.Before(l.firstPending.Add(l.r.opts.AckDelay))) {
+	ack := l.ackDue(pending, now)
+	if !want && !ack {
 		return errWait
 	}
-	l.judgeOffline(pending, now)
+	if ack {
+		// Before the claim: a store found offline claims probes.
+		l.judgeOffline(pending, now)
+	}
 	// Store calls here are bounded by the busy timeout; a context without
 	// cancellation also spares mattn a goroutine per statement.
 	ctx = context.WithoutCancel(ctx)
-	// The API's writes go first; this bookkeeping joins a later batch.
-	ctx = store.WithLowPriority(ctx)
-	var claimed map[string][]job
-	err := store.InTx(ctx, l.r.db.Write, func(tx *sql.Tx) error {
-		if err := l.ack(ctx, tx, pending); err != nil {
+	if want {
+		claimed, err := l.claim(ctx, now)
+		if err != nil {
 			return err
 		}
-		var err error
-		claimed, err = l.claim(ctx, tx, now)
-		return err
+		l.queue(claimed)
+	}
+	if !ack {
+		return errWait
+	}
+	// The API's writes go first; this bookkeeping joins a later batch.
+	err := store.InTx(store.WithLowPriority(ctx), l.r.db.Write, func(tx *sql.Tx) error {
+		return l.ack(ctx, tx, pending)
 	})
 	if err != nil {
 		return err
 	}
 	l.recorded(pending)
+	return nil
+}
+
+// ackDelay is how long results may wait for their record: AckDelay, a
+// quarter of it while the till is busy.
+func (l *loop) ackDelay() time.Duration {
+	if l.r.db.Busy() {
+		return l.r.opts.AckDelay / 4
+	}
+	return l.r.opts.AckDelay
+}
+
+// ackDue reports whether pending results are to be recorded now: a full
+// batch, one that has waited AckDelay, or a lane that claims nothing
+// more until its results are recorded (a FIFO lane's head, an offline
+// store's probe). Otherwise they wait, so a commit (and its fsync, and
+// the fixed cost of a transaction) carries as many results as it can.
+func (l *loop) ackDue(pending []result, now time.Time) bool {
+	if len(pending) == 0 {
+		return false
+	}
+	if len(pending) >= l.r.opts.BatchSize || !now.Before(l.firstPending.Add(l.ackDelay())) {
+		return true
+	}
+	for _, id := range l.order {
+		if ln := l.lanes[id]; (l.offline || ln.fifo()) && ln.out == 0 && len(ln.held) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// queue hands claimed jobs to their lanes' workers, holding their rows
+// until their results are recorded.
+func (l *loop) queue(claimed map[string][]job) {
 	for id, js := range claimed {
 		ln := l.lanes[id]
 		ln.gen++
@@ -296,12 +355,11 @@ func (l *loop) step(ctx context.Context, pending []result) error {
 			ln.out++
 		}
 	}
-	return nil
 }
 
 // room is how many deliveries to claim for ln now.
 func (l *loop) room(ln *lane, now time.Time) int {
-	if now.Before(ln.nextClaim) || ln.stopped.Load() {
+	if now.Before(ln.nextClaim) || ln.stopped.Load() || ln.disabling {
 		return 0
 	}
 	if l.offline || ln.fifo() {
@@ -375,8 +433,8 @@ func (l *loop) nextWake(pending int) time.Duration {
 	if l.retention.Before(next) {
 		next = l.retention
 	}
-	if pending > 0 && l.firstPending.Add(l.r.opts.AckDelay).Before(next) {
-		next = l.firstPending.Add(l.r.opts.AckDelay)
+	if pending > 0 && l.firstPending.Add(l.ackDelay()).Before(next) {
+		next = l.firstPending.Add(l.ackDelay())
 	}
 	return max(next.Sub(now), 0)
 }
@@ -463,16 +521,17 @@ func (r *Relay) body(j *job, data []byte) {
 	}, data)
 }
 
-// send performs one attempt of j to t. It runs on a lane worker.
-func (r *Relay) send(ctx context.Context, t webhook.Target, j job) (res result) {
+// send performs one attempt of j to t through send (a lane worker's
+// webhook.Worker, or the sender for a manual retry).
+func (r *Relay) send(t webhook.Target, j job, send func(webhook.Target, webhook.Message) webhook.Result) (res result) {
 	res.job = j
-	res.started = r.opts.Now()
+	res.started = r.opts.Now() // also the signing time
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error().Interface("panic", p).Int64(logkey.DeliveryID, j.delivery).Msg("relay: send panicked")
 			res.Result = webhook.Result{Class: webhook.ClassIO, Err: fmt.Sprint("internal error: ", p)}
 		}
 	}()
-	res.Result = r.sender.Send(ctx, t, webhook.Message{ID: j.eventID, Body: j.body, Time: r.opts.Now()})
+	res.Result = send(t, webhook.Message{ID: j.eventID, Body: j.body, Time: res.started})
 	return res
 }

@@ -383,7 +383,7 @@ func (r *Relay) Retry(ctx context.Context, id string) (Delivery, error) {
 		}
 		return Delivery{}, err
 	}
-	res := r.send(ctx, t, j)
+	res := r.send(t, j, func(t webhook.Target, m webhook.Message) webhook.Result { return r.sender.Send(ctx, t, m) })
 	now := r.opts.Now()
 	err = r.db.InTx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
 		if res.OK() {

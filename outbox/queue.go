@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,13 @@ import (
 	"github.com/posgate/posgate/webhook"
 )
 
-// stmts are the relay's hot statements, prepared once on the writer
-// connection; Tx.StmtContext reuses them inside each transaction.
+// stmts are the relay's hot statements, prepared once. The claim's
+// (due, dueFrom, head, fetch, minDue) run on the read pool: they read only
+// committed rows, so what they find can be sent before the batch that
+// records earlier results has committed (see loop.step). The ack's run on
+// the writer connection, through Tx.StmtContext inside each transaction.
 type stmts struct {
-	due, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
+	due, dueFrom, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
 }
 
 // deliveredJSON collects a batch's delivered results of one endpoint as
@@ -44,31 +48,45 @@ func (a deliveredJSON) add(res *result) deliveredJSON {
 	return append(a, '"', ']')
 }
 
-func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 	var s stmts
 	var errs []error
 	p := func(dst **sql.Stmt, q string) {
-		st, err := db.PrepareContext(ctx, q)
+		on := db.Read
+		if dst == &s.deliver || dst == &s.finish || dst == &s.attempt {
+			on = db.Write
+		}
+		st, err := on.PrepareContext(ctx, q)
 		errs = append(errs, err)
 		*dst = st
 	}
-	// The claim reads through outbox_deliveries_due: equality on the
-	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT rows
-	// whatever the backlog.
-	// Due rows of one endpoint, oldest due first: a covering scan of
-	// outbox_deliveries_due that reads no row, so skipping the ones the
-	// relay already holds (lane.held) costs next to nothing.
-	p(&s.due, `SELECT id FROM outbox_deliveries
-		WHERE endpoint_id = ? AND state = 0 AND next_attempt_at <= ?
-		ORDER BY next_attempt_at, id LIMIT ?`)
-	// The chosen rows with their events, by a JSON array of ids: one
-	// prepared statement whatever the batch size.
+	// Due rows of one endpoint with their events, oldest due first,
+	// through outbox_deliveries_due (INDEXED BY: equality on the
+	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT
+	// rows whatever the backlog; CROSS JOIN keeps the deliveries the
+	// outer loop). Rows the lane holds are skipped as they come; with the
+	// lane's cursor (lane.after) they are few, so reading them whole
+	// costs less than a covering scan of ids and a second query to fetch
+	// the chosen rows.
+	const claimCols = `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
+		FROM outbox_deliveries AS d INDEXED BY outbox_deliveries_due CROSS JOIN outbox_events AS e ON e.seq = d.event_seq`
+	p(&s.due, claimCols+`
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at > ?2 AND d.next_attempt_at <= ?3
+		ORDER BY d.next_attempt_at, d.id LIMIT ?4`)
+	// The rest of the lane's cursor's millisecond: the index's order
+	// within one next_attempt_at is the id, so this seeks straight past
+	// what the lane holds. (A row value (next_attempt_at, id) > (?, ?)
+	// does not seek on the rowid: SQLite 3.54 scans.)
+	p(&s.dueFrom, claimCols+`
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at = ?2 AND d.id > ?3
+		ORDER BY d.id LIMIT ?4`)
 	// A FIFO endpoint's head: its oldest pending delivery, due or not
 	// (outbox_deliveries_fifo).
 	p(&s.head, `SELECT id, next_attempt_at FROM outbox_deliveries
 		WHERE endpoint_id = ? AND state = 0 ORDER BY id LIMIT 1`)
-	p(&s.fetch, `SELECT d.id, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM json_each(?) j JOIN outbox_deliveries d ON d.id = j.value JOIN outbox_events e ON e.seq = d.event_seq`)
+	// One delivery with its event (a FIFO lane's head).
+	p(&s.fetch, `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
+		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`)
 	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
 	// A delivering attempt is recorded on the row itself: one write,
 	// and one statement for all of an endpoint's deliveries in a batch
@@ -91,7 +109,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.due, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
+	for _, st := range []*sql.Stmt{s.due, s.dueFrom, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
 		if st != nil {
 			st.Close()
 		}
@@ -107,16 +125,20 @@ func (s *stmts) close() {
 // delay the re-send after a crash until it expired. A held row stays
 // pending in the store until its result commits, so a crash loses no
 // claim: the next start sends it again.
-func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string][]job, error) {
+//
+// It reads through the read pool, outside any write transaction, so it
+// sees committed rows only: a row a producer's transaction wrote in a
+// batch not yet committed is never sent, and what it claims may go out
+// while the relay's own bookkeeping commits. Rows whose results are not
+// yet recorded stay held (lane.held) until their batch has committed, and
+// a claim begun after that commit sees it.
+func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, error) {
 	out := map[string][]job{}
-	due := tx.StmtContext(ctx, l.stmts.due)
-	fetch := tx.StmtContext(ctx, l.stmts.fetch)
-	minDue := tx.StmtContext(ctx, l.stmts.minDue)
+	fetch, minDue, head := l.stmts.fetch, l.stmts.minDue, l.stmts.head
 	kind := KindScheduled
 	if l.offline {
 		kind = KindProbe
 	}
-	head := tx.StmtContext(ctx, l.stmts.head)
 	for _, id := range l.order {
 		ln := l.lanes[id]
 		n := l.room(ln, now)
@@ -131,7 +153,7 @@ func (l *loop) claim(ctx context.Context, tx *sql.Tx, now time.Time) (map[string
 			out[id] = js
 			continue
 		}
-		js, more, err := l.claimLane(ctx, due, fetch, ln, now, n, kind)
+		js, more, err := l.claimLane(ctx, ln, now, n, kind)
 		if err != nil {
 			return nil, fmt.Errorf("claim for %s: %w", id, err)
 		}
@@ -178,74 +200,114 @@ func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, n
 	if l.offline {
 		ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
 	}
-	rows, err := fetch.QueryContext(ctx, "["+strconv.FormatInt(id, 10)+"]")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	js, err := l.scanJobs(rows, ln, kind, 1)
+	rows, err := fetch.QueryContext(ctx, id)
+	js, _, _, err := l.scanJobs(rows, err, ln, kind, nil, 1)
 	return js, err
 }
 
-// scanJobs reads fetched deliveries into jobs with their bodies.
-func (l *loop) scanJobs(rows *sql.Rows, ln *lane, kind string, n int) ([]job, error) {
-	js := make([]job, 0, n)
-	for rows.Next() {
-		var (
-			j       = job{endpoint: ln.id, kind: kind}
-			created int64
-			data    sql.RawBytes // only read while building the body: no copy
-		)
-		if err := rows.Scan(&j.delivery, &j.n, &j.base, &j.lastError, &j.eventID, &j.eventType, &data, &created); err != nil {
-			return nil, err
-		}
-		j.n++
-		j.created = store.FromMillis(created)
-		l.r.body(&j, data)
-		js = append(js, j)
-	}
-	return js, rows.Err()
-}
-
-// claimLane reads up to n due rows the lane does not hold yet. more
-// reports that due rows were left over.
-func (l *loop) claimLane(ctx context.Context, due, fetch *sql.Stmt, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
-	rows, err := due.QueryContext(ctx, ln.id, store.Millis(now), n+len(ln.held)+1)
+// scanJobs appends to js, up to n jobs in all, the claimed rows (the
+// claim statements' columns) that ln does not hold, each with its body,
+// and closes rows. more reports a row left over; lastAt is the last
+// job's next_attempt_at.
+func (l *loop) scanJobs(rows *sql.Rows, err error, ln *lane, kind string, js []job, n int) (_ []job, more bool, lastAt int64, _ error) {
 	if err != nil {
-		return nil, false, err
+		return js, false, 0, err
 	}
-	ids := []byte{'['}
-	taken := 0
+	defer rows.Close()
+	// Scanned into variables declared once: a pointer handed to Scan
+	// makes what it points to escape, and these would be allocated for
+	// every row.
+	var (
+		id, at, created int64
+		// int64, as the driver gives them: database/sql turns an int64
+		// into an int by formatting and parsing it.
+		attempts, base             int64
+		lastError, eventID, evType string
+		data                       sql.RawBytes // only read while building the body: no copy
+	)
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, false, err
+		if err := rows.Scan(&id, &at, &attempts, &base, &lastError, &eventID, &evType, &data, &created); err != nil {
+			return js, false, 0, err
 		}
 		if _, held := ln.held[id]; held {
 			continue
 		}
-		if taken == n {
+		if len(js) == n {
 			more = true
 			break
 		}
-		if taken > 0 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, id, 10)
-		taken++
+		j := job{endpoint: ln.id, kind: kind, delivery: id, n: int(attempts) + 1, base: int(base),
+			lastError: lastError, eventID: eventID, eventType: evType, created: store.FromMillis(created)}
+		l.r.body(&j, data)
+		js, lastAt = append(js, j), at
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil || taken == 0 {
-		return nil, more, err
-	}
-	rows, err = fetch.QueryContext(ctx, string(append(ids, ']')))
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	js, err = l.scanJobs(rows, ln, kind, taken)
-	return js, more, err
+	return js, more, lastAt, errors.Join(rows.Err(), rows.Close())
 }
+
+// claimLane reads up to n due rows the lane does not hold yet. more
+// reports that due rows were left over.
+//
+// It scans from the lane's cursor (lane.after), the last row it took:
+// every due row before it is held, so a claim does not read again, one
+// index entry at a time, the hundreds of rows in flight and awaiting
+// their record (with claims ahead of acknowledgements, that was most of
+// a claim's cost). A row can still fall due behind the cursor (a job
+// handed back unsent, an enqueue that committed a moment after a claim
+// that read a later time): those are found when the cursor starts over,
+// which it does when a job comes back unsent, when the scan runs out of
+// due rows, and every afterReset at the latest.
+func (l *loop) claimLane(ctx context.Context, ln *lane, now time.Time, n int, kind string) (js []job, more bool, err error) {
+	if !ln.after.since.IsZero() && now.Sub(ln.after.since) >= afterReset {
+		ln.after = cursor{}
+	}
+	limit := n + len(ln.held) + 1
+	js = make([]job, 0, n)
+	var at int64
+	if ln.after.set() {
+		rows, err := l.stmts.dueFrom.QueryContext(ctx, ln.id, ln.after.at, ln.after.id, limit)
+		if js, more, at, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+			return nil, false, err
+		}
+	}
+	if !more {
+		from := int64(math.MinInt64)
+		if ln.after.set() {
+			from = ln.after.at
+		}
+		taken := len(js)
+		rows, err := l.stmts.due.QueryContext(ctx, ln.id, from, store.Millis(now), limit)
+		var lastAt int64
+		if js, more, lastAt, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+			return nil, false, err
+		}
+		if len(js) > taken {
+			at = lastAt
+		}
+	}
+	switch {
+	case !more:
+		ln.after = cursor{} // ran out: start over next time
+	case !ln.after.set():
+		ln.after.since = now
+		fallthrough
+	default:
+		ln.after.at, ln.after.id = at, js[len(js)-1].delivery
+	}
+	return js, more, nil
+}
+
+// afterReset is how long a lane's claim cursor lasts before a claim
+// scans its due rows from the start again.
+const afterReset = time.Second
+
+// cursor is where a lane's next claim scans from: after the row (at, id)
+// in (next_attempt_at, id) order; since is when it last started over.
+type cursor struct {
+	at, id int64
+	since  time.Time
+}
+
+func (c cursor) set() bool { return c.id != 0 }
 
 // ack records a batch of results: each delivery's new state and its
 // attempt row.

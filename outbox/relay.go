@@ -89,7 +89,7 @@ func (r *Relay) Enqueue(ctx context.Context, e Event) (string, error) {
 // start. Only the loop goroutine touches the store's relay state; lane
 // workers only send.
 func (r *Relay) Run(ctx context.Context) error {
-	st, err := prepare(ctx, r.db.Write)
+	st, err := prepare(ctx, r.db)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -140,6 +141,20 @@ type Target struct {
 	// event went out since the last success.
 	FailingSince time.Time
 	Alerted      bool
+
+	// u is URL parsed when the target was loaded, while URL still reads
+	// uRaw: the sender then need not parse it for every request.
+	u    *url.URL
+	uRaw string
+}
+
+// parsedURL returns t's URL parsed and shape-checked (parseURL), from the
+// copy made when t was loaded when URL has not changed since.
+func (t *Target) parsedURL() (*url.URL, error) {
+	if t.u != nil && t.uRaw == t.URL {
+		return t.u, nil
+	}
+	return parseURL(t.URL)
 }
 
 // Options configure Endpoints. Zero values take the defaults noted.

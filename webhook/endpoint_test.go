@@ -333,3 +333,52 @@ func TestAppendBodyKeepsDataBytes(t *testing.T) {
 		t.Fatalf("body\n got %s\nwant %s", got, want)
 	}
 }
+
+// With two keys (a rotation's overlap) both signatures of each style are
+// sent, the current secret first, each checked against an HMAC computed
+// here from the DESIGN §6 text; a long id (beyond any scratch room the
+// signer keeps) signs the same way.
+func TestSignRotationBothKeys(t *testing.T) {
+	cur := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	prev := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 24))
+	kc, err := webhook.ParseKey(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := webhook.ParseKey(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"event":"invoice.created","data":{"n":1}}`)
+	ts := time.Unix(1700000123, 0)
+	hexMAC := func(key, msg string) string {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(msg))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	b64MAC := func(key []byte, msg string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(msg))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	for _, id := range []string{"evt_01JABCDEFGHJKMNPQRSTVWXYZ0", "evt_" + strings.Repeat("Z", 80)} {
+		h := http.Header{}
+		webhook.Sign(h, id, ts, body, []webhook.Key{kc, kp})
+		want := map[string]string{
+			"X-Webhook-Timestamp": "1700000123",
+			"X-Webhook-Signature": "sha256=" + hexMAC(cur, "1700000123."+string(body)) + ",sha256=" + hexMAC(prev, "1700000123."+string(body)),
+			"Webhook-Id":          id,
+			"Webhook-Timestamp":   "1700000123",
+			"Webhook-Signature": "v1," + b64MAC(bytes.Repeat([]byte{1}, 32), id+".1700000123."+string(body)) +
+				" v1," + b64MAC(bytes.Repeat([]byte{2}, 24), id+".1700000123."+string(body)),
+		}
+		if len(h) != len(want) {
+			t.Fatalf("headers %v, want %v", h, want)
+		}
+		for k, v := range want {
+			if got := h.Values(k); len(got) != 1 || got[0] != v {
+				t.Fatalf("%s=%q, want %q", k, got, v)
+			}
+		}
+	}
+}

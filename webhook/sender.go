@@ -73,10 +73,18 @@ type SenderOptions struct {
 type Sender struct {
 	opts   SenderOptions
 	dialer *Dialer
-	client *http.Client
-	nats   *natsConns
-	amqp   *amqpConns
-	kafka  *kafkaClients
+	// tr sends every webhook request. Requests go to it directly, not
+	// through an http.Client: a client adds nothing a webhook uses
+	// (redirects are never followed, there is no cookie jar, the
+	// attempt's timeout is its context) and costs a copy of the headers
+	// and the URL per request.
+	tr *http.Transport
+	// userAgent is the User-Agent header's value, shared by every
+	// request (the transport only reads it).
+	userAgent []string
+	nats      *natsConns
+	amqp      *amqpConns
+	kafka     *kafkaClients
 }
 
 // NewSender returns a Sender with opts' defaults filled in.
@@ -111,12 +119,9 @@ func NewSender(opts SenderOptions) *Sender {
 		nats:   &natsConns{},
 		amqp:   &amqpConns{},
 		kafka:  &kafkaClients{},
-		client: &http.Client{
-			Transport: tr,
-			// A redirect is an answer, recorded as a failed attempt: a
-			// target could 3xx to an internal address.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		tr:     tr,
+
+		userAgent: []string{opts.UserAgent},
 	}
 }
 
@@ -126,7 +131,7 @@ func (s *Sender) Options() SenderOptions { return s.opts }
 // CloseIdleConnections closes kept-alive connections nobody is using, and
 // every broker connection (the next publish connects again).
 func (s *Sender) CloseIdleConnections() {
-	s.client.CloseIdleConnections()
+	s.tr.CloseIdleConnections()
 	s.closeNATS()
 	s.closeAMQP()
 	s.closeKafka()
@@ -145,15 +150,25 @@ func (s *Sender) Dialer() *Dialer { return s.dialer }
 // CheckURL validates an endpoint URL against the scheme policy. Address
 // policy is enforced later, when the connection is dialled.
 func (s *Sender) CheckURL(raw string) (*url.URL, error) {
+	u, err := parseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkScheme(u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// parseURL parses an endpoint URL and checks its shape: absolute, with a
+// host, no user info, opaque part or fragment. The scheme is checkScheme's.
+func parseURL(raw string) (*url.URL, error) {
 	if len(raw) > 2048 {
 		return nil, ErrBadURL
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
 		return nil, ErrBadURL
-	}
-	if err := s.checkScheme(u); err != nil {
-		return nil, err
 	}
 	return u, nil
 }
@@ -216,29 +231,46 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		return s.sendKafka(ctx, t, m)
 	}
 	start := time.Now()
-	// The URL was validated when saved; the scheme policy is checked
-	// again by the same function (allow_http may have been turned off
-	// since). The address policy runs in the dialer.
-	if _, err := s.CheckURL(t.URL); err != nil {
-		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(m.Body))
+	return s.post(ctx, t, m, start)
+}
+
+// isBroker reports whether t is published to a broker, not posted.
+func isBroker(t *Target) bool {
+	return t.Type == TypeNATS || t.Type == TypeAMQP || t.Type == TypeKafka
+}
+
+// post is Send's HTTP request to t's URL, under ctx, which bounds it.
+func (s *Sender) post(ctx context.Context, t Target, m Message, start time.Time) Result {
+	// The URL was validated when saved (and parsed when the target was
+	// loaded); the scheme policy is checked again by the same function
+	// (allow_http may have been turned off since). The address policy
+	// runs in the dialer.
+	u, err := t.parsedURL()
+	if err == nil {
+		err = s.checkScheme(u)
+	}
 	if err != nil {
 		return Result{Class: ClassBlocked, Err: err.Error(), Duration: time.Since(start)}
 	}
+	h := make(http.Header, 7+len(t.Headers))
 	for k, v := range t.Headers {
 		if !reserved(k) { // refused when saved; a row from an older build may still hold one
-			req.Header.Set(k, v)
+			h.Set(k, v)
 		}
 	}
-	req.Header["Content-Type"] = contentJSON
-	req.Header["User-Agent"] = []string{s.opts.UserAgent}
-	Sign(req.Header, m.ID, m.Time, m.Body, t.Keys)
+	h["Content-Type"] = contentJSON
+	h["User-Agent"] = s.userAgent
+	Sign(h, m.ID, m.Time, m.Body, t.Keys)
+	req := newPost(ctx, u, h, m.Body)
 
-	resp, err := s.client.Do(req)
+	resp, err := s.tr.RoundTrip(req)
 	if err != nil {
+		// As http.Client words it: plain HTTP from an https:// URL.
+		if re, ok := err.(tls.RecordHeaderError); ok && string(re.RecordHeader[:]) == "HTTP/" {
+			err = http.ErrSchemeMismatch
+		}
 		r := classify(ctx, err)
 		r.Duration = time.Since(start)
 		return r
@@ -250,10 +282,12 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 	if n > 0 {
 		snippet = bytes.Clone(buf[:n])
 	}
-	snippetPool.Put(buf)
-	if rerr == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainSize))
+	// Read up to drainSize more into the same buffer so the connection
+	// can be reused.
+	for drained := 0; rerr == nil && drained < drainSize; drained += n {
+		n, rerr = resp.Body.Read(buf[:])
 	}
+	snippetPool.Put(buf)
 	r := Result{Status: resp.StatusCode, Snippet: snippet, Duration: time.Since(start)}
 	switch {
 	case r.OK():
@@ -266,6 +300,31 @@ func (s *Sender) Send(ctx context.Context, t Target, m Message) Result {
 		r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return r
+}
+
+// newPost returns a POST of body to u under ctx, as
+// http.NewRequestWithContext would build it from u's text, without
+// parsing the URL again for every request.
+func newPost(ctx context.Context, u *url.URL, h http.Header, body []byte) *http.Request {
+	req := &http.Request{
+		Method:     http.MethodPost,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		// A NopCloser over a *bytes.Reader, exactly: the transport knows
+		// that kind of body is in memory and writes it with the headers
+		// in one write; any other type costs a second write (and a
+		// second read at the receiver) per request.
+		Body: io.NopCloser(bytes.NewReader(body)),
+		// The transport sends the body again on a fresh connection when
+		// it may (HTTP/2 after a GOAWAY), as NewRequest allows.
+		GetBody:       func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil },
+		ContentLength: int64(len(body)),
+		Host:          strings.TrimSuffix(u.Host, ":"), // an empty port, as NewRequest drops it
+	}
+	return req.WithContext(ctx)
 }
 
 var (

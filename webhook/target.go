@@ -74,6 +74,9 @@ func (s *Endpoints) scanTarget(sc interface{ Scan(...any) error }) (Target, erro
 		return Target{}, err
 	}
 	t.Headers = h
+	if u, err := parseURL(t.URL); err == nil {
+		t.u, t.uRaw = u, t.URL
+	}
 	d, err := s.openDest(t.ID, t.Type, destConfig, destSealed)
 	if err != nil {
 		return Target{}, err
