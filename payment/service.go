@@ -183,6 +183,13 @@ func (s *Service) Create(ctx context.Context, req NewPayment, c Caller) (Payment
 	if err := checkAgainst(&req, t.cfg, orig); err != nil {
 		return orReplay(err)
 	}
+	// A payment starts only if its outcome can be recorded: on a data
+	// disk with less than store.MinFree left it is refused before the
+	// terminal is touched (store.Unavailable: 503), rather than charged
+	// with nowhere to write the result.
+	if err := s.db.SpaceLeft(); err != nil {
+		return orReplay(fmt.Errorf("payment not started: %w", err))
+	}
 	if err := t.reserve(); err != nil {
 		return orReplay(err)
 	}
@@ -488,6 +495,9 @@ func (s *Service) EndOfDay(ctx context.Context, terminalID string) (EndOfDayResu
 	t, ok := s.terms[terminalID]
 	if !ok {
 		return EndOfDayResult{}, ErrNotFound
+	}
+	if err := s.db.SpaceLeft(); err != nil {
+		return EndOfDayResult{}, fmt.Errorf("end-of-day not started: %w", err)
 	}
 	if err := t.reserve(); err != nil {
 		return EndOfDayResult{}, err

@@ -86,14 +86,36 @@ func (db *DB) Writable(ctx context.Context) error {
 	return err
 }
 
-func (db *DB) writeProbe(ctx context.Context) error {
+// SpaceLeft reports whether the data directory's filesystem has at least
+// MinFree bytes available (nil), or not (ErrLowSpace, wrapped), without
+// writing; the answer is reused for a second. Work the store must be able
+// to finish once it has started (a payment: its terminal's answer has to
+// be recorded) asks it first, so it does not start on a full disk.
+func (db *DB) SpaceLeft() error {
+	db.space.mu.Lock()
+	defer db.space.mu.Unlock()
+	if !db.space.at.IsZero() && time.Since(db.space.at) < probeTTL {
+		return db.space.err
+	}
+	db.space.at, db.space.err = time.Now(), db.statSpace()
+	return db.space.err
+}
+
+func (db *DB) statSpace() error {
 	var st syscall.Statfs_t
 	dir := filepath.Dir(db.path)
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	if free := st.Bavail * uint64(st.Bsize); free < MinFree {
-		return fmt.Errorf("probe %s: %d bytes free, want %d: %w", dir, free, MinFree, ErrLowSpace)
+		return fmt.Errorf("%s: %d bytes free, want %d: %w", dir, free, MinFree, ErrLowSpace)
+	}
+	return nil
+}
+
+func (db *DB) writeProbe(ctx context.Context) error {
+	if err := db.statSpace(); err != nil {
+		return fmt.Errorf("probe: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()

@@ -34,6 +34,7 @@ type DB struct {
 
 	path  string
 	probe probe // Writable's cached answer
+	space probe // SpaceLeft's cached answer
 	// group batches InTx calls into shared commits; nil with
 	// Options.SerialCommit.
 	group *committer
