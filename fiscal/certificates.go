@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -337,6 +338,27 @@ func (c *Certificates) scan(s scanner, now time.Time, extra ...any) (Certificate
 	cert.Status = c.status(cert, now)
 	return cert, nil
 }
+
+// invoiceID returns 12 bytes, the first 6 the time in milliseconds and
+// the rest random, in the base64url alphabet reordered to sort as ASCII
+// does: so ids sort by creation time, and the unique indexes on invoice
+// ids (invoices, print_jobs) grow at their end. With random ids every
+// invoice touched two more index pages at random, and each of those is
+// one more page in the commit's WAL write (measured: 16 pages written
+// for one invoice, 2 of them these indexes). 48 random bits per
+// millisecond keep ids unguessable enough for what needs no secret: an
+// invoice is read only with an API key.
+func invoiceID(now time.Time) string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("fiscal: crypto/rand failed: " + err.Error())
+	}
+	return sortableBase64.EncodeToString(b[:])
+}
+
+// sortableBase64 is base64url's alphabet in ASCII order.
+var sortableBase64 = base64.NewEncoding("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz").WithPadding(base64.NoPadding)
 
 // randomID returns 12 random bytes as unpadded base64url.
 func randomID() string {

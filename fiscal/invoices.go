@@ -290,7 +290,7 @@ func (s *Invoices) createTx(ctx context.Context, tx *sql.Tx, req NewInvoice, ite
 	}
 	year := issued.In(s.opts.Location).Year()
 	inv := Invoice{
-		ID:            "inv_" + randomID(),
+		ID:            "inv_" + invoiceID(time.Now()),
 		Type:          req.Type,
 		Number:        DefaultNumber(s.opts.BusinessUnit, ord, year, s.opts.Device),
 		Ordinal:       ord,

@@ -23,3 +23,12 @@ func Queued(db *DB) int {
 	defer db.group.mu.Unlock()
 	return len(db.group.high) + len(db.group.low)
 }
+
+// Checkpoints returns how many background checkpoints db's checkpointer
+// ran and how many failed; -1, -1 without one.
+func Checkpoints(db *DB) (runs, failed int64) {
+	if db.group == nil || db.group.ckpt == nil {
+		return -1, -1
+	}
+	return db.group.ckpt.runs.Load(), db.group.ckpt.failed.Load()
+}

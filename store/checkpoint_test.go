@@ -1,0 +1,114 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/store"
+)
+
+// The WAL is checkpointed by the committer's own connection, not by the
+// writer inside a COMMIT: the writer's automatic checkpoint is raised to
+// a backstop far above what the test writes, yet the pages reach the
+// database file, and what was committed is all there after a reopen.
+func TestCheckpointOffTheWriter(t *testing.T) {
+	path := t.TempDir() + "/posgate.db"
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTable(t, db, "c")
+	if _, err := db.Write.Exec("ALTER TABLE c ADD COLUMN v TEXT"); err != nil {
+		t.Fatal(err)
+	}
+	var auto int
+	if err := db.Write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
+		t.Fatal(err)
+	}
+	if auto < 5000 {
+		t.Fatalf("writer's wal_autocheckpoint=%d, want the raised backstop", auto)
+	}
+	before := fileSize(t, path)
+	// About 600 pages of WAL, far below the writer's backstop, from
+	// concurrent callers so batches form.
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+					_, err := tx.Exec("INSERT INTO c (x, v) VALUES (?, ?)", g*1000+i, strings.Repeat("x", 6000))
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runs, failed := store.Checkpoints(db)
+		if failed != 0 {
+			t.Fatalf("%d background checkpoints failed", failed)
+		}
+		// The checkpoint that follows the last commit has copied its pages.
+		if runs > 0 && fileSize(t, path) > before+400*4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d → %d bytes after %d background checkpoints: the WAL was not checkpointed", before, fileSize(t, path), runs)
+		}
+		// Each commit wakes the checkpointer; it runs at most every 250 ms.
+		if err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+			_, err := tx.Exec("UPDATE c SET v = 'y' WHERE x = 0")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.Read.QueryRow("SELECT count(*) FROM c WHERE length(v) = 6000 OR v = 'y'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 400 {
+		t.Fatalf("%d rows after reopening, want 400", n)
+	}
+}
+
+// The writer keeps statement journals (one per caller's savepoint) in
+// memory.
+func TestWriterTempStoreInMemory(t *testing.T) {
+	db := openWith(t, store.Options{})
+	var ts int
+	if err := db.Write.QueryRow("PRAGMA temp_store").Scan(&ts); err != nil {
+		t.Fatal(err)
+	}
+	if ts != 2 {
+		t.Fatalf("writer temp_store=%d, want 2 (MEMORY)", ts)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
