@@ -23,12 +23,22 @@ import (
 // writer goes on appending to the WAL meanwhile. Durability is SQLite's
 // as before: the checkpointer's connection is synchronous=FULL (it syncs
 // the WAL before copying and the database file after), and a WAL frame
-// is durable from its commit, checkpointed or not. The writer keeps an
-// automatic checkpoint, raised to writerAutoCheckpoint pages, as a
-// backstop should the checkpointer fall behind.
+// is durable from its commit, checkpointed or not.
+//
+// SQLite starts the WAL over from its beginning only when a write
+// transaction begins with every frame checkpointed, which under steady
+// load never follows a checkpoint that ran beside the writer: the WAL
+// would grow without end. So once the WAL holds restartFrames frames,
+// the writer, between two batches, checkpoints the few frames appended
+// since the background checkpoint on its own connection, and its next
+// transaction restarts the WAL: a short stall (those frames and the two
+// fsyncs) where SQLite's automatic checkpoint stalled for all of them.
+// The writer keeps an automatic checkpoint, raised to
+// writerAutoCheckpoint pages, as a backstop should the checkpointer fail.
 const (
 	checkpointInterval   = 250 * time.Millisecond
-	writerAutoCheckpoint = 10000 // pages: 40 MiB of WAL with 4 KiB pages
+	restartFrames        = 4000  // 16 MiB of WAL with 4 KiB pages
+	writerAutoCheckpoint = 10000 // pages: 40 MiB
 )
 
 // checkpointer runs PASSIVE checkpoints on its own connection.
@@ -38,9 +48,16 @@ type checkpointer struct {
 	stop chan struct{}
 	done chan struct{}
 
+	// restart asks the writer to catch up and restart the WAL once the
+	// WAL holds restartAt frames (restartFrames; tests lower it).
+	restart   atomic.Bool
+	restartAt int
+
 	// Counters, for tests.
-	runs   atomic.Int64
-	failed atomic.Int64
+	runs     atomic.Int64
+	failed   atomic.Int64
+	restarts atomic.Int64
+	lastLog  atomic.Int64 // frames in the WAL at the last checkpoint
 }
 
 // newCheckpointer opens a connection to the file writer writes and
@@ -85,7 +102,7 @@ func newCheckpointer(writer *sql.DB, opts Options) (*checkpointer, error) {
 		db.Close()
 		return nil, fmt.Errorf("raise the writer's autocheckpoint: %w", err)
 	}
-	c := &checkpointer{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), restartAt: restartFrames}
 	go c.run()
 	return c, nil
 }
@@ -129,7 +146,31 @@ func (c *checkpointer) checkpoint() error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	c.runs.Add(1)
+	c.lastLog.Store(int64(log))
+	if log >= c.restartAt {
+		c.restart.Store(true)
+	}
 	return nil
+}
+
+// catchUp runs on the writer goroutine between batches, with writer the
+// writer's pool: when the checkpointer asked, it checkpoints what the
+// background checkpoint left, so the next transaction restarts the WAL.
+// A failure leaves the work to the next background checkpoint.
+func (c *checkpointer) catchUp(writer *sql.DB) {
+	if !c.restart.Swap(false) {
+		return
+	}
+	var busy, log, done int
+	if err := writer.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done); err != nil {
+		c.failed.Add(1)
+		return
+	}
+	if busy != 0 || done < log {
+		c.restart.Store(true) // a reader or the checkpointer was in the way
+		return
+	}
+	c.restarts.Add(1)
 }
 
 // close stops the checkpointer and closes its connection.

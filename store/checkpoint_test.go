@@ -112,3 +112,47 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// Under steady writes the WAL still starts over: once it holds the
+// restart threshold, the writer checkpoints what the background
+// checkpoint left between two batches, and the WAL shrinks back instead
+// of growing without end.
+func TestWALRestartsUnderSteadyWrites(t *testing.T) {
+	db := openWith(t, store.Options{})
+	store.SetRestartFrames(db, 100)
+	createTable(t, db, "w")
+	if _, err := db.Write.Exec("ALTER TABLE w ADD COLUMN v TEXT"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+					_, err := tx.Exec("INSERT INTO w (x, v) VALUES (?, ?)", g*1_000_000+i, strings.Repeat("w", 3000))
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	var peak int64
+	for {
+		restarts, last := store.WALRestarts(db)
+		peak = max(peak, last)
+		// A checkpoint after a restart sees a WAL far below its peak.
+		if restarts >= 2 && peak >= 100 && last < peak/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s of writes: %d WAL restarts, last checkpoint saw %d frames (peak %d)", restarts, last, peak)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

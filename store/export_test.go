@@ -32,3 +32,13 @@ func Checkpoints(db *DB) (runs, failed int64) {
 	}
 	return db.group.ckpt.runs.Load(), db.group.ckpt.failed.Load()
 }
+
+// SetRestartFrames sets the WAL size (frames) at which db's writer
+// restarts the WAL after a background checkpoint.
+func SetRestartFrames(db *DB, n int) { db.group.ckpt.restartAt = n }
+
+// WALRestarts returns how many times db's writer caught up for a WAL
+// restart, and the WAL's frames at the last background checkpoint.
+func WALRestarts(db *DB) (restarts, lastLog int64) {
+	return db.group.ckpt.restarts.Load(), db.group.ckpt.lastLog.Load()
+}

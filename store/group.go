@@ -231,6 +231,9 @@ func (c *committer) run() {
 		if !ok {
 			return
 		}
+		if c.ckpt != nil {
+			c.ckpt.catchUp(c.db)
+		}
 		c.runBatch(batch)
 	}
 }
