@@ -98,6 +98,10 @@ type Certificates struct {
 
 	mu      sync.Mutex
 	signers map[string]crypto.Signer // unsealed keys by certificate id
+	// pems caches each certificate's PEM by its DER: scan runs twice per
+	// invoice (SignerTx before and in the transaction), and encoding the
+	// PEM each time was half of what an invoice allocated.
+	pems map[string]string
 }
 
 // NewCertificates returns Certificates over db.
@@ -111,7 +115,7 @@ func NewCertificates(db *store.DB, opts CertificatesOptions) *Certificates {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Certificates{db: db, opts: opts, signers: make(map[string]crypto.Signer)}
+	return &Certificates{db: db, opts: opts, signers: make(map[string]crypto.Signer), pems: make(map[string]string)}
 }
 
 // Import checks and stores a certificate with its private key, sealed.
@@ -263,8 +267,9 @@ func (c *Certificates) Deactivate(ctx context.Context, id string) (Certificate, 
 // ErrCertificateInactive, ErrCertificateExpired or ErrCertificateNotYetValid.
 func (c *Certificates) SignerTx(ctx context.Context, tx *sql.Tx, id string) (Certificate, crypto.Signer, error) {
 	now := c.opts.Now()
-	var sealed []byte
-	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+", key_sealed FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now, &sealed)
+	// The sealed key is read only when its signer is not cached: every
+	// invoice comes here twice.
+	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, nil, ErrCertificateNotFound
 	}
@@ -283,6 +288,10 @@ func (c *Certificates) SignerTx(ctx context.Context, tx *sql.Tx, id string) (Cer
 	defer c.mu.Unlock()
 	if s, ok := c.signers[id]; ok {
 		return cert, s, nil
+	}
+	var sealed []byte
+	if err := tx.QueryRowContext(ctx, "SELECT key_sealed FROM certificates WHERE id = ?", id).Scan(&sealed); err != nil {
+		return Certificate{}, nil, fmt.Errorf("read key of certificate %s: %w", id, err)
 	}
 	der, err := c.opts.Master.Open(sealed, sealAAD(id))
 	if err != nil {
@@ -334,9 +343,21 @@ func (c *Certificates) scan(s scanner, now time.Time, extra ...any) (Certificate
 		t := store.FromMillis(deactivated.Int64)
 		cert.DeactivatedAt = &t
 	}
-	cert.CertificatePEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	cert.CertificatePEM = c.pemOf(der)
 	cert.Status = c.status(cert, now)
 	return cert, nil
+}
+
+// pemOf returns der as PEM, encoding each certificate once.
+func (c *Certificates) pemOf(der []byte) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pems[string(der)]; ok {
+		return p
+	}
+	p := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	c.pems[string(der)] = p
+	return p
 }
 
 // invoiceID returns 12 bytes, the first 6 the time in milliseconds and
