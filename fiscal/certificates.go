@@ -98,9 +98,10 @@ type Certificates struct {
 
 	mu      sync.Mutex
 	signers map[string]crypto.Signer // unsealed keys by certificate id
-	// pems caches each certificate's PEM by its DER: scan runs twice per
-	// invoice (SignerTx before and in the transaction), and encoding the
-	// PEM each time was half of what an invoice allocated.
+	// pems caches each certificate's PEM by its thumbprint (the SHA-256
+	// of its DER, written with it): SignerTx runs twice per invoice
+	// (before and in the transaction), and reading the DER and encoding
+	// the PEM each time was half of what an invoice allocated.
 	pems map[string]string
 }
 
@@ -193,6 +194,11 @@ func sealAAD(id string) []byte { return []byte("fiscal certificate key " + id) }
 const certColumns = `id, label, subject, issuer, serial, thumbprint, tin, key_type, not_before, not_after,
 	created_at, deactivated_at, cert_der`
 
+// certColumnsNoDER are certColumns with NULL for the DER: scan then
+// takes the PEM from the cache, or leaves it empty.
+const certColumnsNoDER = `id, label, subject, issuer, serial, thumbprint, tin, key_type, not_before, not_after,
+	created_at, deactivated_at, NULL`
+
 // List returns every certificate, newest first, deactivated ones included.
 func (c *Certificates) List(ctx context.Context) ([]Certificate, error) {
 	rows, err := c.db.Read.QueryContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id != '"+NoCertificate+"' ORDER BY created_at DESC, id")
@@ -269,12 +275,19 @@ func (c *Certificates) SignerTx(ctx context.Context, tx *sql.Tx, id string) (Cer
 	now := c.opts.Now()
 	// The sealed key is read only when its signer is not cached: every
 	// invoice comes here twice.
-	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumns+" FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now)
+	cert, err := c.scan(tx.QueryRowContext(ctx, "SELECT "+certColumnsNoDER+" FROM certificates WHERE id = ? AND id != '"+NoCertificate+"'", id), now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Certificate{}, nil, ErrCertificateNotFound
 	}
 	if err != nil {
 		return Certificate{}, nil, fmt.Errorf("read certificate %s: %w", id, err)
+	}
+	if cert.CertificatePEM == "" {
+		var der []byte
+		if err := tx.QueryRowContext(ctx, "SELECT cert_der FROM certificates WHERE id = ?", id).Scan(&der); err != nil {
+			return Certificate{}, nil, fmt.Errorf("read certificate %s: %w", id, err)
+		}
+		cert.CertificatePEM = c.pemOf(cert.Thumbprint, der)
 	}
 	switch cert.Status {
 	case CertDeactivated:
@@ -343,20 +356,24 @@ func (c *Certificates) scan(s scanner, now time.Time, extra ...any) (Certificate
 		t := store.FromMillis(deactivated.Int64)
 		cert.DeactivatedAt = &t
 	}
-	cert.CertificatePEM = c.pemOf(der)
+	cert.CertificatePEM = c.pemOf(cert.Thumbprint, der)
 	cert.Status = c.status(cert, now)
 	return cert, nil
 }
 
-// pemOf returns der as PEM, encoding each certificate once.
-func (c *Certificates) pemOf(der []byte) string {
+// pemOf returns the PEM of the certificate with thumbprint, encoding
+// der (when given) once; "" when der is nil and the PEM is not cached.
+func (c *Certificates) pemOf(thumbprint string, der []byte) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, ok := c.pems[string(der)]; ok {
+	if p, ok := c.pems[thumbprint]; ok {
 		return p
 	}
+	if der == nil {
+		return ""
+	}
 	p := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	c.pems[string(der)] = p
+	c.pems[thumbprint] = p
 	return p
 }
 
