@@ -353,6 +353,19 @@ func (c *committer) runBatch(batch []*request) {
 			continue
 		}
 		c.txs.Add(1)
+		if len(batch) == 1 {
+			// Alone in its batch, r needs no savepoint (SAVEPOINT and
+			// RELEASE cost the writer about 70 µs of CPU): on its error
+			// or panic the whole transaction rolls back.
+			runAlone(tx, r)
+			if r.err != nil || r.panicked {
+				_ = tx.Rollback()
+				failed = append(failed, r)
+				return
+			}
+			ok = append(ok, r)
+			break
+		}
 		if err := runOne(tx, r); err != nil {
 			// SQLite rolled the whole transaction back, or fn ended it:
 			// nothing of this batch can be committed.
@@ -394,6 +407,16 @@ func (c *committer) runBatch(batch []*request) {
 	if c.ckpt != nil {
 		c.ckpt.committed()
 	}
+}
+
+// runAlone runs r.fn, recording its error or panic in r.
+func runAlone(tx *sql.Tx, r *request) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked, r.panicVal = true, p
+		}
+	}()
+	r.err = r.fn(tx)
 }
 
 // runOne runs r.fn inside a savepoint, recording its error or panic in r
