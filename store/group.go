@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,6 +407,15 @@ func (c *committer) runBatch(batch []*request) {
 	}
 	if c.ckpt != nil {
 		c.ckpt.committed()
+	}
+	// The callers just answered are queued on this goroutine's P, and
+	// the writer would go straight on to the next batch: while both
+	// cores sign, they waited until the scheduler preempted the writer
+	// or took its P during a system call, up to 30–40 ms (at 16 callers
+	// and 1,500 invoices/s the p99 was that wait). Yielding lets them
+	// run first.
+	if len(ok) > 0 {
+		runtime.Gosched()
 	}
 }
 
