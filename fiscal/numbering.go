@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -57,10 +56,6 @@ type numberer struct {
 	year map[int]*yearSeq
 	// tail is closed when the last turn handed out has queued.
 	tail chan struct{}
-	// signing admits GOMAXPROCS callers at a time to number and sign, in
-	// the order they came (a channel's blocked senders are woken first
-	// in, first out). See presign.
-	signing chan struct{}
 }
 
 type yearSeq struct {
@@ -71,7 +66,7 @@ type yearSeq struct {
 func newNumberer() *numberer {
 	t := make(chan struct{})
 	close(t)
-	return &numberer{year: map[int]*yearSeq{}, tail: t, signing: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	return &numberer{year: map[int]*yearSeq{}, tail: t}
 }
 
 // guess is a number handed out before the transaction.
@@ -161,26 +156,12 @@ func (s *Invoices) presign(ctx context.Context, req NewInvoice, items []Item, pa
 	}
 	_ = tx.Rollback()
 
-	// One signer per core, first come first served. Sixteen callers
-	// signing at once on two cores left the writer goroutine (and, on
-	// the FUSE benchmark, the file system's server) waiting behind them
-	// for a CPU after every system call, and signatures finished out of
-	// number order, so callers waited for a slower signer before them
-	// (their turn). Waiting here costs no CPU, and the numbers are taken
-	// in the order the signatures finish.
-	select {
-	case s.numbers.signing <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 	g, err := s.numbers.take(ctx, s)
 	if err != nil {
-		<-s.numbers.signing
 		return nil, err
 	}
 	p := &presigned{guess: g, certID: d.cert.ID, doc: s.document(d, g.ordinal, g.issued)}
 	p.sig, err = s.opts.Scheme.Sign(ctx, d.signer, p.doc)
-	<-s.numbers.signing
 	if err != nil {
 		g.queued()
 		return nil, fmt.Errorf("sign invoice: %w", err)
