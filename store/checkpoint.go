@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,10 +44,11 @@ const (
 
 // checkpointer runs PASSIVE checkpoints on its own connection.
 type checkpointer struct {
-	db   *sql.DB
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	db       *sql.DB
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 
 	// restart asks the writer to catch up and restart the WAL once the
 	// WAL holds restartAt frames (restartFrames; tests lower it).
@@ -173,9 +175,10 @@ func (c *checkpointer) catchUp(writer *sql.DB) {
 	c.restarts.Add(1)
 }
 
-// close stops the checkpointer and closes its connection.
+// close stops the checkpointer and closes its connection. DB.Close may
+// run more than once, and so may this.
 func (c *checkpointer) close() error {
-	close(c.stop)
+	c.stopOnce.Do(func() { close(c.stop) })
 	<-c.done
 	return c.db.Close()
 }

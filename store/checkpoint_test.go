@@ -156,3 +156,15 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Closing a store twice is harmless, checkpointer included.
+func TestCloseTwice(t *testing.T) {
+	db, err := store.Open(context.Background(), t.TempDir()+"/posgate.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+}
