@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +22,10 @@ import (
 //
 // The committer instead has a connection of its own run PASSIVE
 // checkpoints, at most one per checkpointInterval while there are
-// commits. A PASSIVE checkpoint takes no lock the writer needs: the
+// commits, once checkpointFrames frames wait in the WAL (SQLite's own
+// threshold: a store written a little is not checkpointed behind its
+// owner's back, and explicit checkpoints such as webhook's TRUNCATE
+// after sealing headers do not meet a busy checkpointer). A PASSIVE checkpoint takes no lock the writer needs: the
 // writer goes on appending to the WAL meanwhile. Durability is SQLite's
 // as before: the checkpointer's connection is synchronous=FULL (it syncs
 // the WAL before copying and the database file after), and a WAL frame
@@ -38,6 +43,7 @@ import (
 // writerAutoCheckpoint pages, as a backstop should the checkpointer fail.
 const (
 	checkpointInterval   = 250 * time.Millisecond
+	checkpointFrames     = 1000  // SQLite's default wal_autocheckpoint
 	restartFrames        = 4000  // 16 MiB of WAL with 4 KiB pages
 	writerAutoCheckpoint = 10000 // pages: 40 MiB
 )
@@ -54,6 +60,10 @@ type checkpointer struct {
 	// WAL holds restartAt frames (restartFrames; tests lower it).
 	restart   atomic.Bool
 	restartAt int
+	// shm is the WAL index, read for how many frames wait; checkpointAt
+	// is checkpointFrames (tests lower it).
+	shm          string
+	checkpointAt int
 
 	// Counters, for tests.
 	runs     atomic.Int64
@@ -104,7 +114,8 @@ func newCheckpointer(writer *sql.DB, opts Options) (*checkpointer, error) {
 		db.Close()
 		return nil, fmt.Errorf("raise the writer's autocheckpoint: %w", err)
 	}
-	c := &checkpointer{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), restartAt: restartFrames}
+	c := &checkpointer{db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), restartAt: restartFrames,
+		shm: path + "-shm", checkpointAt: checkpointFrames}
 	go c.run()
 	return c, nil
 }
@@ -125,6 +136,9 @@ func (c *checkpointer) run() {
 			return
 		case <-c.wake:
 		}
+		if n, ok := c.waiting(); ok && n < c.checkpointAt {
+			continue
+		}
 		if err := c.checkpoint(); err != nil {
 			// The writer's backstop checkpoint still bounds the WAL; the
 			// next commit tries again.
@@ -136,6 +150,31 @@ func (c *checkpointer) run() {
 		case <-time.After(checkpointInterval):
 		}
 	}
+}
+
+// waiting returns how many WAL frames are not checkpointed yet, read
+// from the WAL index (https://www.sqlite.org/walformat.html §2.1: the
+// header's mxFrame at byte 16, the checkpoint info's nBackfill at byte
+// 96, native byte order); ok false when the index cannot be read or is
+// not the version described there.
+func (c *checkpointer) waiting() (n int, ok bool) {
+	f, err := os.Open(c.shm)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var b [100]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return 0, false
+	}
+	if binary.NativeEndian.Uint32(b[0:]) != 3007000 { // iVersion
+		return 0, false
+	}
+	mx, backfilled := binary.NativeEndian.Uint32(b[16:]), binary.NativeEndian.Uint32(b[96:])
+	if backfilled > mx {
+		return 0, true
+	}
+	return int(mx - backfilled), true
 }
 
 // checkpoint runs one PASSIVE checkpoint. A checkpoint already running

@@ -22,6 +22,7 @@ func TestCheckpointOffTheWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store.SetCheckpointFrames(db, 200)
 	createTable(t, db, "c")
 	if _, err := db.Write.Exec("ALTER TABLE c ADD COLUMN v TEXT"); err != nil {
 		t.Fatal(err)
@@ -120,6 +121,7 @@ func fileSize(t *testing.T, path string) int64 {
 func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	db := openWith(t, store.Options{})
 	store.SetRestartFrames(db, 100)
+	store.SetCheckpointFrames(db, 20)
 	createTable(t, db, "w")
 	if _, err := db.Write.Exec("ALTER TABLE w ADD COLUMN v TEXT"); err != nil {
 		t.Fatal(err)
@@ -167,4 +169,44 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Close()
+}
+
+// The checkpointer reads how many frames wait in the WAL from the WAL
+// index, and leaves a WAL below its threshold alone: a store written a
+// little is not checkpointed behind its owner's back (api's
+// TestRefusedRequestsWriteNothing compares file sizes; webhook's
+// TRUNCATE checkpoint must not find the checkpoint lock taken).
+func TestCheckpointWaitsForFrames(t *testing.T) {
+	path := t.TempDir() + "/posgate.db"
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := store.WALWaiting(db); !ok || n != 0 {
+		t.Fatalf("after a TRUNCATE checkpoint: %d frames waiting (read %v), want 0", n, ok)
+	}
+	createTable(t, db, "f")
+	for i := range 20 {
+		if err := db.InTx(context.Background(), func(tx *sql.Tx) error {
+			_, err := tx.Exec("INSERT INTO f VALUES (?)", i)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each commit appends at least one frame; the table's creation one
+	// more.
+	n, ok := store.WALWaiting(db)
+	if !ok || n < 21 || n > 200 {
+		t.Fatalf("after 21 commits: %d frames waiting (read %v), want 21…200", n, ok)
+	}
+	size := fileSize(t, path)
+	time.Sleep(600 * time.Millisecond) // past two checkpoint intervals
+	if runs, _ := store.Checkpoints(db); runs != 0 || fileSize(t, path) != size {
+		t.Fatalf("%d background checkpoints of %d frames, database %d → %d bytes; want none", runs, n, size, fileSize(t, path))
+	}
 }

@@ -42,3 +42,11 @@ func SetRestartFrames(db *DB, n int) { db.group.ckpt.restartAt = n }
 func WALRestarts(db *DB) (restarts, lastLog int64) {
 	return db.group.ckpt.restarts.Load(), db.group.ckpt.lastLog.Load()
 }
+
+// SetCheckpointFrames sets how many WAL frames must wait before db's
+// checkpointer runs.
+func SetCheckpointFrames(db *DB, n int) { db.group.ckpt.checkpointAt = n }
+
+// WALWaiting returns how many WAL frames of db wait for a checkpoint,
+// read from the WAL index as the checkpointer reads it.
+func WALWaiting(db *DB) (int, bool) { return db.group.ckpt.waiting() }
