@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +27,8 @@ import (
 
 func TestImportPKCS12OpenSSL3(t *testing.T) {
 	db := openStore(t)
-	c := newCerts(t, db, masterKey(t), (&clock{testNow}).Now)
+	mk := masterKey(t)
+	c := newCerts(t, db, mk, (&clock{testNow}).Now)
 	cert := importP12(t, c)
 
 	blk, _ := pem.Decode(readFile(t, "openssl3-aes.crt.pem"))
@@ -67,19 +69,27 @@ func TestImportPKCS12OpenSSL3(t *testing.T) {
 	if len(list) != 1 || list[0].ID != cert.ID {
 		t.Fatalf("List=%+v, want the one certificate", list)
 	}
-	// The unsealed signer is the certificate's key.
-	err = db.InTx(context.Background(), func(tx *sql.Tx) error {
-		_, s, err := c.SignerTx(context.Background(), tx, cert.ID)
+	// The unsealed signer is the certificate's key, and the certificate
+	// SignerTx returns carries its PEM: from a fresh Certificates (nothing
+	// cached: the tax service's client parses it), then from the cache.
+	for _, certs := range []*fiscal.Certificates{newCerts(t, db, mk, func() time.Time { return testNow }), c, c} {
+		err = db.InTx(context.Background(), func(tx *sql.Tx) error {
+			got, s, err := certs.SignerTx(context.Background(), tx, cert.ID)
+			if err != nil {
+				return err
+			}
+			// Errors, not t.Fatal: this runs on the store's writer goroutine.
+			if !s.Public().(*rsa.PublicKey).Equal(&exampleKey(t).PublicKey) {
+				return errors.New("signer's public key differs from the certificate's")
+			}
+			if got.CertificatePEM != cert.CertificatePEM || got.Thumbprint != cert.Thumbprint {
+				return fmt.Errorf("SignerTx's certificate PEM %q, want %q", got.CertificatePEM, cert.CertificatePEM)
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if !s.Public().(*rsa.PublicKey).Equal(&exampleKey(t).PublicKey) {
-			t.Fatal("signer's public key differs from the certificate's")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
