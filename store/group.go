@@ -277,6 +277,13 @@ func (c *committer) take() ([]*request, bool) {
 	}
 }
 
+// highWaiting reports whether a foreground request is queued.
+func (c *committer) highWaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.high) > 0
+}
+
 func dropAbandoned(q []*request) []*request {
 	out := q[:0]
 	for _, r := range q {
@@ -343,6 +350,12 @@ func (c *committer) runBatch(batch []*request) {
 	limit := c.maxBatchTime + c.lastCommit
 	for i, r := range batch {
 		if i > 0 && time.Since(start) > limit {
+			c.requeue(batch[i:])
+			break
+		}
+		if i > 0 && r.low && c.highWaiting() {
+			// A till's write arrived while this batch runs the relay's
+			// bookkeeping: commit what ran, and let the till's go next.
 			c.requeue(batch[i:])
 			break
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +272,59 @@ func TestLowPriorityGoesAfterOthers(t *testing.T) {
 	wg.Wait()
 	if len(order) != 4 || order[3] != "low" {
 		t.Fatalf("order %v, want the three high ones before low", order)
+	}
+}
+
+// A till's write that arrives while the writer runs a batch of the
+// relay's bookkeeping goes right after the bookkeeping already run, not
+// after the whole batch (issue 17 part 3: payment first byte during a
+// drain).
+func TestHighCutsLowBatch(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	release := holdWriter(t, db)
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	record := func(name string) {
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			err := db.InTx(store.WithLowPriority(ctx), func(*sql.Tx) error {
+				record(fmt.Sprint("low", i))
+				if i == 0 {
+					// The high one is queued while this batch runs.
+					wg.Go(func() {
+						if err := db.InTx(ctx, func(*sql.Tx) error { record("high"); return nil }); err != nil {
+							t.Error(err)
+						}
+					})
+					// The other two are in this batch already, so the
+					// queue holds only the high one. (No t.Fatal here:
+					// this runs on the writer goroutine.)
+					for deadline := time.Now().Add(10 * time.Second); store.Queued(db) < 1 && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, db, i+1)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if want := []string{"low0", "high", "low1", "low2"}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
 	}
 }
 
