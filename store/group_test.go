@@ -233,23 +233,33 @@ func TestGroupCommitFailureFailsWholeBatch(t *testing.T) {
 	}
 }
 
+// orderLog records the order in which transactions ran.
+type orderLog struct {
+	mu    sync.Mutex
+	order []string
+}
+
+func (o *orderLog) add(name string) {
+	o.mu.Lock()
+	o.order = append(o.order, name)
+	o.mu.Unlock()
+}
+
+func (o *orderLog) get() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.order)
+}
+
 // The API's writes go before the relay's low-priority bookkeeping that was
 // queued earlier, and the bookkeeping still runs.
 func TestLowPriorityGoesAfterOthers(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
 	release := holdWriter(t, db)
-	var (
-		mu    sync.Mutex
-		order []string
-	)
+	var ord orderLog
 	record := func(name string) func(*sql.Tx) error {
-		return func(*sql.Tx) error {
-			mu.Lock()
-			order = append(order, name)
-			mu.Unlock()
-			return nil
-		}
+		return func(*sql.Tx) error { ord.add(name); return nil }
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -270,7 +280,7 @@ func TestLowPriorityGoesAfterOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if len(order) != 4 || order[3] != "low" {
+	if order := ord.get(); len(order) != 4 || order[3] != "low" {
 		t.Fatalf("order %v, want the three high ones before low", order)
 	}
 }
@@ -283,15 +293,8 @@ func TestHighCutsLowBatch(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
 	release := holdWriter(t, db)
-	var (
-		mu    sync.Mutex
-		order []string
-	)
-	record := func(name string) {
-		mu.Lock()
-		order = append(order, name)
-		mu.Unlock()
-	}
+	var ord orderLog
+	record := ord.add
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
@@ -323,7 +326,7 @@ func TestHighCutsLowBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if want := []string{"low0", "high", "low1", "low2"}; !slices.Equal(order, want) {
+	if want, order := []string{"low0", "high", "low1", "low2"}, ord.get(); !slices.Equal(order, want) {
 		t.Fatalf("order %v, want %v", order, want)
 	}
 }
