@@ -1,7 +1,6 @@
 package zvt_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"strings"
@@ -34,7 +33,7 @@ func TestSpecReadCardDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var logs bytes.Buffer
+	var logs lockedBuffer // the driver logs from its link goroutine too
 	ctx, cancel := context.WithCancel(context.Background())
 	c := zvt.New(zvt.Options{ID: "t1", Spec: "tcp://" + ln.Addr().String(), T3: 2 * time.Second,
 		StatusEvery: -1, Log: zerolog.New(&logs).Level(zerolog.TraceLevel)})
