@@ -68,8 +68,8 @@ func (s *Sender) validateAMQP(raw string, c *AMQPConfig) error {
 		return &FieldError{Field: "amqp.routing_key", Msg: "printable, at most 255 bytes"}
 	case c.Exchange == "" && c.RoutingKey == "":
 		return &FieldError{Field: "amqp.routing_key", Msg: "is required with the default exchange (it names the queue)"}
-	case len(c.User) > 255 || len(c.Password) > 1024 || !isFieldValue(c.User) || !isFieldValue(c.Password):
-		return &FieldError{Field: "amqp", Msg: "user and password must be printable and at most 255 and 1024 bytes"}
+	case !credentialsOK(c.User, c.Password):
+		return &FieldError{Field: "amqp", Msg: credentialsMsg}
 	case c.Password != "" && c.User == "":
 		return &FieldError{Field: "amqp.user", Msg: "is required with a password"}
 	}

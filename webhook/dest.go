@@ -160,6 +160,15 @@ func (s *Endpoints) openDest(id, typ, config string, sealed []byte) (dest, error
 	return d, nil
 }
 
+// credentialsMsg explains credentialsOK's refusal.
+const credentialsMsg = "user and password must be printable and at most 255 and 1024 bytes"
+
+// credentialsOK checks a broker user name and password (amqp, kafka):
+// printable header-safe text of at most 255 and 1024 bytes.
+func credentialsOK(user, password string) bool {
+	return len(user) <= 255 && len(password) <= 1024 && isFieldValue(user) && isFieldValue(password)
+}
+
 // checkCAPEM checks a broker destination's extra CA roots (field names
 // the JSON field): at most 64 KiB, and at least one PEM certificate when set.
 func checkCAPEM(field, pem string) error {

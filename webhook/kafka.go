@@ -70,8 +70,8 @@ func (s *Sender) validateKafka(raw string, c *KafkaConfig) error {
 		return &FieldError{Field: "kafka.sasl", Msg: "names the mechanism for user and password"}
 	case c.SASL != "" && c.User == "":
 		return &FieldError{Field: "kafka.user", Msg: "is required with sasl"}
-	case len(c.User) > 255 || len(c.Password) > 1024 || !isFieldValue(c.User) || !isFieldValue(c.Password):
-		return &FieldError{Field: "kafka", Msg: "user and password must be printable and at most 255 and 1024 bytes"}
+	case !credentialsOK(c.User, c.Password):
+		return &FieldError{Field: "kafka", Msg: credentialsMsg}
 	}
 	return checkCAPEM("kafka.ca_pem", c.CAPEM)
 }
