@@ -16,10 +16,6 @@ import (
 	"github.com/posgate/posgate/webhook"
 )
 
-// maxLanes sizes the results channel: webhook allows 16 endpoints; more
-// lanes still work, their workers just wait on the loop sooner.
-const maxLanes = 16
-
 // job is one claimed delivery on its way to a lane worker.
 type job struct {
 	delivery  int64
@@ -155,7 +151,7 @@ type loop struct {
 	sendCtx   context.Context
 	sem       chan struct{} // caps requests in flight across lanes
 	busy      *rate.Limiter // paces sends while the till is busy; nil: never
-	results   chan result
+	results   *mailbox
 	wg        sync.WaitGroup
 	failures  int // consecutive store errors, for rate-limited logging
 	retention time.Time
@@ -184,21 +180,21 @@ func (l *loop) startLane(t webhook.Target, now time.Time) *lane {
 			send := w.Send
 			for j := range ln.jobs {
 				if ln.stopped.Load() || j.gen <= ln.flushed.Load() {
-					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+					l.results.put(result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}})
 					continue
 				}
 				// The rate limit paces sends, not claims: a job waits
 				// here, and comes back unsent if the lane stops or the
 				// store goes offline meanwhile.
 				if !l.pace(ln, j) {
-					l.results <- result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}}
+					l.results.put(result{job: j, Result: webhook.Result{Class: webhook.ClassCanceled}})
 					continue
 				}
 				l.yield()
 				l.sem <- struct{}{}
 				res := l.r.send(*ln.target.Load(), j, send)
 				<-l.sem
-				l.results <- res
+				l.results.put(res)
 			}
 		})
 	}
@@ -223,21 +219,16 @@ func (l *loop) outstanding() int {
 	return n
 }
 
-// collect appends every result already waiting, up to the batch size, so
-// they commit together.
-func (l *loop) collect(pending []result) []result {
-	if len(pending) == 1 {
+// collect appends the results waiting in the mailbox to pending, up to
+// limit in all, so they commit together.
+func (l *loop) collect(pending []result, limit int) []result {
+	n := len(pending)
+	pending = l.results.take(pending, limit-n)
+	if n == 0 && len(pending) > 0 {
 		l.firstPending = l.r.opts.Now()
 	}
-	l.free(pending[len(pending)-1])
-	for len(pending) < l.r.opts.BatchSize {
-		select {
-		case res := <-l.results:
-			pending = append(pending, res)
-			l.free(res)
-		default:
-			return pending
-		}
+	for _, res := range pending[n:] {
+		l.free(res)
 	}
 	return pending
 }

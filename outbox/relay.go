@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"golang.org/x/time/rate"
+	"math"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/rs/zerolog"
 
@@ -98,15 +100,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	l := &loop{
-		r:       r,
-		lanes:   map[string]*lane{},
-		version: -1,
-		stmts:   st,
-		sendCtx: sendCtx,
-		sem:     make(chan struct{}, r.opts.Concurrency),
-		// Room for every job the lanes can hold, so a worker never
-		// waits on the loop while it commits.
-		results:   make(chan result, maxLanes*(r.opts.PerEndpoint+r.opts.Prefetch)),
+		r:         r,
+		lanes:     map[string]*lane{},
+		version:   -1,
+		stmts:     st,
+		sendCtx:   sendCtx,
+		sem:       make(chan struct{}, r.opts.Concurrency),
+		results:   newMailbox(),
 		retention: r.opts.Now().Add(time.Minute),
 	}
 	if r.opts.BusyRate > 0 {
@@ -135,10 +135,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		l.runRetention(ctx)
 
 		timer.Reset(l.nextWake(len(pending)))
+		results := l.results.ready
+		if len(pending) >= r.opts.BatchSize {
+			results = nil // a full batch waits for its commit, not for more
+		}
 		select {
 		case <-ctx.Done():
-		case res := <-l.results:
-			pending = l.collect(append(pending, res))
+		case <-results:
+			pending = l.collect(pending, r.opts.BatchSize)
 		case <-r.wake:
 			now := r.opts.Now()
 			for _, ln := range l.lanes {
@@ -156,7 +160,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	cancelSends()
 	for l.outstanding() > 0 {
-		pending = l.collect(append(pending, <-l.results))
+		<-l.results.ready
+		pending = l.collect(pending, math.MaxInt)
 	}
 	l.wg.Wait()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

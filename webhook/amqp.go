@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +35,7 @@ type AMQPConfig struct {
 
 // amqpExchange is what RabbitMQ accepts as an exchange name (AMQP 0-9-1
 // §1.2 exchange-name: up to 127 of letters, digits, - _ . :).
-var amqpExchange = regexp.MustCompile(`^[A-Za-z0-9_\-.:]{0,127}$`)
+func amqpExchange(s string) bool { return nameOK(s, 0, 127, "_-.:") }
 
 // validateAMQP checks an amqp endpoint's URL and configuration. amqp://
 // is plaintext, allowed under the same switch as http:// (allow_http).
@@ -62,7 +61,7 @@ func (s *Sender) validateAMQP(raw string, c *AMQPConfig) error {
 	switch {
 	case c == nil:
 		return &FieldError{Field: "amqp", Msg: "is required for type amqp"}
-	case !amqpExchange.MatchString(c.Exchange):
+	case !amqpExchange(c.Exchange):
 		return &FieldError{Field: "amqp.exchange", Msg: "at most 127 of A-Z a-z 0-9 - _ . :"}
 	case len(c.RoutingKey) > 255 || !isFieldValue(c.RoutingKey):
 		return &FieldError{Field: "amqp.routing_key", Msg: "printable, at most 255 bytes"}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +40,7 @@ type KafkaConfig struct {
 
 // kafkaTopic is Kafka's legal topic name (Topic.java: [a-zA-Z0-9._-],
 // at most 249).
-var kafkaTopic = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,249}$`)
+func kafkaTopic(s string) bool { return nameOK(s, 1, 249, "._-") }
 
 // validateKafka checks a kafka endpoint's URL and configuration.
 func (s *Sender) validateKafka(raw string, c *KafkaConfig) error {
@@ -62,7 +61,7 @@ func (s *Sender) validateKafka(raw string, c *KafkaConfig) error {
 	switch {
 	case c == nil:
 		return &FieldError{Field: "kafka", Msg: "is required for type kafka"}
-	case !kafkaTopic.MatchString(c.Topic) || c.Topic == "." || c.Topic == "..":
+	case !kafkaTopic(c.Topic) || c.Topic == "." || c.Topic == "..":
 		return &FieldError{Field: "kafka.topic", Msg: "1 to 249 of A-Z a-z 0-9 . _ -"}
 	case c.SASL != "" && c.SASL != "plain" && c.SASL != "scram-sha-256" && c.SASL != "scram-sha-512":
 		return &FieldError{Field: "kafka.sasl", Msg: `must be "", "plain", "scram-sha-256" or "scram-sha-512"`}

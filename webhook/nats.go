@@ -42,10 +42,7 @@ type NATSConfig struct {
 	CAPEM string `json:"ca_pem,omitempty"`
 }
 
-var (
-	natsSubject = regexp.MustCompile(`^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$`)
-	natsStream  = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,64}$`)
-)
+var natsSubject = regexp.MustCompile(`^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$`)
 
 // validateNATS checks a nats endpoint's URL and configuration. nats://
 // is plaintext, allowed under the same switch as http:// (allow_http);
@@ -69,7 +66,7 @@ func (s *Sender) validateNATS(raw string, c *NATSConfig) error {
 		return &FieldError{Field: "nats", Msg: "is required for type nats"}
 	case len(c.Subject) > 255 || !natsSubject.MatchString(c.Subject):
 		return &FieldError{Field: "nats.subject", Msg: "a subject of dot-separated tokens of A-Z a-z 0-9 _ -, no wildcards, at most 255 characters"}
-	case c.Stream != "" && !natsStream.MatchString(c.Stream):
+	case c.Stream != "" && !nameOK(c.Stream, 1, 64, "_-"): // a JetStream stream name
 		return &FieldError{Field: "nats.stream", Msg: "1 to 64 of A-Z a-z 0-9 _ -"}
 	case len(c.User) > 256 || len(c.Password) > 1024 || len(c.Token) > 4096 || !isFieldValue(c.User) || !isFieldValue(c.Password) || !isFieldValue(c.Token):
 		return &FieldError{Field: "nats", Msg: "user, password and token must be printable and at most 256, 1024 and 4096 bytes"}

@@ -32,8 +32,6 @@ var (
 	codePattern = regexp.MustCompile(`^[a-z]{2}[0-9]{3}[a-z]{2}[0-9]{3}$`)
 	tinPattern  = regexp.MustCompile(`^([0-9]{13}|[0-9]{8})$`)
 	invNum      = regexp.MustCompile(`^[a-z]{2}[0-9]{3}[a-z]{2}[0-9]{3}/[1-9][0-9]{0,14}/[0-9]{4}/[a-z]{2}[0-9]{3}[a-z]{2}[0-9]{3}$`)
-	hex32       = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
-	hex512      = regexp.MustCompile(`^[0-9a-fA-F]{512}$`)
 	quantityPat = regexp.MustCompile(`^-?([1-9][0-9]*|0)(\.[0-9]{1,3})?$`)
 )
 
@@ -162,10 +160,10 @@ func BuildInvoice(inv fiscal.Invoice, orig *fiscal.Invoice, is Issuer) (Invoice,
 	if len(parts) != 7 {
 		return Invoice{}, &fiscal.ValidationError{Field: "fiscal_signature", Message: "the invoice carries no IIC signed string"}
 	}
-	if !hex32.MatchString(inv.Signature.Code) {
+	if !isHex(32, inv.Signature.Code) {
 		return Invoice{}, &fiscal.ValidationError{Field: "fiscal_signature", Message: "the IIC is not 32 hex digits"}
 	}
-	if !hex512.MatchString(inv.Signature.Value) {
+	if !isHex(512, inv.Signature.Value) {
 		// IICSignature is Hex512SType: the service takes RSA-2048 keys only.
 		return Invoice{}, &fiscal.ValidationError{Field: "certificate_id",
 			Message: fmt.Sprintf("the certificate's key gives a %d-digit IIC signature; the service takes 512 (RSA-2048)", len(inv.Signature.Value))}
@@ -207,7 +205,7 @@ func BuildInvoice(inv fiscal.Invoice, orig *fiscal.Invoice, is Issuer) (Invoice,
 			return Invoice{}, &fiscal.ValidationError{Field: "original_invoice_id", Message: "a corrective invoice needs its original"}
 		}
 		op := strings.Split(orig.Signature.SignedString, "|")
-		if len(op) != 7 || !hex32.MatchString(orig.Signature.Code) {
+		if len(op) != 7 || !isHex(32, orig.Signature.Code) {
 			return Invoice{}, &fiscal.ValidationError{Field: "original_invoice_id", Message: "the original invoice has no IIC"}
 		}
 		out.InvType = "CORRECTIVE"
@@ -361,4 +359,20 @@ func divRound(a, b int64) int64 {
 		return -divRound(-a, b)
 	}
 	return (a + b/2) / b
+}
+
+// isHex reports whether s is n hex digits, either case (the IIC and its
+// signature). A loop, not a regexp: a counted repetition such as {512}
+// compiles to a program of that many states, kept for the process's life.
+func isHex(n int, s string) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
