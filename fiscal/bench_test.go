@@ -91,22 +91,30 @@ func BenchmarkInvoiceConcurrent(b *testing.B) {
 // runInvoices creates b.N invoices from callers goroutines and reports
 // invoices/s and the p99 latency.
 func runInvoices(b *testing.B, e *env, callers int) {
+	b.ResetTimer()
+	lat, el := createInvoices(b, e, callers, b.N)
+	b.StopTimer()
+	reportInvoices(b, lat, el)
+}
+
+// createInvoices creates n invoices from callers goroutines and returns
+// each one's latency, unsorted, and the time all of them took.
+func createInvoices(b *testing.B, e *env, callers, n int) ([]time.Duration, time.Duration) {
 	ctx := context.Background()
 	req := sale(1234)
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
-		lat  = make([]time.Duration, 0, b.N)
+		lat  = make([]time.Duration, 0, n)
 		wg   sync.WaitGroup
 	)
-	b.ResetTimer()
 	start := time.Now()
 	for range callers {
 		wg.Go(func() {
 			var mine []time.Duration
 			for {
 				i := next.Add(1)
-				if i > int64(b.N) {
+				if i > int64(n) {
 					break
 				}
 				t0 := time.Now()
@@ -122,8 +130,11 @@ func runInvoices(b *testing.B, e *env, callers int) {
 		})
 	}
 	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
+	return lat, time.Since(start)
+}
+
+// reportInvoices reports invoices/s and the p99 latency.
+func reportInvoices(b *testing.B, lat []time.Duration, el time.Duration) {
 	if len(lat) == 0 {
 		return
 	}
