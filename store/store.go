@@ -56,6 +56,11 @@ type Options struct {
 	// (which the C allocator does not give back) from growing to 2 MiB.
 	ReadCacheKiB int
 
+	// VFS names the SQLite VFS every connection uses; empty is SQLite's
+	// default. For benchmarks: internal/slowvfs registers one whose syncs
+	// take as long as an SD card's or eMMC's.
+	VFS string
+
 	// SerialCommit turns group commit off: each InTx is its own
 	// transaction and fsync, as before group commit. For benchmarks.
 	SerialCommit bool
@@ -132,6 +137,9 @@ func dsn(path string, opts Options, readOnly bool) string {
 	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "on")
 	q.Set("_txlock", "immediate")
+	if opts.VFS != "" {
+		q.Set("vfs", opts.VFS)
+	}
 	if readOnly {
 		q.Set("_cache_size", fmt.Sprint(-opts.ReadCacheKiB)) // negative: KiB, not pages
 		q.Set("_query_only", "true")

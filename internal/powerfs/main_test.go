@@ -28,6 +28,7 @@ var binDir struct {
 }
 
 func TestMain(m *testing.M) {
+	powerfs.ServeIfChild() // TestMountChild's child
 	code := m.Run()
 	if binDir.path != "" {
 		os.RemoveAll(binDir.path)
