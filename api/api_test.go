@@ -37,7 +37,12 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, nil) }
 // newEnvWith lets a test add dependencies (printers, terminals…).
 func newEnvWith(t testing.TB, with func(d *api.Deps)) *env {
 	t.Helper()
-	db := storetest.Open(t)
+	return newEnvOn(t, storetest.Open(t), with)
+}
+
+// newEnvOn is newEnvWith on the store db.
+func newEnvOn(t testing.TB, db *store.DB, with func(d *api.Deps)) *env {
+	t.Helper()
 	mk := storetest.MasterKey(t)
 	keys := apikey.New(db, mk)
 	log := zerolog.Nop() // a fuzz target's F may not be logged to from its workers

@@ -17,6 +17,7 @@ import (
 	"github.com/posgate/posgate/internal/drainbench"
 	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/terminal"
+	"github.com/posgate/posgate/store"
 )
 
 // firstByte reports when the terminal side of the line reads its first
@@ -68,13 +69,15 @@ func post(b *testing.B, c *http.Client, url, body string, hdr ...string) *http.R
 // store (issue 17: payment first byte p99 ≤ 5 ms during a drain); it also
 // reports the relay's deliveries/s meanwhile.
 func BenchmarkPaymentFirstByte(b *testing.B) {
-	b.Run("idle", func(b *testing.B) { benchFirstByte(b, 0) })
-	b.Run("draining", func(b *testing.B) { benchFirstByte(b, 1_000_000) })
+	b.Run("idle", func(b *testing.B) { benchFirstByte(b, 0, store.Options{}) })
+	b.Run("draining", func(b *testing.B) { benchFirstByte(b, 1_000_000, store.Options{}) })
 }
 
-func benchFirstByte(b *testing.B, backlog int) {
+// benchFirstByte runs BenchmarkPaymentFirstByte's measurement with backlog
+// deliveries draining meanwhile, on a store opened with st.
+func benchFirstByte(b *testing.B, backlog int, st store.Options) {
 	fb := &firstByte{at: make(chan time.Time, 1)}
-	e := newPayEnv(b, payOptions{sim: terminal.Options{Step: time.Millisecond}, wrap: func(h simulator.Handler) simulator.Handler {
+	e := newPayEnv(b, payOptions{sim: terminal.Options{Step: time.Millisecond}, store: st, wrap: func(h simulator.Handler) simulator.Handler {
 		return func(ctx context.Context, c simulator.Conn) error { return h(ctx, stampConn{c, fb}) }
 	}})
 	var delivered func() float64

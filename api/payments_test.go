@@ -20,6 +20,7 @@ import (
 	"github.com/posgate/posgate/simulator"
 	"github.com/posgate/posgate/simulator/terminal"
 	"github.com/posgate/posgate/store"
+	"github.com/posgate/posgate/store/storetest"
 )
 
 type payEnv struct {
@@ -35,6 +36,7 @@ type payOptions struct {
 	port    string // default: the simulator's pty
 	wrap    func(simulator.Handler) simulator.Handler
 	noWait  bool
+	store   store.Options // the store's options (a slow disk's VFS)
 }
 
 // newPayEnv serves the API with payments on terminal t1, a ZVT simulator
@@ -63,7 +65,7 @@ func newPayEnv(t testing.TB, o payOptions) *payEnv {
 	}
 	client := zvt.New(zvt.Options{ID: "t1", Spec: port, Log: zerolog.Nop(), BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	pe := &payEnv{sim: sim}
-	pe.env = newEnvWith(t, func(d *api.Deps) {
+	pe.env = newEnvOn(t, storetest.OpenWith(t, o.store), func(d *api.Deps) {
 		pe.db = d.Store
 		pe.svc = payment.New(d.Store, payment.Options{
 			Terminals: []payment.Terminal{{ID: "t1", Device: client, Protocol: "zvt", Port: port, Online: func() bool {

@@ -49,10 +49,16 @@ func fastOptions() outbox.Options {
 
 func newEnv(t testing.TB, path string, opts outbox.Options, sopts webhook.SenderOptions, wopts ...webhook.Options) *env {
 	t.Helper()
+	return newEnvStore(t, path, store.Options{}, opts, sopts, wopts...)
+}
+
+// newEnvStore is newEnv with the store opened with stopts.
+func newEnvStore(t testing.TB, path string, stopts store.Options, opts outbox.Options, sopts webhook.SenderOptions, wopts ...webhook.Options) *env {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "posgate.db")
 	}
-	db, err := store.Open(context.Background(), path, store.Options{})
+	db, err := store.Open(context.Background(), path, stopts)
 	if err != nil {
 		t.Fatal(err)
 	}

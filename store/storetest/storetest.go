@@ -15,7 +15,13 @@ import (
 // Open returns a fresh store in t.TempDir().
 func Open(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "posgate.db"), store.Options{})
+	return OpenWith(t, store.Options{})
+}
+
+// OpenWith returns a fresh store in t.TempDir(), opened with opts.
+func OpenWith(t testing.TB, opts store.Options) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "posgate.db"), opts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

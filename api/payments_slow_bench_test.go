@@ -1,0 +1,23 @@
+//go:build linux && cgo
+
+package api_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/posgate/posgate/internal/slowvfs"
+	"github.com/posgate/posgate/store"
+)
+
+// BenchmarkPaymentFirstByteSlowDisk is BenchmarkPaymentFirstByte/idle on
+// a disk whose every fsync takes 5 ms longer, as an SD card's or eMMC's
+// (internal/slowvfs): the payment's one commit before its first byte
+// waits for that flush. Compare with BenchmarkPaymentFirstByte/idle of
+// the same run.
+func BenchmarkPaymentFirstByteSlowDisk(b *testing.B) {
+	if err := slowvfs.Register(5 * time.Millisecond); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("fsync=5ms", func(b *testing.B) { benchFirstByte(b, 0, store.Options{VFS: slowvfs.Name}) })
+}
