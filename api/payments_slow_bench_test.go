@@ -4,7 +4,6 @@ package api_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/posgate/posgate/internal/slowvfs"
 	"github.com/posgate/posgate/store"
@@ -15,9 +14,16 @@ import (
 // (internal/slowvfs): the payment's one commit before its first byte
 // waits for that flush. Compare with BenchmarkPaymentFirstByte/idle of
 // the same run.
+// The delay is slowvfs.BenchDelay (POSGATE_BENCH_FSYNC).
 func BenchmarkPaymentFirstByteSlowDisk(b *testing.B) {
-	if err := slowvfs.Register(5 * time.Millisecond); err != nil {
+	d, err := slowvfs.BenchDelay()
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("fsync=5ms", func(b *testing.B) { benchFirstByte(b, 0, store.Options{VFS: slowvfs.Name}) })
+	b.Run("fsync="+d.String(), func(b *testing.B) {
+		if err := slowvfs.Register(d); err != nil {
+			b.Fatal(err)
+		}
+		benchFirstByte(b, 0, store.Options{VFS: slowvfs.Name})
+	})
 }

@@ -16,7 +16,7 @@ import (
 
 // BenchmarkInvoiceSlowDisk creates invoices (validate, number, sign,
 // commit with event and print job, synchronous=FULL) on storage whose
-// every fsync takes 5 ms longer, as on an SD card or eMMC, at 1 and 16
+// every fsync takes a delay longer (5 ms), as on an SD card or eMMC, at 1 and 16
 // concurrent callers, with group commit and without
 // (Options.SerialCommit, the baseline), beside the same runs with no
 // added delay. Metrics: invoices/s and p99 in ms.
@@ -28,8 +28,14 @@ import (
 // same flush, plus a round trip to the FUSE server for every write, which
 // no real filesystem has; it needs root and /dev/fuse and is skipped
 // otherwise.
+//
+// The delay is slowvfs.BenchDelay (POSGATE_BENCH_FSYNC, 5 ms by default).
 func BenchmarkInvoiceSlowDisk(b *testing.B) {
-	for _, fsync := range []time.Duration{0, 5 * time.Millisecond} {
+	d, err := slowvfs.BenchDelay()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fsync := range []time.Duration{0, d} {
 		for _, serial := range []bool{false, true} {
 			mode := "group"
 			if serial {
@@ -43,8 +49,8 @@ func BenchmarkInvoiceSlowDisk(b *testing.B) {
 		}
 	}
 	for _, callers := range []int{1, 16} {
-		b.Run(fmt.Sprintf("disk=fuse/fsync=5ms/group/callers=%d", callers), func(b *testing.B) {
-			benchInvoices(b, "fuse", 5*time.Millisecond, false, callers)
+		b.Run(fmt.Sprintf("disk=fuse/fsync=%v/group/callers=%d", d, callers), func(b *testing.B) {
+			benchInvoices(b, "fuse", d, false, callers)
 		})
 	}
 }

@@ -17,10 +17,15 @@ import (
 // receiver (production options, every result committed with
 // synchronous=FULL) on a disk whose every fsync takes 5 ms longer, as an
 // SD card's or eMMC's (internal/slowvfs), beside the same drain with no
-// added delay in the same run; medians of three rounds of 20,000.
+// added delay in the same run; medians of three rounds of 20,000. The
+// delay is slowvfs.BenchDelay (POSGATE_BENCH_FSYNC).
 func BenchmarkDeliverySlowDisk(b *testing.B) {
 	const n, rounds = 20000, 3
-	for _, fsync := range []time.Duration{0, 5 * time.Millisecond} {
+	d, err := slowvfs.BenchDelay()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fsync := range []time.Duration{0, d} {
 		b.Run(fmt.Sprintf("fsync=%v", fsync), func(b *testing.B) {
 			if err := slowvfs.Register(fsync); err != nil {
 				b.Fatal(err)

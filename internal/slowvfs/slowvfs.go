@@ -135,6 +135,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -169,3 +170,22 @@ func Register(delay time.Duration) error {
 
 // Syncs counts the syncs of files opened through the VFS so far.
 func Syncs() int64 { return int64(C.slow_syncs()) }
+
+// BenchDelayEnv names the environment variable that sets the slow-disk
+// benchmarks' fsync delay (a Go duration: 1ms, 5ms, 20ms); 5 ms when
+// unset.
+const BenchDelayEnv = "POSGATE_BENCH_FSYNC"
+
+// BenchDelay is the fsync delay the slow-disk benchmarks use: 5 ms, or
+// what BenchDelayEnv says.
+func BenchDelay() (time.Duration, error) {
+	s := os.Getenv(BenchDelayEnv)
+	if s == "" {
+		return 5 * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("slowvfs: %s=%q: want a duration such as 5ms", BenchDelayEnv, s)
+	}
+	return d, nil
+}

@@ -65,3 +65,23 @@ func TestSlowCommit(t *testing.T) {
 		t.Fatalf("integrity %q, %v", ok, err)
 	}
 }
+
+func TestBenchDelay(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		want time.Duration
+		bad  bool
+	}{
+		{"", 5 * time.Millisecond, false},
+		{"20ms", 20 * time.Millisecond, false},
+		{"0", 0, false},
+		{"5", 0, true},
+		{"-1ms", 0, true},
+	} {
+		t.Setenv(slowvfs.BenchDelayEnv, c.env)
+		got, err := slowvfs.BenchDelay()
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("%s=%q: %v, %v; want %v (error %v)", slowvfs.BenchDelayEnv, c.env, got, err, c.want, c.bad)
+		}
+	}
+}
