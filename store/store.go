@@ -66,9 +66,11 @@ type Options struct {
 	SerialCommit bool
 	// MaxBatch caps how many transactions share one commit. Default 64.
 	MaxBatch int
-	// MaxBatchTime caps how long the writer keeps running a batch's
+	// MaxBatchTime bounds how long the writer keeps running a batch's
 	// transactions before it commits and leaves the rest to the next
-	// batch. Default 10 ms.
+	// batch: the bound is MaxBatchTime plus the previous commit's
+	// duration, since a request cut off waits for this commit and then its
+	// own. Default 10 ms.
 	MaxBatchTime time.Duration
 	// LowPriorityWait is how long a WithLowPriority transaction lets
 	// other writes go first. Default 20 ms.
