@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"testing"
 	"time"
@@ -73,4 +74,43 @@ func TestFIFOHeadRecordedWithoutAckDelay(t *testing.T) {
 	}
 	e.run()
 	waitFor(t, 20*time.Second, "every FIFO event delivered", func() bool { return len(r.deliveries()) == n })
+}
+
+// Results wake the relay's loop in batches, not one by one (the
+// mailbox's wakeAt), yet none waits for the poll: with Poll at ten
+// minutes, two endpoints' lanes are refilled as their results come back
+// (a queue of 72, refilled from half empty, for 600 deliveries each),
+// and the last results are recorded within AckDelay of their requests.
+func TestResultsWakeLoopWithoutPoll(t *testing.T) {
+	const n = 600
+	opts := fastOptions()
+	opts.Poll = 10 * time.Minute
+	opts.AckDelay = 50 * time.Millisecond
+	opts.PerEndpoint, opts.Prefetch = 8, 64
+	e := newEnv(t, "", opts, webhook.SenderOptions{})
+	r1, r2 := newReceiver(t, nil), newReceiver(t, nil)
+	ep1, ep2 := e.endpoint(r1.URL), e.endpoint(r2.URL)
+	ctx := context.Background()
+	err := e.db.InTx(ctx, func(tx *sql.Tx) error {
+		for i := range n {
+			if _, err := outbox.EnqueueTx(ctx, tx, outbox.Event{Type: "invoice.created", Data: json.RawMessage(`{"i":` + itoa(i) + `}`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	waitFor(t, 60*time.Second, "every request sent", func() bool { return len(r1.deliveries()) == n && len(r2.deliveries()) == n })
+	sent := time.Now()
+	waitFor(t, 60*time.Second, "every result recorded", func() bool {
+		c, _ := e.relay.Counts(ctx)
+		return c[ep1.ID] == outbox.Counts{} && c[ep2.ID] == outbox.Counts{}
+	})
+	// AckDelay and a commit; far below the poll either way.
+	if d := time.Since(sent); d > 5*time.Second {
+		t.Fatalf("last results recorded %v after their requests, want within about AckDelay (%v)", d, opts.AckDelay)
+	}
 }

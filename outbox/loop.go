@@ -219,6 +219,32 @@ func (l *loop) outstanding() int {
 	return n
 }
 
+// resultsWanted is how many waiting results are worth waking the loop
+// for. One while results must be seen as they come: the first of a batch
+// starts its AckDelay, a FIFO lane's head or an offline probe is recorded
+// at once, a stopping lane goes once its last job is back. Otherwise as
+// many as would fill the batch or let a lane be refilled (room), whichever
+// comes first; the timer (nextWake) wakes the loop for the AckDelay.
+// Results of all lanes count alike, so a lane's refill is never late.
+func (l *loop) resultsWanted(pending int) int {
+	if pending == 0 || l.offline {
+		return 1
+	}
+	n := l.r.opts.BatchSize - pending
+	half := (l.r.opts.PerEndpoint + l.r.opts.Prefetch) / 2
+	for _, ln := range l.lanes {
+		switch {
+		case ln.out == 0:
+		case ln.stopped.Load() || ln.disabling || ln.fifo():
+			return 1
+		case ln.out > half:
+			// room is claimed once out is down to half the queue.
+			n = min(n, ln.out-half)
+		}
+	}
+	return max(n, 1)
+}
+
 // collect appends the results waiting in the mailbox to pending, up to
 // limit in all, so they commit together.
 func (l *loop) collect(pending []result, limit int) []result {
@@ -426,6 +452,12 @@ func (l *loop) nextWake(pending int) time.Duration {
 	}
 	if pending > 0 && l.firstPending.Add(l.ackDelay()).Before(next) {
 		next = l.firstPending.Add(l.ackDelay())
+	}
+	if soon := now.Add(l.r.opts.AckDelay / 4); pending > 0 && soon.Before(next) {
+		// Results no longer wake the loop one by one (resultsWanted):
+		// look again at least four times per AckDelay, so a till that
+		// turns busy meanwhile still gets its quarter (ackDelay).
+		next = soon
 	}
 	return max(next.Sub(now), 0)
 }

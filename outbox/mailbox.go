@@ -7,24 +7,50 @@ import "sync"
 // outstanding, and a worker never waits on the loop while it commits. A
 // channel sized for every job the lanes could hold kept 2 MiB allocated
 // (and scanned by every GC) on a box with no endpoint at all.
+//
+// It wakes the loop only once as many results wait as the loop asked for
+// (wakeAt): at full speed a wake-up for every few results cost the loop
+// an iteration, and the workers a goroutine hand-off, per handful of
+// deliveries, for results that only wait for their batch anyway.
 type mailbox struct {
 	mu    sync.Mutex
 	q     []result
-	ready chan struct{} // holds a token while q may be non-empty
+	wake  int           // len(q) from which put signals ready; at least 1
+	ready chan struct{} // holds a token while at least wake results may wait
 }
 
 func newMailbox() *mailbox {
-	return &mailbox{ready: make(chan struct{}, 1)}
+	return &mailbox{wake: 1, ready: make(chan struct{}, 1)}
+}
+
+// signal leaves a token for the loop.
+func (m *mailbox) signal() {
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
 }
 
 // put hands one result to the loop.
 func (m *mailbox) put(res result) {
 	m.mu.Lock()
 	m.q = append(m.q, res)
+	full := len(m.q) >= m.wake
 	m.mu.Unlock()
-	select {
-	case m.ready <- struct{}{}:
-	default:
+	if full {
+		m.signal()
+	}
+}
+
+// wakeAt sets how many waiting results wake the loop (at least one), and
+// wakes it at once if as many already wait.
+func (m *mailbox) wakeAt(n int) {
+	m.mu.Lock()
+	m.wake = max(n, 1)
+	full := len(m.q) >= m.wake
+	m.mu.Unlock()
+	if full {
+		m.signal()
 	}
 }
 
@@ -39,10 +65,7 @@ func (m *mailbox) take(dst []result, limit int) []result {
 	clear(m.q[rest:])
 	m.q = m.q[:rest]
 	if rest > 0 {
-		select {
-		case m.ready <- struct{}{}:
-		default:
-		}
+		m.signal()
 	}
 	return dst
 }

@@ -118,6 +118,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {
+		// Results that came without waking the loop (see resultsWanted)
+		// join the batch.
+		pending = l.collect(pending, r.opts.BatchSize)
 		if err := l.reload(ctx); err != nil {
 			l.storeError(err)
 		}
@@ -135,6 +138,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		l.runRetention(ctx)
 
 		timer.Reset(l.nextWake(len(pending)))
+		l.results.wakeAt(l.resultsWanted(len(pending)))
 		results := l.results.ready
 		if len(pending) >= r.opts.BatchSize {
 			results = nil // a full batch waits for its commit, not for more
@@ -159,6 +163,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		ln.stop()
 	}
 	cancelSends()
+	l.results.wakeAt(1)
 	for l.outstanding() > 0 {
 		<-l.results.ready
 		pending = l.collect(pending, math.MaxInt)

@@ -37,7 +37,7 @@ func AppendBody(dst []byte, e *Envelope, data []byte) []byte {
 	dst = append(dst, `,"entry_id":`...)
 	dst = appendString(dst, e.EntryID)
 	dst = append(dst, `,"timestamp":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = appendTimestamp(dst, e.Time.UTC())
 	dst = append(dst, `","attempt":`...)
 	dst = strconv.AppendInt(dst, int64(e.Attempt), 10)
 	dst = append(dst, `,"max_attempts":`...)
@@ -52,6 +52,30 @@ func AppendBody(dst []byte, e *Envelope, data []byte) []byte {
 	}
 	dst = append(dst, data...)
 	return append(dst, '}')
+}
+
+// timestampLayout is the body's timestamp: RFC 3339, UTC, milliseconds.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendTimestamp appends t, in UTC, as t.AppendFormat(dst,
+// timestampLayout) does, digit by digit for years 0 to 9999 (every body
+// carries one; the layout-driven formatter cost a relay worker ~0.2 µs
+// per delivery) and through AppendFormat for any other year.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 || t.Location() != time.UTC {
+		return t.AppendFormat(dst, timestampLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	return append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 func appendStringOrNull(dst []byte, s string) []byte {

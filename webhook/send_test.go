@@ -1,11 +1,14 @@
 package webhook_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -146,5 +149,46 @@ func TestWorkerTimeoutsAndReuse(t *testing.T) {
 	cancel()
 	if r := w.Send(tg, msg); r.Class != webhook.ClassCanceled {
 		t.Fatalf("attempt after the context ended: %+v, want canceled", r)
+	}
+}
+
+// A delivery carries the documented headers (docs/webhooks.md) and the
+// framing ones, and no Accept-Encoding: the transport does not ask for
+// gzip (one header less for every receiver to parse), so a response is
+// recorded as its bytes came, even one a receiver compressed anyway.
+func TestSendHeadersNoAcceptEncoding(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte("stored as sent"))
+	_ = zw.Close()
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got <- r.Header.Clone()
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(gz.Bytes())
+	}))
+	defer srv.Close()
+	s := webhook.NewSender(loopbackOK)
+	defer s.CloseIdleConnections()
+	k, _ := webhook.ParseKey(webhook.NewSecret())
+	r := s.Send(context.Background(), webhook.Target{URL: srv.URL, Keys: []webhook.Key{k}},
+		webhook.Message{ID: "evt_1", Body: []byte(`{}`), Time: time.Now()})
+	if !r.OK() {
+		t.Fatalf("send: %+v", r)
+	}
+	h := <-got
+	var names []string
+	for k := range h {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	want := []string{"Content-Length", "Content-Type", "User-Agent", "Webhook-Id", "Webhook-Signature", "Webhook-Timestamp",
+		"X-Webhook-Signature", "X-Webhook-Timestamp"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("request headers %q, want %q (Host aside)", names, want)
+	}
+	if !bytes.Equal(r.Snippet, gz.Bytes()) {
+		t.Fatalf("snippet %q, want the gzip bytes as sent %q", r.Snippet, gz.Bytes())
 	}
 }

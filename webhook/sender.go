@@ -102,11 +102,17 @@ func NewSender(opts SenderOptions) *Sender {
 	tr := &http.Transport{
 		// Never an environment proxy: it would dial on our behalf and
 		// bypass the address policy.
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		TLSClientConfig:       opts.TLSConfig,
-		TLSHandshakeTimeout:   min(opts.Timeout, 5*time.Second),
-		ForceAttemptHTTP2:     true,
+		Proxy:               nil,
+		DialContext:         d.DialContext,
+		TLSClientConfig:     opts.TLSConfig,
+		TLSHandshakeTimeout: min(opts.Timeout, 5*time.Second),
+		ForceAttemptHTTP2:   true,
+		// No "Accept-Encoding: gzip" on every request: the relay keeps
+		// at most SnippetSize bytes of a response, which receivers
+		// seldom compress, and the header is one more for every
+		// receiver to parse (with the five signature headers it pushed
+		// Go's header map past its small size: BenchmarkDelivery).
+		DisableCompression:    true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   opts.MaxConnsPerHost,
 		MaxConnsPerHost:       opts.MaxConnsPerHost,
