@@ -27,7 +27,7 @@ import (
 //     for the daemon alone: BenchmarkDaemon), and its anonymous and
 //     file-backed parts (idle_anon_MiB, idle_file_MiB);
 //   - rss_MiB (anon_MiB its anonymous part): resident memory after
-//     POSTING_INVOICES (default 100,000) invoices through the API from
+//     POSGATE_BENCH_INVOICES (default 100,000) invoices through the API from
 //     16 concurrent clients, and peak_rss_MiB meanwhile (budget 60 MiB);
 //   - invoices/s and p99-ms of those requests (HTTP, idempotency,
 //     signing, one commit each).
