@@ -1,5 +1,7 @@
 package webhook
 
+import "strings"
+
 // nameOK reports whether s is between minLen and maxLen bytes of ASCII
 // letters, digits and the bytes in extra: the shape of broker names
 // (exchanges, topics, streams). A loop, not a regexp: a counted
@@ -13,19 +15,10 @@ func nameOK(s string, minLen, maxLen int, extra string) bool {
 		c := s[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case containsByte(extra, c):
+		case strings.IndexByte(extra, c) >= 0:
 		default:
 			return false
 		}
 	}
 	return true
-}
-
-func containsByte(s string, c byte) bool {
-	for i := range len(s) {
-		if s[i] == c {
-			return true
-		}
-	}
-	return false
 }
