@@ -148,8 +148,11 @@ func TestWALRestartsUnderSteadyWrites(t *testing.T) {
 	for {
 		restarts, last := store.WALRestarts(db)
 		peak = max(peak, last)
-		// A checkpoint after a restart sees a WAL far below its peak.
-		if restarts >= 2 && peak >= 100 && last < peak/2 {
+		// A checkpoint after a restart sees a WAL below its peak: the
+		// frame count only ever grows until the WAL starts over. (Not
+		// "far below": under load the frames appended between a restart
+		// and the next checkpoint are thousands too.)
+		if restarts >= 2 && peak >= 100 && last < peak {
 			break
 		}
 		if time.Now().After(deadline) {
