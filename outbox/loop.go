@@ -538,10 +538,16 @@ func (l *loop) storeOK() {
 // counted from the delivery's budget_base, so after a recover or a manual
 // attempt both numbers keep growing.
 func (r *Relay) body(j *job, data []byte) {
-	j.body = webhook.AppendBody(make([]byte, 0, len(data)+256), &webhook.Envelope{
+	e := r.envelope(j)
+	j.body = webhook.AppendBody(make([]byte, 0, len(data)+bodyRoom), &e, data)
+}
+
+// envelope is j's body's envelope.
+func (r *Relay) envelope(j *job) webhook.Envelope {
+	return webhook.Envelope{
 		Event: j.eventType, EntryID: j.eventID, Time: j.created, Attempt: j.n,
 		MaxAttempts: j.base + r.opts.MaxAttempts, LastError: j.lastError, StoreID: r.endpoints.StoreID(),
-	}, data)
+	}
 }
 
 // send performs one attempt of j to t through send (a lane worker's

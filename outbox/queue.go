@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,13 +19,16 @@ import (
 	"github.com/posgate/posgate/webhook"
 )
 
-// stmts are the relay's hot statements, prepared once. The claim's
-// (due, dueFrom, head, fetch, minDue) run on the read pool: they read only
-// committed rows, so what they find can be sent before the batch that
-// records earlier results has committed (see loop.step). The ack's run on
-// the writer connection, through Tx.StmtContext inside each transaction.
+// stmts are the relay's hot statements, prepared once. The claim's run
+// on the read pool: they read only committed rows, so what they find can
+// be sent before the batch that records earlier results has committed
+// (see loop.step); those that read rows to send (due, dueFrom, fetch) go
+// through claims, on a connection of the pool the relay holds. The ack's
+// run on the writer connection, through Tx.StmtContext inside each
+// transaction.
 type stmts struct {
-	due, dueFrom, head, fetch, minDue, deliver, finish, attempt *sql.Stmt
+	head, minDue, deliver, finish, attempt *sql.Stmt
+	claims                                 *claimReader
 }
 
 // deliveredJSON collects a batch's delivered results of one endpoint as
@@ -60,33 +64,10 @@ func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 		errs = append(errs, err)
 		*dst = st
 	}
-	// Due rows of one endpoint with their events, oldest due first,
-	// through outbox_deliveries_due (INDEXED BY: equality on the
-	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT
-	// rows whatever the backlog; CROSS JOIN keeps the deliveries the
-	// outer loop). Rows the lane holds are skipped as they come; with the
-	// lane's cursor (lane.after) they are few, so reading them whole
-	// costs less than a covering scan of ids and a second query to fetch
-	// the chosen rows.
-	const claimCols = `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM outbox_deliveries AS d INDEXED BY outbox_deliveries_due CROSS JOIN outbox_events AS e ON e.seq = d.event_seq`
-	p(&s.due, claimCols+`
-		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at > ?2 AND d.next_attempt_at <= ?3
-		ORDER BY d.next_attempt_at, d.id LIMIT ?4`)
-	// The rest of the lane's cursor's millisecond: the index's order
-	// within one next_attempt_at is the id, so this seeks straight past
-	// what the lane holds. (A row value (next_attempt_at, id) > (?, ?)
-	// does not seek on the rowid: SQLite 3.54 scans.)
-	p(&s.dueFrom, claimCols+`
-		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at = ?2 AND d.id > ?3
-		ORDER BY d.id LIMIT ?4`)
 	// A FIFO endpoint's head: its oldest pending delivery, due or not
 	// (outbox_deliveries_fifo).
 	p(&s.head, `SELECT id, next_attempt_at FROM outbox_deliveries
 		WHERE endpoint_id = ? AND state = 0 ORDER BY id LIMIT 1`)
-	// One delivery with its event (a FIFO lane's head).
-	p(&s.fetch, `SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.data, e.created_at
-		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`)
 	p(&s.minDue, `SELECT MIN(next_attempt_at) FROM outbox_deliveries WHERE endpoint_id = ? AND state = 0 AND next_attempt_at > ?`)
 	// A delivering attempt is recorded on the row itself: one write,
 	// and one statement for all of an endpoint's deliveries in a batch
@@ -107,14 +88,45 @@ func prepare(ctx context.Context, db *store.DB) (*stmts, error) {
 		s.close()
 		return nil, fmt.Errorf("prepare relay statements: %w", err)
 	}
+	// Due rows of one endpoint with their events, oldest due first,
+	// through outbox_deliveries_due (INDEXED BY: equality on the
+	// endpoint and ORDER BY next_attempt_at, so it stops after LIMIT
+	// rows whatever the backlog; CROSS JOIN keeps the deliveries the
+	// outer loop). Rows the lane holds are skipped as they come; with the
+	// lane's cursor (lane.after) they are few, so reading them whole
+	// costs less than a covering scan of ids and a second query to fetch
+	// the chosen rows.
+	from := claimCols + `
+		FROM outbox_deliveries AS d INDEXED BY outbox_deliveries_due CROSS JOIN outbox_events AS e ON e.seq = d.event_seq`
+	due := from + `
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at > ?2 AND d.next_attempt_at <= ?3
+		ORDER BY d.next_attempt_at, d.id LIMIT ?4`
+	// The rest of the lane's cursor's millisecond: the index's order
+	// within one next_attempt_at is the id, so this seeks straight past
+	// what the lane holds. (A row value (next_attempt_at, id) > (?, ?)
+	// does not seek on the rowid: SQLite 3.54 scans.)
+	dueFrom := from + `
+		WHERE d.endpoint_id = ?1 AND d.state = 0 AND d.next_attempt_at = ?2 AND d.id > ?3
+		ORDER BY d.id LIMIT ?4`
+	// One delivery with its event (a FIFO lane's head).
+	fetch := claimCols + `
+		FROM outbox_deliveries d JOIN outbox_events e ON e.seq = d.event_seq WHERE d.id = ?`
+	var err error
+	if s.claims, err = newClaimReader(ctx, db, due, dueFrom, fetch); err != nil {
+		s.close()
+		return nil, err
+	}
 	return &s, nil
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.due, s.dueFrom, s.head, s.fetch, s.minDue, s.deliver, s.finish, s.attempt} {
+	for _, st := range []*sql.Stmt{s.head, s.minDue, s.deliver, s.finish, s.attempt} {
 		if st != nil {
 			st.Close()
 		}
+	}
+	if s.claims != nil {
+		s.claims.close()
 	}
 }
 
@@ -136,7 +148,7 @@ func (s *stmts) close() {
 // a claim begun after that commit sees it.
 func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, error) {
 	out := map[string][]job{}
-	fetch, minDue, head := l.stmts.fetch, l.stmts.minDue, l.stmts.head
+	minDue, head := l.stmts.minDue, l.stmts.head
 	kind := KindScheduled
 	if l.offline {
 		kind = KindProbe
@@ -148,7 +160,7 @@ func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, erro
 			continue
 		}
 		if ln.fifo() {
-			js, err := l.claimHead(ctx, head, fetch, ln, now, kind)
+			js, err := l.claimHead(ctx, head, ln, now, kind)
 			if err != nil {
 				return nil, fmt.Errorf("claim for %s: %w", id, err)
 			}
@@ -184,7 +196,7 @@ func (l *loop) claim(ctx context.Context, now time.Time) (map[string][]job, erro
 // claimHead claims a FIFO lane's head, its oldest pending delivery, when
 // it is due; a later delivery is never sent before it. It sets the lane's
 // next look-up time: the head's due time, or the next poll.
-func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, now time.Time, kind string) ([]job, error) {
+func (l *loop) claimHead(ctx context.Context, head *sql.Stmt, ln *lane, now time.Time, kind string) ([]job, error) {
 	var id, next int64
 	err := head.QueryRowContext(ctx, ln.id).Scan(&id, &next)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -202,48 +214,30 @@ func (l *loop) claimHead(ctx context.Context, head, fetch *sql.Stmt, ln *lane, n
 	if l.offline {
 		ln.nextClaim = now.Add(l.r.opts.ProbeInterval)
 	}
-	rows, err := fetch.QueryContext(ctx, id)
-	js, _, _, err := l.scanJobs(rows, err, ln, kind, nil, 1)
+	js, _, _, err := l.scanJobs(l.stmts.claims.fetch, namedArgs(id), ln, kind, nil, 1)
 	return js, err
 }
 
-// scanJobs appends to js, up to n jobs in all, the claimed rows (the
-// claim statements' columns) that ln does not hold, each with its body,
-// and closes rows. more reports a row left over; lastAt is the last
-// job's next_attempt_at.
-func (l *loop) scanJobs(rows *sql.Rows, err error, ln *lane, kind string, js []job, n int) (_ []job, more bool, lastAt int64, _ error) {
-	if err != nil {
-		return js, false, 0, err
-	}
-	defer rows.Close()
-	// Scanned into variables declared once: a pointer handed to Scan
-	// makes what it points to escape, and these would be allocated for
-	// every row.
-	var (
-		id, at, created int64
-		// int64, as the driver gives them: database/sql turns an int64
-		// into an int by formatting and parsing it.
-		attempts, base             int64
-		lastError, eventID, evType string
-		data                       sql.RawBytes // only read while building the body: no copy
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &at, &attempts, &base, &lastError, &eventID, &evType, &data, &created); err != nil {
-			return js, false, 0, err
-		}
-		if _, held := ln.held[id]; held {
-			continue
+// scanJobs appends to js, up to n jobs in all, the rows st finds with
+// args (a claim statement: claimCols) that ln does not hold, each with
+// its body. more reports a row left over; lastAt is the last job's
+// next_attempt_at.
+func (l *loop) scanJobs(st driver.Stmt, args []driver.NamedValue, ln *lane, kind string, js []job, n int) (_ []job, more bool, lastAt int64, _ error) {
+	err := l.stmts.claims.query(st, args, func(r *claimRow) bool {
+		if _, held := ln.held[r.id]; held {
+			return true
 		}
 		if len(js) == n {
 			more = true
-			break
+			return false
 		}
-		j := job{endpoint: ln.id, kind: kind, delivery: id, n: int(attempts) + 1, base: int(base),
-			lastError: lastError, eventID: eventID, eventType: evType, created: store.FromMillis(created)}
-		l.r.body(&j, data)
-		js, lastAt = append(js, j), at
-	}
-	return js, more, lastAt, errors.Join(rows.Err(), rows.Close())
+		j := job{endpoint: ln.id, kind: kind, delivery: r.id, n: int(r.attempts) + 1, base: int(r.base),
+			lastError: r.lastError, eventID: r.eventID, eventType: r.eventType, created: store.FromMillis(r.created)}
+		j.body = l.r.placeBody(&j, r.framed)
+		js, lastAt = append(js, j), r.at
+		return true
+	})
+	return js, more, lastAt, err
 }
 
 // claimLane reads up to n due rows the lane does not hold yet. more
@@ -266,8 +260,8 @@ func (l *loop) claimLane(ctx context.Context, ln *lane, now time.Time, n int, ki
 	js = make([]job, 0, n)
 	var at int64
 	if ln.after.set() {
-		rows, err := l.stmts.dueFrom.QueryContext(ctx, ln.id, ln.after.at, ln.after.id, limit)
-		if js, more, at, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+		args := namedArgs(ln.id, ln.after.at, ln.after.id, int64(limit))
+		if js, more, at, err = l.scanJobs(l.stmts.claims.dueFrom, args, ln, kind, js, n); err != nil {
 			return nil, false, err
 		}
 	}
@@ -277,9 +271,9 @@ func (l *loop) claimLane(ctx context.Context, ln *lane, now time.Time, n int, ki
 			from = ln.after.at
 		}
 		taken := len(js)
-		rows, err := l.stmts.due.QueryContext(ctx, ln.id, from, store.Millis(now), limit)
+		args := namedArgs(ln.id, from, store.Millis(now), int64(limit))
 		var lastAt int64
-		if js, more, lastAt, err = l.scanJobs(rows, err, ln, kind, js, n); err != nil {
+		if js, more, lastAt, err = l.scanJobs(l.stmts.claims.due, args, ln, kind, js, n); err != nil {
 			return nil, false, err
 		}
 		if len(js) > taken {

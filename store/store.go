@@ -46,7 +46,9 @@ type DB struct {
 type Options struct {
 	// BusyTimeout is how long a connection waits on a lock. Default 5 s.
 	BusyTimeout time.Duration
-	// ReadConns is the size of the read pool. Default max(4, NumCPU).
+	// ReadConns is the size of the read pool. Default max(4, NumCPU)
+	// plus one: a running relay holds one connection of the pool for its
+	// claims (outbox.claimReader). At least 2.
 	ReadConns int
 	// ReadCacheKiB caps each read connection's page cache. Default 512
 	// (SQLite's own default, which the writer keeps, is 2,000 KiB). In WAL
@@ -85,8 +87,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		opts.BusyTimeout = 5 * time.Second
 	}
 	if opts.ReadConns == 0 {
-		opts.ReadConns = max(4, runtime.NumCPU())
+		opts.ReadConns = max(4, runtime.NumCPU()) + 1
 	}
+	opts.ReadConns = max(opts.ReadConns, 2)
 	if opts.ReadCacheKiB == 0 {
 		opts.ReadCacheKiB = 512
 	}

@@ -32,6 +32,20 @@ type Envelope struct {
 // attempt travels in the timestamp headers. store_id lets events of many
 // stores share one receiver, topic or stream (issue 18).
 func AppendBody(dst []byte, e *Envelope, data []byte) []byte {
+	dst = AppendBodyHead(dst, e)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// AppendBodyHead appends what AppendBody writes before data: the
+// envelope up to and including `"data":`. AppendBodyHead(dst, e) followed
+// by data (or `{}` when data is empty) and `}` is AppendBody(dst, e,
+// data); the relay uses it to write the head into room left in front of
+// the event's bytes as the store hands them over (outbox.claimReader).
+func AppendBodyHead(dst []byte, e *Envelope) []byte {
 	dst = append(dst, `{"event":`...)
 	dst = appendString(dst, e.Event)
 	dst = append(dst, `,"entry_id":`...)
@@ -47,11 +61,7 @@ func AppendBody(dst []byte, e *Envelope, data []byte) []byte {
 	dst = append(dst, `,"store_id":`...)
 	dst = appendStringOrNull(dst, e.StoreID)
 	dst = append(dst, `,"data":`...)
-	if len(data) == 0 {
-		data = []byte("{}")
-	}
-	dst = append(dst, data...)
-	return append(dst, '}')
+	return dst
 }
 
 // timestampLayout is the body's timestamp: RFC 3339, UTC, milliseconds.
