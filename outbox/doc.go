@@ -8,8 +8,9 @@
 // one goroutine owns its loop and the store) gives each active endpoint a
 // lane: a queue of claimed deliveries and PerEndpoint workers sending from
 // it, so a slow or dead endpoint only ever occupies its own workers. The
-// loop claims due rows per endpoint on the read pool, which sees committed
-// rows only, and queues them at once; it records results in one
+// loop claims due rows per endpoint on a connection of the read pool it
+// holds (claimReader), which sees committed rows only, and queues them at
+// once; it records results in one
 // low-priority transaction per batch (a full BatchSize, or AckDelay after
 // the first result, or at once for a FIFO head or an offline probe), so at
 // full speed a commit carries hundreds of deliveries while the workers go
@@ -31,7 +32,9 @@
 // producer gave, and never re-encoded. Each attempt wraps them in the
 // envelope of DESIGN §6 ({"event","entry_id","timestamp","attempt",
 // "max_attempts","last_error","store_id","data"}) by appending bytes
-// (webhook.AppendBody), and signs that body with a fresh timestamp. The
+// (webhook.AppendBody; a claim writes the same head into room the store
+// leaves in front of the data), and signs that body with a fresh
+// timestamp. The
 // body of an attempt is therefore a pure function of the stored event, the
 // attempt number and the previous error; "timestamp" in the body is when
 // the event happened, the signing time is in the headers.
