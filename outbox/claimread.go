@@ -27,7 +27,7 @@ const bodyRoom = 256
 // allocation per delivery, as building it around the data in Go took.
 // (`||` on a BLOB concatenates its bytes as they are; CAST gives them
 // back as a BLOB, NULs and bytes that are not UTF-8 included:
-// TestClaimReaderBody.)
+// TestClaimedBodiesAreAppendBody.)
 var claimCols = fmt.Sprintf(`SELECT d.id, d.next_attempt_at, d.attempts, d.budget_base, d.last_error, e.id, e.type, e.created_at,
 		CAST(zeroblob(%d) || iif(length(e.data) > 0, e.data, '{}') || '}' AS BLOB)`, bodyRoom)
 
@@ -104,7 +104,7 @@ func (c *claimReader) close() {
 // query runs st with args and calls each for every row until each returns
 // false or the rows run out. The row, its strings and its framed slice
 // are each's to keep: the driver copies every value out of SQLite
-// (TestClaimReaderOwnsRows).
+// (TestClaimedBodiesAreAppendBody).
 func (c *claimReader) query(st driver.Stmt, args []driver.NamedValue, each func(*claimRow) bool) error {
 	return c.conn.Raw(func(any) error {
 		rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), args)
@@ -151,7 +151,6 @@ func (r *claimRow) decode(v *[9]driver.Value) error {
 	if len(r.framed) < bodyRoom+1 {
 		return fmt.Errorf("claim column 8: %d bytes, want at least %d", len(r.framed), bodyRoom+1)
 	}
-	*v = [9]driver.Value{} // the row is r's now
 	return nil
 }
 
